@@ -1,0 +1,155 @@
+#include "autograd/engine.h"
+
+#include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops/accumulate_grad.h"
+#include "autograd/ops/elementwise.h"
+#include "autograd/rules.h"
+#include "core/error.h"
+#include "core/factory.h"
+
+namespace saliency::autograd {
+namespace {
+
+// Nodes reachable from root, each before every node it depends on (iterative DFS, so deep
+// graphs cannot overflow the stack).
+std::vector<Node*> topological_order(Node* root) {
+  std::vector<Node*> post_order;
+  std::unordered_set<Node*> visited{root};
+  std::vector<std::pair<Node*, size_t>> stack{{root, 0}};
+  while (!stack.empty()) {
+    Node* node = stack.back().first;
+    const size_t next = stack.back().second++;
+    if (next < node->inputs().size()) {
+      Node* child = node->inputs()[next].node.get();
+      if (child != nullptr && visited.insert(child).second) stack.push_back({child, 0});
+    } else {
+      post_order.push_back(node);
+      stack.pop_back();
+    }
+  }
+  std::reverse(post_order.begin(), post_order.end());
+  return post_order;
+}
+
+// What a pass is for. In accumulate mode every live leaf is a target; in capture mode only the
+// requested tensors are (taps always are).
+struct Targets {
+  bool accumulate_leaves = true;
+  std::unordered_map<Node*, size_t> captures;  // node -> index into the result list
+
+  bool contains(Node* node) const {
+    if (node->observes_gradient() || captures.count(node)) return true;
+    if (!accumulate_leaves || node->kind() != OpKind::AccumulateGrad) return false;
+    return static_cast<AccumulateGradNode*>(node)->leaf_alive();
+  }
+};
+
+// Nodes with a target at or below them; `order` lists parents before children.
+std::unordered_set<Node*> needed_nodes(const std::vector<Node*>& order, const Targets& targets) {
+  std::unordered_set<Node*> needed;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = *it;
+    bool is_needed = targets.contains(node);
+    for (const Edge& edge : node->inputs())
+      is_needed = is_needed || (edge.valid() && needed.count(edge.node.get()));
+    if (is_needed) needed.insert(node);
+  }
+  return needed;
+}
+
+Tensor resolve_seed(const Tensor& output, const Tensor& seed) {
+  if (!seed.defined()) {
+    SALIENCY_CHECK(output.numel() == 1, "backward: output ", output.shape(),
+                   " has more than one element; pass a seed (the gradient of the output)");
+    return ones(output.shape(), output.dtype());
+  }
+  SALIENCY_CHECK(seed.shape() == output.shape() && seed.dtype() == output.dtype(),
+                 "backward: seed ", describe(seed), " does not match output ", describe(output));
+  return seed;
+}
+
+TensorList run_node(Node& node, const Tensor& grad_output, const InputMask& needs) {
+  node.check_not_released();
+  const BackwardRule* rule = active_rule(node.kind());
+  TensorList grads =
+      rule ? (*rule)(node, grad_output, needs) : node.default_backward(grad_output, needs);
+  SALIENCY_ASSERT(grads.size() == node.inputs().size(), "backward of ", node.name(), " returned ",
+                  grads.size(), " gradients for ", node.inputs().size(), " inputs");
+  return grads;
+}
+
+BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targets& targets,
+                            const BackwardOptions& options, TensorList* captured) {
+  SALIENCY_CHECK(output.defined() && output.requires_grad(),
+                 "backward: the output does not "
+                 "require grad (no input of the recorded computation requires grad)");
+  NoGradGuard no_grad;  // rules and default backwards compute without recording
+  const Edge root = edge_to(output);
+  const std::vector<Node*> order = topological_order(root.node.get());
+  const std::unordered_set<Node*> needed = needed_nodes(order, targets);
+
+  BackwardReport report;
+  std::unordered_map<Node*, Tensor> pending{{root.node.get(), resolve_seed(output, seed)}};
+  for (Node* node : order) {
+    auto slot = pending.find(node);
+    if (!needed.count(node) || slot == pending.end()) {
+      ++report.nodes_pruned;
+      continue;
+    }
+    const Tensor grad_output = std::move(slot->second);
+    pending.erase(slot);
+    ++report.nodes_run;
+    if (auto capture = targets.captures.find(node); capture != targets.captures.end())
+      (*captured)[capture->second] = grad_output;
+    if (node->observes_gradient()) node->observe_gradient(grad_output);
+    if (node->kind() == OpKind::AccumulateGrad) {
+      // Leaf sinks are shared by every graph that uses the leaf: never released.
+      if (targets.accumulate_leaves)
+        static_cast<AccumulateGradNode*>(node)->accumulate(grad_output);
+      continue;
+    }
+    InputMask needs(node->inputs().size());
+    for (size_t i = 0; i < needs.size(); ++i) {
+      const Edge& edge = node->inputs()[i];
+      needs[i] = edge.valid() && needed.count(edge.node.get());
+    }
+    if (std::find(needs.begin(), needs.end(), true) != needs.end()) {
+      const TensorList grads = run_node(*node, grad_output, needs);
+      for (size_t i = 0; i < needs.size(); ++i) {
+        if (!needs[i] || !grads[i].defined()) continue;
+        auto [entry, inserted] = pending.try_emplace(node->inputs()[i].node.get(), grads[i]);
+        // Out of place: a gradient may alias another (add passes its input to both operands).
+        if (!inserted) entry->second = add(entry->second, grads[i]);
+      }
+    }
+    if (!options.retain_graph) node->release_saved();
+  }
+  return report;
+}
+
+}  // namespace
+
+BackwardReport backward(const Tensor& output, const Tensor& seed, const BackwardOptions& options) {
+  return run_backward(output, seed, Targets{}, options, nullptr);
+}
+
+TensorList grad(const Tensor& output, const TensorList& inputs, const Tensor& seed,
+                const BackwardOptions& options) {
+  Targets targets{.accumulate_leaves = false, .captures = {}};
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    SALIENCY_CHECK(inputs[i].defined() && inputs[i].requires_grad(), "grad: input ", i,
+                   " does not require grad");
+    const Edge edge = edge_to(inputs[i]);
+    SALIENCY_CHECK(!targets.captures.count(edge.node.get()), "grad: input ", i, " is listed twice");
+    targets.captures[edge.node.get()] = i;
+  }
+  TensorList captured(inputs.size());
+  run_backward(output, seed, targets, options, &captured);
+  return captured;
+}
+
+}  // namespace saliency::autograd

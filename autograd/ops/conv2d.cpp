@@ -1,0 +1,91 @@
+#include "autograd/ops/conv2d.h"
+
+#include "core/error.h"
+
+namespace saliency {
+
+namespace cpu = kernels::cpu;
+
+namespace {
+
+cpu::Conv2dGeometry conv2d_geometry(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                                    const Conv2dOptions& o) {
+  SALIENCY_CHECK(input.rank() == 4 && weight.rank() == 4,
+                 "conv2d: expected input [N, C, H, W] "
+                 "and weight [O, C/groups, kh, kw], got input ",
+                 input.shape(), " and weight ", weight.shape());
+  SALIENCY_CHECK(o.groups >= 1 && o.stride.h >= 1 && o.stride.w >= 1 && o.dilation.h >= 1 &&
+                     o.dilation.w >= 1 && o.padding.h >= 0 && o.padding.w >= 0,
+                 "conv2d: stride and dilation must be >= 1, padding >= 0, groups >= 1");
+  cpu::Conv2dGeometry g{.batch = input.size(0),
+                        .in_channels = input.size(1),
+                        .in_h = input.size(2),
+                        .in_w = input.size(3),
+                        .out_channels = weight.size(0),
+                        .kernel_h = weight.size(2),
+                        .kernel_w = weight.size(3),
+                        .stride_h = o.stride.h,
+                        .stride_w = o.stride.w,
+                        .pad_h = o.padding.h,
+                        .pad_w = o.padding.w,
+                        .dilation_h = o.dilation.h,
+                        .dilation_w = o.dilation.w,
+                        .groups = o.groups};
+  SALIENCY_CHECK(g.in_channels % g.groups == 0 && g.out_channels % g.groups == 0 &&
+                     weight.size(1) == g.in_channels / g.groups,
+                 "conv2d: input ", input.shape(), " does not match weight ", weight.shape(),
+                 " with groups=", g.groups);
+  SALIENCY_CHECK(g.in_h + 2 * g.pad_h > g.dilation_h * (g.kernel_h - 1) &&
+                     g.in_w + 2 * g.pad_w > g.dilation_w * (g.kernel_w - 1),
+                 "conv2d: input ", input.shape(), " is smaller than the dilated kernel ",
+                 weight.shape(), " with padding ", o.padding.h, "x", o.padding.w);
+  if (bias.defined())
+    SALIENCY_CHECK(bias.rank() == 1 && bias.size(0) == g.out_channels, "conv2d: bias ",
+                   bias.shape(), " does not match ", g.out_channels, " output channels");
+  check_cpu("conv2d", input);
+  check_same_dtype_device("conv2d", input, weight);
+  if (bias.defined()) check_same_dtype_device("conv2d", input, bias);
+  return g;
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dOptions& options) {
+  const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
+  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+  });
+  if (!autograd::should_record({&input, &weight, &bias})) return output;
+  return autograd::attach(
+      output, std::make_shared<autograd::Conv2dNode>(autograd::edges_to({&input, &weight, &bias}),
+                                                     input.detach(), weight.detach(), g));
+}
+
+namespace autograd {
+
+TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
+  TensorList grads(3);
+  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
+    if (needs[0]) {
+      grads[0] = Tensor::empty(input_.shape(), input_.dtype());
+      cpu::conv2d_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
+                                 grads[0].data<T>());
+    }
+    if (needs[1]) {
+      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      cpu::conv2d_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
+                                  grads[1].data<T>());
+    }
+    if (needs.size() > 2 && needs[2]) {
+      grads[2] = Tensor::empty({geometry_.out_channels}, grad_output.dtype());
+      cpu::conv2d_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
+    }
+  });
+  return grads;
+}
+
+}  // namespace autograd
+}  // namespace saliency

@@ -1,0 +1,56 @@
+#include "autograd/ops/linear.h"
+
+#include "core/error.h"
+
+namespace saliency {
+
+namespace cpu = kernels::cpu;
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  SALIENCY_CHECK(input.rank() == 2 && weight.rank() == 2 && input.size(1) == weight.size(1),
+                 "linear: expected input [N, in] and weight [out, in], got input ", input.shape(),
+                 " and weight ", weight.shape());
+  const cpu::LinearGeometry g{input.size(0), input.size(1), weight.size(0)};
+  if (bias.defined()) {
+    SALIENCY_CHECK(bias.rank() == 1 && bias.size(0) == g.out_features, "linear: bias ",
+                   bias.shape(), " does not match ", g.out_features, " outputs");
+    check_same_dtype_device("linear", input, bias);
+  }
+  check_cpu("linear", input);
+  check_same_dtype_device("linear", input, weight);
+  Tensor output = Tensor::empty({g.batch, g.out_features}, input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    cpu::linear_forward(g, input.data<T>(), weight.data<T>(),
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+  });
+  if (!autograd::should_record({&input, &weight, &bias})) return output;
+  return autograd::attach(
+      output, std::make_shared<autograd::LinearNode>(autograd::edges_to({&input, &weight, &bias}),
+                                                     input.detach(), weight.detach(), g));
+}
+
+namespace autograd {
+
+TensorList LinearNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
+  TensorList grads(3);
+  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
+    if (needs[0]) {
+      grads[0] = Tensor::empty(input_.shape(), input_.dtype());
+      cpu::linear_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
+                                 grads[0].data<T>());
+    }
+    if (needs[1]) {
+      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      cpu::linear_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
+                                  grads[1].data<T>());
+    }
+    if (needs[2]) {
+      grads[2] = Tensor::empty({geometry_.out_features}, grad_output.dtype());
+      cpu::linear_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
+    }
+  });
+  return grads;
+}
+
+}  // namespace autograd
+}  // namespace saliency

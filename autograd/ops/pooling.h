@@ -1,0 +1,65 @@
+#pragma once
+// Pooling over the spatial dimensions of NCHW input.
+#include <memory>
+
+#include "autograd/node.h"
+#include "autograd/ops/conv2d.h"  // Size2
+#include "kernels/cpu/pooling.h"
+#include "kernels/cpu/scratch.h"
+
+namespace saliency {
+
+struct Pool2dOptions {
+  Size2 kernel{1};
+  Size2 stride{0};  // 0 means "same as kernel", PyTorch's default
+  Size2 padding{0};
+  bool count_include_pad = true;  // average pooling only
+};
+
+Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options);
+Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options);
+Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size);
+
+namespace autograd {
+
+class MaxPoolNode final : public Node {
+ public:
+  MaxPoolNode(std::vector<Edge> inputs, Shape input_shape, kernels::cpu::PoolGeometry geometry,
+              std::shared_ptr<kernels::cpu::Scratch<int32_t>> argmax)
+      : Node(OpKind::MaxPool2d, std::move(inputs)),
+        input_shape_(std::move(input_shape)),
+        geometry_(geometry),
+        argmax_(std::move(argmax)) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  // Index of each output's winner within its input plane.
+  const int32_t* argmax() const { return argmax_->data(); }
+  const kernels::cpu::PoolGeometry& geometry() const { return geometry_; }
+
+ private:
+  void clear_saved() override { argmax_.reset(); }
+  Shape input_shape_;
+  kernels::cpu::PoolGeometry geometry_;
+  std::shared_ptr<kernels::cpu::Scratch<int32_t>> argmax_;
+};
+
+// Average pooling, plain or adaptive (attributes tell which).
+class AvgPoolNode final : public Node {
+ public:
+  AvgPoolNode(OpKind kind, std::vector<Edge> inputs, Shape input_shape, Shape output_shape,
+              kernels::cpu::PoolGeometry geometry, bool count_include_pad)
+      : Node(kind, std::move(inputs)),
+        input_shape_(std::move(input_shape)),
+        output_shape_(std::move(output_shape)),
+        geometry_(geometry),
+        count_include_pad_(count_include_pad) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  const Shape& input_shape() const { return input_shape_; }
+
+ private:
+  Shape input_shape_, output_shape_;
+  kernels::cpu::PoolGeometry geometry_;
+  bool count_include_pad_;
+};
+
+}  // namespace autograd
+}  // namespace saliency

@@ -1,0 +1,55 @@
+#pragma once
+// Ops that move elements without arithmetic: reshape / flatten (views), concatenation along
+// the batch dimension, and select (one index of one dimension, e.g. one logit per image).
+#include "autograd/node.h"
+
+namespace saliency {
+
+// One dimension may be -1 and is inferred. The result shares the input's storage.
+Tensor reshape(const Tensor& input, std::vector<int64_t> shape);
+// Collapses dimensions start_dim..end into one: [N, C, H, W] -> [N, C*H*W] by default.
+Tensor flatten(const Tensor& input, int64_t start_dim = 1);
+Tensor concat_batch(const std::vector<Tensor>& inputs);
+// Drops dimension `dim`, keeping entry `index` of it: select(logits [N, K], 1, c) -> [N].
+Tensor select(const Tensor& input, int64_t dim, int64_t index);
+
+namespace autograd {
+
+class ReshapeNode final : public Node {
+ public:
+  ReshapeNode(std::vector<Edge> inputs, Shape input_shape)
+      : Node(OpKind::Reshape, std::move(inputs)), input_shape_(std::move(input_shape)) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  Shape input_shape_;
+};
+
+class ConcatBatchNode final : public Node {
+ public:
+  ConcatBatchNode(std::vector<Edge> inputs, std::vector<int64_t> batch_sizes)
+      : Node(OpKind::ConcatBatch, std::move(inputs)), batch_sizes_(std::move(batch_sizes)) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  std::vector<int64_t> batch_sizes_;
+};
+
+class SelectNode final : public Node {
+ public:
+  SelectNode(std::vector<Edge> inputs, Shape input_shape, int64_t dim, int64_t index)
+      : Node(OpKind::Select, std::move(inputs)),
+        input_shape_(std::move(input_shape)),
+        dim_(dim),
+        index_(index) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  int64_t dim() const { return dim_; }
+  int64_t index() const { return index_; }
+
+ private:
+  Shape input_shape_;
+  int64_t dim_, index_;
+};
+
+}  // namespace autograd
+}  // namespace saliency

@@ -1,0 +1,52 @@
+#include "autograd/tap.h"
+
+#include "autograd/grad_mode.h"
+#include "core/error.h"
+
+namespace saliency::autograd {
+namespace {
+thread_local TapScope* innermost_scope = nullptr;
+}
+
+Tensor tap(const Tensor& input, const std::shared_ptr<Tap>& record) {
+  SALIENCY_CHECK(record != nullptr, "tap: no record to write into");
+  record->value_ = input.detach();
+  record->grad_ = Tensor();
+  if (!GradMode::enabled()) return input;
+  Tensor output = input.detach();
+  return attach(output, std::make_shared<TapNode>(edges_to({&input}), record));
+}
+
+void TapNode::observe_gradient(const Tensor& grad) {
+  if (std::shared_ptr<Tap> record = record_.lock()) record->grad_ = grad;
+}
+
+TapScope::TapScope(const std::vector<std::string>& names) : outer_(innermost_scope) {
+  for (const std::string& name : names) taps_.push_back(std::make_shared<Tap>(name));
+  innermost_scope = this;
+}
+
+TapScope::~TapScope() {
+  innermost_scope = outer_;
+}
+
+std::shared_ptr<Tap> TapScope::find(std::string_view name) const {
+  for (const auto& record : taps_)
+    if (record->name() == name) return record;
+  return nullptr;
+}
+
+const Tap& TapScope::operator[](std::string_view name) const {
+  std::shared_ptr<Tap> record = find(name);
+  SALIENCY_CHECK(record != nullptr, "tap '", name, "' was not requested by this scope");
+  return *record;
+}
+
+Tensor tap_point(std::string_view name, const Tensor& input) {
+  for (TapScope* scope = innermost_scope; scope != nullptr; scope = scope->outer_) {
+    if (std::shared_ptr<Tap> record = scope->find(name)) return tap(input, record);
+  }
+  return input;
+}
+
+}  // namespace saliency::autograd

@@ -1,0 +1,205 @@
+#include "kernels/cpu/conv2d.h"
+
+#include <algorithm>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
+
+namespace saliency::kernels::cpu {
+namespace {
+
+// The output columns x whose input column x * stride + offset lies inside [0, width).
+struct ValidRange {
+  int64_t begin, end;
+};
+ValidRange valid_columns(int64_t offset, int64_t stride, int64_t width, int64_t out_w) {
+  auto ceil_div = [](int64_t a, int64_t b) { return a >= 0 ? (a + b - 1) / b : -((-a) / b); };
+  const int64_t begin = std::clamp<int64_t>(ceil_div(-offset, stride), 0, out_w);
+  const int64_t end = std::clamp<int64_t>(ceil_div(width - offset, stride), begin, out_w);
+  return {begin, end};
+}
+
+// Unfolds one group of one image, [Cg, H, W], into columns [Cg * kh * kw, out_h * out_w].
+template <typename T>
+void im2col(const Conv2dGeometry& g, const T* image, T* columns) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w(), plane = g.in_h * g.in_w;
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  parallel_for(0, g.patch_size(), grain_for(out_h * out_w), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const int64_t channel = row / taps, ki = (row / g.kernel_w) % g.kernel_h,
+                    kj = row % g.kernel_w;
+      const T* source = image + channel * plane;
+      T* destination = columns + row * out_h * out_w;
+      const int64_t column_offset = kj * g.dilation_w - g.pad_w;
+      const ValidRange valid = valid_columns(column_offset, g.stride_w, g.in_w, out_w);
+      for (int64_t y = 0; y < out_h; ++y) {
+        T* out_row = destination + y * out_w;
+        const int64_t iy = y * g.stride_h - g.pad_h + ki * g.dilation_h;
+        if (iy < 0 || iy >= g.in_h) {
+          std::fill_n(out_row, out_w, T(0));
+          continue;
+        }
+        const T* in_row = source + iy * g.in_w;
+        std::fill(out_row, out_row + valid.begin, T(0));
+        for (int64_t x = valid.begin; x < valid.end; ++x)
+          out_row[x] = in_row[x * g.stride_w + column_offset];
+        std::fill(out_row + valid.end, out_row + out_w, T(0));
+      }
+    }
+  });
+}
+
+// The adjoint of im2col: adds columns back into the image planes they were read from.
+// Each channel's rows only touch that channel's plane, so channels run in parallel.
+template <typename T>
+void col2im_add(const Conv2dGeometry& g, const T* columns, T* image) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w(), plane = g.in_h * g.in_w;
+  parallel_for(0, g.in_channels_per_group(), grain_for(g.kernel_h * g.kernel_w * out_h * out_w),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t channel = lo; channel < hi; ++channel) {
+                   T* target = image + channel * plane;
+                   for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+                     for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+                       const int64_t row = (channel * g.kernel_h + ki) * g.kernel_w + kj;
+                       const T* source = columns + row * out_h * out_w;
+                       const int64_t column_offset = kj * g.dilation_w - g.pad_w;
+                       const ValidRange valid =
+                           valid_columns(column_offset, g.stride_w, g.in_w, out_w);
+                       for (int64_t y = 0; y < out_h; ++y) {
+                         const int64_t iy = y * g.stride_h - g.pad_h + ki * g.dilation_h;
+                         if (iy < 0 || iy >= g.in_h) continue;
+                         T* in_row = target + iy * g.in_w;
+                         const T* col_row = source + y * out_w;
+                         for (int64_t x = valid.begin; x < valid.end; ++x)
+                           in_row[x * g.stride_w + column_offset] += col_row[x];
+                       }
+                     }
+                   }
+                 }
+               });
+}
+
+// Offsets of one (image, group) block in the input, output and weight buffers.
+struct GroupBlock {
+  int64_t input, output, weight;
+};
+GroupBlock block_offsets(const Conv2dGeometry& g, int64_t image, int64_t group) {
+  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
+  return {(image * g.in_channels + group * g.in_channels_per_group()) * in_plane,
+          (image * g.out_channels + group * g.out_channels_per_group()) * out_plane,
+          group * g.out_channels_per_group() * g.patch_size()};
+}
+
+}  // namespace
+
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
+                    T* output) {
+  const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
+  const bool pointwise = g.is_pointwise();
+  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
+  const GemmArgs product{.m = g.out_channels_per_group(),
+                         .n = out_plane,
+                         .k = patch,
+                         .lda = patch,
+                         .ldb = out_plane,
+                         .ldc = out_plane};
+  for (int64_t image = 0; image < g.batch; ++image) {
+    for (int64_t group = 0; group < g.groups; ++group) {
+      const GroupBlock at = block_offsets(g, image, group);
+      if (!pointwise) im2col(g, input + at.input, columns.data());
+      const T* rhs = pointwise ? input + at.input : columns.data();
+      parallel_gemm(product, T(1), weight + at.weight, rhs, T(0), output + at.output);
+    }
+  }
+  if (bias == nullptr) return;
+  parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const T b = bias[p % g.out_channels];
+      T* plane = output + p * out_plane;
+      for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
+    }
+  });
+}
+
+template <typename T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                           T* grad_input) {
+  const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
+  const int64_t in_block = g.in_channels_per_group() * g.in_h * g.in_w;
+  const bool pointwise = g.is_pointwise();
+  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
+  // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
+  const GemmArgs product{.transpose_a = true,
+                         .m = patch,
+                         .n = out_plane,
+                         .k = g.out_channels_per_group(),
+                         .lda = patch,
+                         .ldb = out_plane,
+                         .ldc = out_plane};
+  for (int64_t image = 0; image < g.batch; ++image) {
+    for (int64_t group = 0; group < g.groups; ++group) {
+      const GroupBlock at = block_offsets(g, image, group);
+      if (pointwise) {
+        parallel_gemm(product, T(1), weight + at.weight, grad_output + at.output, T(0),
+                      grad_input + at.input);
+        continue;
+      }
+      parallel_gemm(product, T(1), weight + at.weight, grad_output + at.output, T(0),
+                    columns.data());
+      std::fill_n(grad_input + at.input, in_block, T(0));
+      col2im_add(g, columns.data(), grad_input + at.input);
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* grad_output, const T* input,
+                            T* grad_weight) {
+  const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
+  const bool pointwise = g.is_pointwise();
+  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
+  // dW_g [Cout_g, patch] += grad_output_g [Cout_g, out_plane] * columns^T [out_plane, patch]
+  const GemmArgs product{.transpose_b = true,
+                         .m = g.out_channels_per_group(),
+                         .n = patch,
+                         .k = out_plane,
+                         .lda = out_plane,
+                         .ldb = out_plane,
+                         .ldc = patch};
+  for (int64_t image = 0; image < g.batch; ++image) {
+    for (int64_t group = 0; group < g.groups; ++group) {
+      const GroupBlock at = block_offsets(g, image, group);
+      if (!pointwise) im2col(g, input + at.input, columns.data());
+      const T* rhs = pointwise ? input + at.input : columns.data();
+      parallel_gemm(product, T(1), grad_output + at.output, rhs, image == 0 ? T(0) : T(1),
+                    grad_weight + at.weight);
+    }
+  }
+}
+
+template <typename T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad_bias) {
+  const int64_t out_plane = g.out_h() * g.out_w();
+  parallel_for(0, g.out_channels, grain_for(g.batch * out_plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t channel = lo; channel < hi; ++channel) {
+      T total = 0;
+      for (int64_t image = 0; image < g.batch; ++image) {
+        const T* plane = grad_output + (image * g.out_channels + channel) * out_plane;
+        for (int64_t i = 0; i < out_plane; ++i) total += plane[i];
+      }
+      grad_bias[channel] = total;
+    }
+  });
+}
+
+#define SALIENCY_INSTANTIATE_CONV2D(T)                                                      \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);    \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);   \
+  template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);
+SALIENCY_INSTANTIATE_CONV2D(float)
+SALIENCY_INSTANTIATE_CONV2D(double)
+
+}  // namespace saliency::kernels::cpu

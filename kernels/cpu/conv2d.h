@@ -1,0 +1,54 @@
+#pragma once
+// 2-D convolution (cross-correlation, as in PyTorch) on NCHW buffers. Weights are
+// [out_channels, in_channels / groups, kernel_h, kernel_w]. im2col + GEMM; a 1x1, stride-1,
+// unpadded convolution skips im2col and is a plain GEMM on the input.
+#include <cstdint>
+
+namespace saliency::kernels::cpu {
+
+struct Conv2dGeometry {
+  int64_t batch = 1, in_channels = 1, in_h = 1, in_w = 1;
+  int64_t out_channels = 1, kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1, pad_h = 0, pad_w = 0, dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+
+  int64_t out_h() const {
+    return (in_h + 2 * pad_h - dilation_h * (kernel_h - 1) - 1) / stride_h + 1;
+  }
+  int64_t out_w() const {
+    return (in_w + 2 * pad_w - dilation_w * (kernel_w - 1) - 1) / stride_w + 1;
+  }
+  int64_t in_channels_per_group() const { return in_channels / groups; }
+  int64_t out_channels_per_group() const { return out_channels / groups; }
+  // Rows of the im2col matrix for one group: the GEMM's inner dimension.
+  int64_t patch_size() const { return in_channels_per_group() * kernel_h * kernel_w; }
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 &&
+           pad_w == 0;
+  }
+  // Multiply-adds of one forward pass times two.
+  double forward_flops() const {
+    return 2.0 * batch * out_channels * out_h() * out_w() * patch_size();
+  }
+};
+
+// output[N, out_channels, out_h, out_w]; bias may be null.
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
+                    T* output);
+
+// grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output.
+template <typename T>
+void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                           T* grad_input);
+
+// grad_weight (overwritten) summed over the batch.
+template <typename T>
+void conv2d_backward_weight(const Conv2dGeometry& g, const T* grad_output, const T* input,
+                            T* grad_weight);
+
+// grad_bias[out_channels] (overwritten): grad_output summed over batch and space.
+template <typename T>
+void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad_bias);
+
+}  // namespace saliency::kernels::cpu

@@ -1,0 +1,168 @@
+#include "kernels/cpu/elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/parallel.h"
+
+namespace saliency::kernels::cpu {
+namespace {
+
+template <typename Fn>
+void parallel_elements(int64_t count, Fn fn) {
+  parallel_for(0, count, grain_for(1), [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i) fn(i);
+  });
+}
+
+// Offsets into a strided operand for output row `row` (all dimensions but the last).
+int64_t row_offset(const std::vector<int64_t>& dims, const std::vector<int64_t>& strides,
+                   int64_t row) {
+  int64_t offset = 0;
+  for (int64_t d = static_cast<int64_t>(dims.size()) - 2; d >= 0; --d) {
+    offset += (row % dims[d]) * strides[d];
+    row /= dims[d];
+  }
+  return offset;
+}
+
+template <typename T>
+T apply(BinaryOp op, T a, T b) {
+  switch (op) {
+    case BinaryOp::Add:
+      return a + b;
+    case BinaryOp::Sub:
+      return a - b;
+    case BinaryOp::Mul:
+      return a * b;
+  }
+  return T(0);
+}
+
+}  // namespace
+
+template <typename T>
+void relu_forward(int64_t count, const T* input, T* output) {
+  parallel_elements(count, [&](int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
+}
+
+template <typename T>
+void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input) {
+  parallel_elements(count,
+                    [&](int64_t i) { grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0); });
+}
+
+template <typename T>
+void relu_backward_guided(int64_t count, const T* grad_output, const T* output, T* grad_input) {
+  parallel_elements(count, [&](int64_t i) {
+    grad_input[i] = (output[i] > T(0) && grad_output[i] > T(0)) ? grad_output[i] : T(0);
+  });
+}
+
+template <typename T>
+void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input) {
+  parallel_elements(count, [&](int64_t i) { grad_input[i] = std::max(grad_output[i], T(0)); });
+}
+
+template <typename T>
+void unary_forward(UnaryOp op, int64_t count, const T* input, T* output) {
+  if (op == UnaryOp::Abs)
+    parallel_elements(count, [&](int64_t i) { output[i] = std::abs(input[i]); });
+  else
+    parallel_elements(count, [&](int64_t i) { output[i] = input[i] * input[i]; });
+}
+
+template <typename T>
+void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* input,
+                    T* grad_input) {
+  if (op == UnaryOp::Abs) {
+    parallel_elements(count, [&](int64_t i) {
+      const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
+      grad_input[i] = sign * grad_output[i];
+    });
+  } else {
+    parallel_elements(count, [&](int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+  }
+}
+
+template <typename T>
+void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
+  parallel_elements(count, [&](int64_t i) { output[i] = scale * input[i] + shift; });
+}
+
+template <typename T>
+void binary_forward(BinaryOp op, const BroadcastLayout& layout, const T* a, const T* b, T* out) {
+  const auto& dims = layout.dims;
+  if (dims.empty()) {
+    out[0] = apply(op, a[0], b[0]);
+    return;
+  }
+  const int64_t inner = dims.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < dims.size(); ++d) rows *= dims[d];
+  const int64_t a_step = layout.a_strides.back(), b_step = layout.b_strides.back();
+  parallel_for(0, rows, grain_for(inner), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const T* pa = a + row_offset(dims, layout.a_strides, row);
+      const T* pb = b + row_offset(dims, layout.b_strides, row);
+      T* po = out + row * inner;
+      for (int64_t i = 0; i < inner; ++i) po[i] = apply(op, pa[i * a_step], pb[i * b_step]);
+    }
+  });
+}
+
+template <typename T>
+void sum_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& target_strides,
+            int64_t target_count, const T* source, T* target) {
+  std::fill_n(target, target_count, T(0));
+  if (dims.empty()) {
+    target[0] = source[0];
+    return;
+  }
+  // Serial: rows of the source may land on the same target elements.
+  const int64_t inner = dims.back(), step = target_strides.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < dims.size(); ++d) rows *= dims[d];
+  for (int64_t row = 0; row < rows; ++row) {
+    T* pt = target + row_offset(dims, target_strides, row);
+    const T* ps = source + row * inner;
+    for (int64_t i = 0; i < inner; ++i) pt[i * step] += ps[i];
+  }
+}
+
+template <typename T>
+void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& source_strides,
+                  const T* source, T* out) {
+  if (dims.empty()) {
+    out[0] = source[0];
+    return;
+  }
+  const int64_t inner = dims.back(), step = source_strides.back();
+  int64_t rows = 1;
+  for (size_t d = 0; d + 1 < dims.size(); ++d) rows *= dims[d];
+  parallel_for(0, rows, grain_for(inner), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const T* ps = source + row_offset(dims, source_strides, row);
+      T* po = out + row * inner;
+      for (int64_t i = 0; i < inner; ++i) po[i] = ps[i * step];
+    }
+  });
+}
+
+#define SALIENCY_INSTANTIATE_ELEMENTWISE(T)                                                  \
+  template void relu_forward<T>(int64_t, const T*, T*);                                      \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);                           \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);                    \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                           \
+  template void unary_forward<T>(UnaryOp, int64_t, const T*, T*);                            \
+  template void unary_backward<T>(UnaryOp, int64_t, const T*, const T*, T*);                 \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);                                 \
+  template void binary_forward<T>(BinaryOp, const BroadcastLayout&, const T*, const T*, T*); \
+  template void sum_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&, int64_t, \
+                          const T*, T*);                                                     \
+  template void broadcast_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,    \
+                                const T*, T*);
+SALIENCY_INSTANTIATE_ELEMENTWISE(float)
+SALIENCY_INSTANTIATE_ELEMENTWISE(double)
+
+}  // namespace saliency::kernels::cpu

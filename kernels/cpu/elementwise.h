@@ -1,0 +1,54 @@
+#pragma once
+// Element-by-element kernels: ReLU and its backward rules, unary maps, and binary ops with
+// NumPy broadcasting. Broadcast operands are described by strides over the output's
+// dimensions, 0 where an operand is broadcast.
+#include <cstdint>
+#include <vector>
+
+namespace saliency::kernels::cpu {
+
+template <typename T>
+void relu_forward(int64_t count, const T* input, T* output);
+// Exact gradient; relu'(0) = 0, so the kink passes nothing. Uses the saved output (> 0 exactly
+// where the input is > 0).
+template <typename T>
+void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input);
+// Guided backprop (Springenberg 2015): pass where the input was positive and the gradient is.
+template <typename T>
+void relu_backward_guided(int64_t count, const T* grad_output, const T* output, T* grad_input);
+// Deconvnet (Zeiler & Fergus 2014): ReLU applied to the gradient, ignoring the input.
+template <typename T>
+void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input);
+
+enum class UnaryOp { Abs, Square };
+template <typename T>
+void unary_forward(UnaryOp op, int64_t count, const T* input, T* output);
+// abs'(0) = 0 (sign), square' = 2x.
+template <typename T>
+void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* input, T* grad_input);
+
+// output = scale * input + shift
+template <typename T>
+void scale_shift(int64_t count, T scale, T shift, const T* input, T* output);
+
+enum class BinaryOp { Add, Sub, Mul };
+struct BroadcastLayout {
+  std::vector<int64_t> dims;       // the output's shape
+  std::vector<int64_t> a_strides;  // element strides of a over `dims`, 0 where broadcast
+  std::vector<int64_t> b_strides;
+};
+template <typename T>
+void binary_forward(BinaryOp op, const BroadcastLayout& layout, const T* a, const T* b, T* out);
+
+// target (overwritten) = source [dims] summed over the dimensions where target_strides is 0:
+// the adjoint of broadcasting, used for gradients of broadcast operands and for sums over axes.
+template <typename T>
+void sum_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& target_strides,
+            int64_t target_count, const T* source, T* target);
+
+// out [dims] = source read with source_strides (0 where broadcast): the adjoint of sum_to.
+template <typename T>
+void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& source_strides,
+                  const T* source, T* out);
+
+}  // namespace saliency::kernels::cpu

@@ -1,0 +1,91 @@
+#include "kernels/cpu/gemm.h"
+
+// Threads are ours (parallel_gemm); Eigen must not start its own.
+#define EIGEN_DONT_PARALLELIZE
+#include <Eigen/Core>
+
+#include "kernels/cpu/parallel.h"
+
+namespace saliency::kernels::cpu {
+namespace {
+
+template <typename T>
+using RowMajor = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ConstMap = Eigen::Map<const RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using MutableMap = Eigen::Map<RowMajor<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+template <typename T, typename LhsExpr, typename RhsExpr>
+void multiply_into(MutableMap<T>& c, T alpha, const LhsExpr& lhs, const RhsExpr& rhs, T beta) {
+  if (beta == T(0)) {
+    c.noalias() = alpha * lhs * rhs;
+  } else {
+    if (beta != T(1)) c *= beta;
+    c.noalias() += alpha * lhs * rhs;
+  }
+}
+
+}  // namespace
+
+template <typename T>
+void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  if (g.m == 0 || g.n == 0) return;
+  MutableMap<T> cm(c, g.m, g.n, Eigen::OuterStride<>(g.ldc));
+  if (g.k == 0) {
+    if (beta == T(0))
+      cm.setZero();
+    else
+      cm *= beta;
+    return;
+  }
+  ConstMap<T> am(a, g.transpose_a ? g.k : g.m, g.transpose_a ? g.m : g.k,
+                 Eigen::OuterStride<>(g.lda));
+  ConstMap<T> bm(b, g.transpose_b ? g.n : g.k, g.transpose_b ? g.k : g.n,
+                 Eigen::OuterStride<>(g.ldb));
+  if (!g.transpose_a && !g.transpose_b)
+    multiply_into(cm, alpha, am, bm, beta);
+  else if (!g.transpose_a)
+    multiply_into(cm, alpha, am, bm.transpose(), beta);
+  else if (!g.transpose_b)
+    multiply_into(cm, alpha, am.transpose(), bm, beta);
+  else
+    multiply_into(cm, alpha, am.transpose(), bm.transpose(), beta);
+}
+
+template <typename T>
+void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  // Work below this many multiply-adds is not worth waking a second thread for.
+  constexpr int64_t kMinParallelWork = 1 << 18;
+  if (g.m * g.n * g.k < kMinParallelWork || num_threads() == 1) {
+    gemm(g, alpha, a, b, beta, c);
+    return;
+  }
+  // Blocks are multiples of 16 rows or columns: whole AVX-512 vectors of floats.
+  constexpr int64_t kBlock = 16;
+  const bool split_columns = g.n >= g.m;
+  const int64_t extent = split_columns ? g.n : g.m;
+  const int64_t blocks = (extent + kBlock - 1) / kBlock;
+  parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+    const int64_t begin = lo * kBlock, end = std::min(extent, hi * kBlock);
+    GemmArgs part = g;
+    if (split_columns) {
+      part.n = end - begin;
+      const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
+      gemm(part, alpha, a, b_part, beta, c + begin);
+    } else {
+      part.m = end - begin;
+      const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
+      gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
+    }
+  });
+}
+
+template void gemm<float>(const GemmArgs&, float, const float*, const float*, float, float*);
+template void gemm<double>(const GemmArgs&, double, const double*, const double*, double, double*);
+template void parallel_gemm<float>(const GemmArgs&, float, const float*, const float*, float,
+                                   float*);
+template void parallel_gemm<double>(const GemmArgs&, double, const double*, const double*, double,
+                                    double*);
+
+}  // namespace saliency::kernels::cpu

@@ -1,0 +1,80 @@
+#include <gtest/gtest.h>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "gradcheck.h"
+
+namespace saliency {
+namespace {
+
+using testing::gradcheck;
+using testing::random64;
+
+TEST(Elementwise, UnaryGradientsMatchFiniteDifferences) {
+  const Tensor x = random64({2, 3, 4}, 1);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return relu(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return abs(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return square(in[0]); }, {x}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return scale_shift(in[0], -2.5, 0.75); }, {x}));
+}
+
+TEST(Elementwise, BroadcastingBinaryGradientsMatchFiniteDifferences) {
+  const Tensor a = random64({2, 3, 4, 5}, 1), bias = random64({1, 3, 1, 1}, 2);
+  EXPECT_TRUE(gradcheck([](const auto& in) { return add(in[0], in[1]); }, {a, bias}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return sub(in[0], in[1]); }, {a, bias}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return mul(in[0], in[1]); }, {a, bias}));
+  // Both operands broadcast, and a lower-rank operand.
+  EXPECT_TRUE(gradcheck([](const auto& in) { return mul(in[0], in[1]); },
+                        {random64({3, 1}, 3), random64({1, 4}, 4)}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return sub(in[0], in[1]); },
+                        {random64({2, 3, 4}, 5), random64({4}, 6)}));
+}
+
+TEST(Elementwise, TensorUsedTwice) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return mul(in[0], in[0]); }, {random64({5}, 1)}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return add(relu(in[0]), mul(in[0], in[1])); },
+                        {random64({2, 3}, 2), random64({2, 3}, 3)}));
+}
+
+// Conventions at the kinks, pinned: relu'(0) = 0 and abs'(0) = 0, as PyTorch.
+TEST(Elementwise, KinkConventions) {
+  Tensor x = from_vector({3}, {-1, 0, 1}).set_requires_grad(true);
+  autograd::backward(relu(x), ones({3}));
+  EXPECT_EQ(x.grad().to_vector(), (std::vector<double>{0, 0, 1}));
+  Tensor y = from_vector({3}, {-1, 0, 1}).set_requires_grad(true);
+  autograd::backward(abs(y), ones({3}));
+  EXPECT_EQ(y.grad().to_vector(), (std::vector<double>{-1, 0, 1}));
+}
+
+TEST(Elementwise, ForwardValues) {
+  const Tensor a = from_vector({2, 2}, {1, -2, 3, -4}), b = from_vector({2, 1}, {10, 20});
+  EXPECT_EQ(add(a, b).to_vector(), (std::vector<double>{11, 8, 23, 16}));
+  EXPECT_EQ(sub(a, b).to_vector(), (std::vector<double>{-9, -12, -17, -24}));
+  EXPECT_EQ(mul(a, b).to_vector(), (std::vector<double>{10, -20, 60, -80}));
+  EXPECT_EQ(relu(a).to_vector(), (std::vector<double>{1, 0, 3, 0}));
+  EXPECT_EQ(abs(a).to_vector(), (std::vector<double>{1, 2, 3, 4}));
+  EXPECT_EQ(square(a).to_vector(), (std::vector<double>{1, 4, 9, 16}));
+  EXPECT_EQ((a * 2.0 + 1.0).to_vector(), (std::vector<double>{3, -3, 7, -7}));
+}
+
+TEST(Elementwise, IncompatibleShapesNameTheOp) {
+  try {
+    add(zeros({2, 3}), zeros({4}));
+    FAIL() << "expected an error";
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(), "add: shapes [2, 3] and [4] do not broadcast");
+  }
+  EXPECT_THROW(mul(zeros({2}), zeros({2}, DType::Float64)), InvalidArgument);
+}
+
+TEST(Elementwise, ReluRuleKernels) {
+  const Tensor grad = from_vector({4}, {1, -1, 2, -2});
+  const Tensor output = from_vector({4}, {0, 0, 3, 3});
+  EXPECT_EQ(relu_backward_guided(grad, output).to_vector(), (std::vector<double>{0, 0, 2, 0}));
+  EXPECT_EQ(relu_backward_deconvnet(grad).to_vector(), (std::vector<double>{1, 0, 2, 0}));
+}
+
+}  // namespace
+}  // namespace saliency

@@ -1,0 +1,171 @@
+#include <gtest/gtest.h>
+
+#include "autograd/engine.h"
+#include "autograd/ops.h"
+#include "autograd/rules.h"
+#include "autograd/tap.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "saliency/relu_rules.h"
+
+namespace saliency {
+namespace {
+
+using autograd::OpKind;
+
+// y = sum(relu(x * w1) * w2) with x = [1, -2, 3, 0.5], w1 = [1, 1, -1, 2], w2 = [2, 3, 4, -1].
+// Pre-activations [1, -2, -3, 1], so relu passes positions 0 and 3; dy/dh = w2.
+//   exact:     mask [1,0,0,1] * w2 = [2, 0, 0, -1]      -> times w1: [2, 0, 0, -2]
+//   guided:    also drop negative gradients: [2, 0, 0, 0] -> times w1: [2, 0, 0, 0]
+//   deconvnet: relu(w2) = [2, 3, 4, 0]                    -> times w1: [2, 3, -4, 0]
+std::vector<double> input_gradient() {
+  Tensor x = from_vector({4}, {1, -2, 3, 0.5}).set_requires_grad(true);
+  const Tensor w1 = from_vector({4}, {1, 1, -1, 2}), w2 = from_vector({4}, {2, 3, 4, -1});
+  autograd::backward(sum(mul(relu(mul(x, w1)), w2)));
+  return x.grad().to_vector();
+}
+
+TEST(ReluRules, HandComputedExactGuidedAndDeconvnet) {
+  EXPECT_EQ(input_gradient(), (std::vector<double>{2, 0, 0, -2}));
+  {
+    autograd::RuleScope guided(guided_backprop_rules());
+    EXPECT_EQ(input_gradient(), (std::vector<double>{2, 0, 0, 0}));
+  }
+  {
+    autograd::RuleScope deconvnet(deconvnet_rules());
+    EXPECT_EQ(input_gradient(), (std::vector<double>{2, 3, -4, 0}));
+  }
+  EXPECT_EQ(input_gradient(), (std::vector<double>{2, 0, 0, -2}));  // restored
+}
+
+// Two stacked ReLUs: the rule applies at each. h1 = relu(x), y = sum(relu(h1 * a) * b).
+TEST(ReluRules, ApplyAtEveryRelu) {
+  auto gradient = [] {
+    Tensor x = from_vector({3}, {1, 2, -1}).set_requires_grad(true);
+    const Tensor a = from_vector({3}, {-1, 1, 1}), b = from_vector({3}, {1, -1, 1});
+    autograd::backward(sum(mul(relu(mul(relu(x), a)), b)));
+    return x.grad().to_vector();
+  };
+  // h1 = [1, 2, 0]; pre2 = [-1, 2, 0]; relu2 passes index 1 only; grad there = b[1] = -1.
+  EXPECT_EQ(gradient(), (std::vector<double>{0, -1, 0}));
+  autograd::RuleScope deconvnet(deconvnet_rules());
+  // relu(b) = [1, 0, 1] -> times a = [-1, 0, 1] -> relu = [0, 0, 1].
+  EXPECT_EQ(gradient(), (std::vector<double>{0, 0, 1}));
+}
+
+TEST(RuleScopes, NestAndRestore) {
+  EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "default");
+  {
+    autograd::RuleScope outer(guided_backprop_rules());
+    autograd::RuleSet conv_only("conv-only");
+    conv_only.set(OpKind::Conv2d,
+                  [](const autograd::Node& n, const Tensor& g, const autograd::InputMask& m) {
+                    return n.default_backward(g, m);
+                  });
+    {
+      autograd::RuleScope inner(conv_only);
+      EXPECT_EQ(autograd::active_rule_name(OpKind::Conv2d), "conv-only");
+      EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "guided-backprop");  // falls through
+      {
+        autograd::RuleScope innermost(deconvnet_rules());
+        EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "deconvnet");
+      }
+      EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "guided-backprop");
+    }
+    EXPECT_EQ(autograd::active_rule_name(OpKind::Conv2d), "default");
+  }
+  EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "default");
+  EXPECT_EQ(autograd::active_rule(OpKind::Relu), nullptr);
+}
+
+// A model-like function with a named tap point in the middle.
+Tensor tapped_model(const Tensor& x, const Tensor& w1, const Tensor& w2) {
+  Tensor h = autograd::tap_point("block", relu(conv2d(x, w1, {}, {.padding = 1})));
+  return sum(mul(conv2d(h, w2, {}, {.padding = 1}), h));
+}
+
+TEST(Taps, KeepValueAndGradientEvenWhenNothingBeforeRequiresGrad) {
+  Generator gen(5);
+  const Tensor x = randn({1, 2, 6, 5}, gen), w1 = randn({3, 2, 3, 3}, gen),
+               w2 = randn({3, 3, 3, 3}, gen);
+  autograd::TapScope taps({"block"});
+  const Tensor y = tapped_model(x, w1, w2);
+  ASSERT_TRUE(y.requires_grad());
+  const autograd::BackwardReport report = autograd::backward(y);
+  const autograd::Tap& block = taps["block"];
+  ASSERT_TRUE(block.has_value() && block.has_grad());
+
+  // Reference: the same gradient with the tapped activation as a leaf.
+  Tensor h = block.value().clone().set_requires_grad(true);
+  autograd::backward(sum(mul(conv2d(h, w2, {}, {.padding = 1}), h)));
+  EXPECT_EQ(block.grad().to_vector(), h.grad().to_vector());
+  EXPECT_GT(report.nodes_run, 0u);
+}
+
+// Counts conv2d backward calls while installed.
+autograd::RuleSet conv_counter(int& calls) {
+  autograd::RuleSet counter("counter");
+  counter.set(OpKind::Conv2d,
+              [&calls](const autograd::Node& n, const Tensor& g, const autograd::InputMask& m) {
+                ++calls;
+                return n.default_backward(g, m);
+              });
+  return counter;
+}
+
+TEST(Taps, FullBackwardStillReachesTheInput) {
+  Generator gen(6);
+  Tensor x = randn({1, 2, 6, 5}, gen).set_requires_grad(true);
+  const Tensor w1 = randn({3, 2, 3, 3}, gen), w2 = randn({3, 3, 3, 3}, gen);
+  autograd::TapScope taps({"block"});
+  const Tensor y = tapped_model(x, w1, w2);
+  int conv_backwards = 0;
+  autograd::RuleScope scope(conv_counter(conv_backwards));
+  autograd::backward(y);
+  EXPECT_EQ(conv_backwards, 2);
+  EXPECT_TRUE(x.grad().defined());
+  EXPECT_TRUE(taps["block"].has_grad());
+}
+
+TEST(Taps, GradToTapPrunesEverythingBelow) {
+  Generator gen(7);
+  Tensor x = randn({1, 2, 6, 5}, gen).set_requires_grad(true);
+  const Tensor w1 = randn({3, 2, 3, 3}, gen), w2 = randn({3, 3, 3, 3}, gen);
+  int conv_backwards = 0;
+  Tensor h =
+      autograd::tap(relu(conv2d(x, w1, {}, {.padding = 1})), std::make_shared<autograd::Tap>("h"));
+  const Tensor y = sum(mul(conv2d(h, w2, {}, {.padding = 1}), h));
+  autograd::RuleScope scope(conv_counter(conv_backwards));
+  const Tensor dh = autograd::grad(y, {h})[0];
+  EXPECT_EQ(conv_backwards, 1);  // a pass that wants only the tap stops there
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_EQ(dh.shape(), h.shape());
+}
+
+TEST(Taps, UnrequestedNamesPassThroughAndScopesNest) {
+  const Tensor x = ones({1, 1, 2, 2});
+  EXPECT_TRUE(autograd::tap_point("anything", x).is_same(x));
+  autograd::TapScope outer({"a"});
+  {
+    autograd::TapScope inner({"b"});
+    autograd::tap_point("a", x);  // found in the outer scope
+    autograd::tap_point("b", x);
+    EXPECT_TRUE(inner["b"].has_value());
+    EXPECT_THROW(inner["a"], InvalidArgument);
+  }
+  EXPECT_TRUE(outer["a"].has_value());
+}
+
+TEST(Taps, ALaterPassReplacesTheRecord) {
+  autograd::TapScope scope({"h"});
+  Tensor first = full({2}, 1.0).set_requires_grad(true);
+  autograd::backward(sum(square(autograd::tap_point("h", first))));
+  EXPECT_EQ(scope["h"].grad().to_vector(), (std::vector<double>{2, 2}));
+  const Tensor second = full({2}, 3.0);
+  autograd::tap_point("h", second);
+  EXPECT_EQ(scope["h"].value().to_vector(), (std::vector<double>{3, 3}));
+  EXPECT_FALSE(scope["h"].has_grad());
+}
+
+}  // namespace
+}  // namespace saliency

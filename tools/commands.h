@@ -1,0 +1,16 @@
+#pragma once
+// Subcommands of the saliency CLI. Each registers its options on the app and returns the
+// function that runs it; the function returns the process exit code.
+#include <functional>
+
+namespace CLI {
+class App;
+}
+
+namespace saliency::cli {
+
+using Command = std::function<int()>;
+
+Command add_check_command(CLI::App& app);
+
+}  // namespace saliency::cli
