@@ -14,7 +14,9 @@ Shape::Shape(std::vector<int64_t> dims) : dims_(std::move(dims)) {
 
 int64_t Shape::numel() const {
   int64_t count = 1;
-  for (int64_t d : dims_) count *= d;
+  for (int64_t d : dims_)
+    SALIENCY_CHECK(!__builtin_mul_overflow(count, d, &count), "shape ", str(),
+                   " has more elements than fit in 64 bits");
   return count;
 }
 

@@ -76,6 +76,7 @@ TEST(Tensor, ChecksNameTheProblem) {
   EXPECT_THROW(t.slice_batch(1, 3), InvalidArgument);
   EXPECT_THROW(Tensor().shape(), InvalidArgument);
   EXPECT_THROW(Shape({2, -1}), InvalidArgument);
+  EXPECT_THROW(Shape({1 << 30, 1 << 30, 1 << 30}).numel(), InvalidArgument);
   EXPECT_THROW(from_vector({3}, {1, 2}), InvalidArgument);
 }
 

@@ -91,28 +91,41 @@ GroupBlock block_offsets(const Conv2dGeometry& g, int64_t image, int64_t group) 
           group * g.out_channels_per_group() * g.patch_size()};
 }
 
+// Calls fn(offsets, image, columns) for every (image, group) block, with columns = the block's
+// im2col matrix [patch, out_plane]; a pointwise convolution's input already is that matrix.
+template <typename T, typename Fn>
+void for_each_unfolded_block(const Conv2dGeometry& g, const T* input, Fn fn) {
+  const bool pointwise = g.is_pointwise();
+  Scratch<T> columns(pointwise ? 0 : g.patch_size() * g.out_h() * g.out_w());
+  for (int64_t image = 0; image < g.batch; ++image) {
+    for (int64_t group = 0; group < g.groups; ++group) {
+      const GroupBlock at = block_offsets(g, image, group);
+      if (pointwise) {
+        fn(at, image, input + at.input);
+      } else {
+        im2col(g, input + at.input, columns.data());
+        fn(at, image, static_cast<const T*>(columns.data()));
+      }
+    }
+  }
+}
+
 }  // namespace
 
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output) {
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
-  const bool pointwise = g.is_pointwise();
-  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
+  // output_g [Cout_g, out_plane] = W_g [Cout_g, patch] * columns [patch, out_plane]
   const GemmArgs product{.m = g.out_channels_per_group(),
                          .n = out_plane,
                          .k = patch,
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
-  for (int64_t image = 0; image < g.batch; ++image) {
-    for (int64_t group = 0; group < g.groups; ++group) {
-      const GroupBlock at = block_offsets(g, image, group);
-      if (!pointwise) im2col(g, input + at.input, columns.data());
-      const T* rhs = pointwise ? input + at.input : columns.data();
-      parallel_gemm(product, T(1), weight + at.weight, rhs, T(0), output + at.output);
-    }
-  }
+  for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
+    parallel_gemm(product, T(1), weight + at.weight, columns, T(0), output + at.output);
+  });
   if (bias == nullptr) return;
   parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
@@ -158,8 +171,6 @@ template <typename T>
 void conv2d_backward_weight(const Conv2dGeometry& g, const T* grad_output, const T* input,
                             T* grad_weight) {
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
-  const bool pointwise = g.is_pointwise();
-  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
   // dW_g [Cout_g, patch] += grad_output_g [Cout_g, out_plane] * columns^T [out_plane, patch]
   const GemmArgs product{.transpose_b = true,
                          .m = g.out_channels_per_group(),
@@ -168,15 +179,10 @@ void conv2d_backward_weight(const Conv2dGeometry& g, const T* grad_output, const
                          .lda = out_plane,
                          .ldb = out_plane,
                          .ldc = patch};
-  for (int64_t image = 0; image < g.batch; ++image) {
-    for (int64_t group = 0; group < g.groups; ++group) {
-      const GroupBlock at = block_offsets(g, image, group);
-      if (!pointwise) im2col(g, input + at.input, columns.data());
-      const T* rhs = pointwise ? input + at.input : columns.data();
-      parallel_gemm(product, T(1), grad_output + at.output, rhs, image == 0 ? T(0) : T(1),
-                    grad_weight + at.weight);
-    }
-  }
+  for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t image, const T* columns) {
+    parallel_gemm(product, T(1), grad_output + at.output, columns, image == 0 ? T(0) : T(1),
+                  grad_weight + at.weight);
+  });
 }
 
 template <typename T>
