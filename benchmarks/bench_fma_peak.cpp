@@ -18,24 +18,32 @@ using Vector = float __attribute__((vector_size(kLanes * sizeof(float))));
 
 // Enough independent accumulators to cover FMA latency on two pipes (4 cycles x 2 = 8).
 constexpr int kChains = 16;
-constexpr int kStepsPerIteration = 1024;
+constexpr int kStepsPerIteration = 1 << 16;
 
-void FmaPeak(benchmark::State& state) {
+// One thread's share: kSteps rounds of kChains independent FMAs.
+void fma_chains(int steps) {
   Vector acc[kChains];
   for (int c = 0; c < kChains; ++c) acc[c] = Vector{} + 1.0f + 0.001f * c;
   const Vector scale = Vector{} + 0.999999f, shift = Vector{} + 1e-7f;
+  for (int step = 0; step < steps; ++step)
+    for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * scale + shift;
+  for (int c = 0; c < kChains; ++c) benchmark::DoNotOptimize(acc[c]);
+}
+
+// Threads are OpenMP threads, as in the kernels; FLOP/s is the total over all of them.
+void FmaPeak(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
   for (auto _ : state) {
-    for (int step = 0; step < kStepsPerIteration; ++step)
-      for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * scale + shift;
-    for (int c = 0; c < kChains; ++c) benchmark::DoNotOptimize(acc[c]);
+#pragma omp parallel num_threads(threads)
+    fma_chains(kStepsPerIteration);
   }
-  const double flops_per_iteration = 2.0 * kLanes * kChains * kStepsPerIteration;
+  const double flops_per_iteration = 2.0 * kLanes * kChains * kStepsPerIteration * threads;
   state.counters["FLOP/s"] =
       benchmark::Counter(flops_per_iteration, benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
   state.SetLabel(std::to_string(kLanes) + " float lanes");
 }
-BENCHMARK(FmaPeak)->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(FmaPeak)->Arg(1)->Arg(2)->ArgName("threads")->UseRealTime();
 
 }  // namespace
 
