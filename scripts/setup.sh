@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(
   g++ cmake ninja-build ccache pkg-config
-  libeigen3-dev libstb-dev libcli11-dev
+  libeigen3-dev libstb-dev libcli11-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
 )
 

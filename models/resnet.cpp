@@ -1,0 +1,158 @@
+#include "models/resnet.h"
+
+#include <cmath>
+#include "autograd/tap.h"
+
+#include "core/error.h"
+#include "core/factory.h"
+
+namespace saliency::models {
+namespace {
+
+std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
+  return std::make_shared<nn::Conv2d>(
+      in, out, kernel, nn::Conv2d::Options{.stride = stride, .padding = kernel / 2, .bias = false});
+}
+
+// 1x1 conv + BN when the residual changes shape; named "downsample.0" / "downsample.1".
+std::shared_ptr<nn::Sequential> downsample(int64_t in, int64_t out, int64_t stride) {
+  auto path = std::make_shared<nn::Sequential>();
+  path->append(conv(in, out, 1, stride));
+  path->append(std::make_shared<nn::BatchNorm2d>(out));
+  return path;
+}
+
+// A residual block: a chain of conv + BN pairs named conv1/bn1, conv2/bn2, ... with ReLU between
+// them, added to the shortcut (identity, or "downsample" when the shape changes), then ReLU.
+// BasicBlock is the chain 3x3 (stride), 3x3; Bottleneck is 1x1, 3x3 (stride), 1x1 (x4 width).
+class ResidualBlock : public nn::Module {
+ public:
+  struct ConvSpec {
+    int64_t kernel, out_channels, stride;
+  };
+  ResidualBlock(int64_t in, const std::vector<ConvSpec>& chain) {
+    int64_t channels = in, stride = 1;
+    for (size_t i = 0; i < chain.size(); ++i) {
+      const std::string index = std::to_string(i + 1);
+      stages_.emplace_back(
+          register_module("conv" + index,
+                          conv(channels, chain[i].out_channels, chain[i].kernel, chain[i].stride)),
+          register_module("bn" + index, std::make_shared<nn::BatchNorm2d>(chain[i].out_channels)));
+      channels = chain[i].out_channels;
+      stride *= chain[i].stride;
+    }
+    if (stride != 1 || in != channels)
+      downsample_ = register_module("downsample", downsample(in, channels, stride));
+  }
+
+  Tensor forward(const Tensor& x) const {
+    Tensor out = x;
+    for (size_t i = 0; i < stages_.size(); ++i) {
+      out = stages_[i].second->forward(stages_[i].first->forward(out));
+      if (i + 1 < stages_.size()) out = relu(out);
+    }
+    return relu(add(out, downsample_ ? downsample_->forward(x) : x));
+  }
+
+ private:
+  std::vector<std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>> stages_;
+  std::shared_ptr<nn::Sequential> downsample_;
+};
+
+int64_t expansion(BlockKind kind) {
+  return kind == BlockKind::Basic ? 1 : 4;
+}
+
+std::shared_ptr<ResidualBlock> make_block(BlockKind kind, int64_t in, int64_t planes,
+                                          int64_t stride) {
+  if (kind == BlockKind::Basic)
+    return std::make_shared<ResidualBlock>(
+        in, std::vector<ResidualBlock::ConvSpec>{{3, planes, stride}, {3, planes, 1}});
+  return std::make_shared<ResidualBlock>(
+      in, std::vector<ResidualBlock::ConvSpec>{
+              {1, planes, 1}, {3, planes, stride}, {1, planes * 4, 1}});
+}
+
+// One stage: blocks "0".."n-1"; the first may change stride and width.
+std::shared_ptr<nn::Sequential> make_layer(BlockKind kind, int64_t& in, int64_t planes,
+                                           int64_t blocks, int64_t stride) {
+  auto layer = std::make_shared<nn::Sequential>();
+  for (int64_t i = 0; i < blocks; ++i) {
+    layer->append(make_block(kind, in, planes, i == 0 ? stride : 1));
+    in = planes * expansion(kind);
+  }
+  return layer;
+}
+
+}  // namespace
+
+ResNetConfig ResNetConfig::named(std::string_view name, int64_t num_classes) {
+  ResNetConfig config;
+  config.num_classes = num_classes;
+  if (name == "resnet18")
+    config.block = BlockKind::Basic, config.layers = {2, 2, 2, 2};
+  else if (name == "resnet34")
+    config.block = BlockKind::Basic, config.layers = {3, 4, 6, 3};
+  else if (name == "resnet50")
+    config.layers = {3, 4, 6, 3};
+  else if (name == "resnet101")
+    config.layers = {3, 4, 23, 3};
+  else if (name == "resnet152")
+    config.layers = {3, 8, 36, 3};
+  else
+    throw InvalidArgument(concat("unknown model '", name,
+                                 "' (known: resnet18, resnet34, resnet50, resnet101, resnet152)"));
+  return config;
+}
+
+ResNet::ResNet(const ResNetConfig& config) : config_(config) {
+  SALIENCY_CHECK(config.base_width >= 1 && config.num_classes >= 1, "ResNet: base width ",
+                 config.base_width, " and class count ", config.num_classes, " must be positive");
+  const int64_t base = config.base_width;
+  conv1_ = register_module(
+      "conv1", std::make_shared<nn::Conv2d>(
+                   3, base, 7, nn::Conv2d::Options{.stride = 2, .padding = 3, .bias = false}));
+  bn1_ = register_module("bn1", std::make_shared<nn::BatchNorm2d>(base));
+  int64_t in = base;
+  for (size_t k = 0; k < 4; ++k) {
+    const int64_t planes = base << k, stride = k == 0 ? 1 : 2;
+    layers_[k] = register_module("layer" + std::to_string(k + 1),
+                                 make_layer(config.block, in, planes, config.layers[k], stride));
+  }
+  fc_ = register_module("fc", std::make_shared<nn::Linear>(in, config.num_classes));
+}
+
+Tensor ResNet::forward(const Tensor& image) const {
+  SALIENCY_CHECK(image.rank() == 4 && image.size(1) == 3,
+                 "ResNet: expected an image batch "
+                 "[N, 3, H, W], got ",
+                 image.shape());
+  Tensor x = relu(bn1_->forward(conv1_->forward(image)));
+  x = autograd::tap_point("maxpool", max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1}));
+  for (size_t k = 0; k < 4; ++k) {
+    const std::string name = "layer" + std::to_string(k + 1);
+    x = autograd::tap_point(name, layers_[k]->forward(x, name));
+  }
+  x = flatten(adaptive_avg_pool2d(x, 1));
+  return autograd::tap_point("fc", fc_->forward(x));
+}
+
+void ResNet::initialize(Generator& generator) {
+  // Every conv weight is 4-D and every other parameter outside fc belongs to a BatchNorm.
+  for (auto& [name, tensor] : named_parameters()) {
+    if (name.starts_with("fc.")) continue;
+    if (tensor.rank() == 4) {
+      const double fan_out = double(tensor.size(0) * tensor.size(2) * tensor.size(3));
+      tensor.copy_from(mul_scalar(randn(tensor.shape(), generator), std::sqrt(2.0 / fan_out)));
+    } else {
+      tensor.fill(name.ends_with(".weight") ? 1.0 : 0.0);
+    }
+  }
+  for (auto& [name, tensor] : named_buffers()) {
+    if (name.ends_with("running_mean")) tensor.fill(0.0);
+    if (name.ends_with("running_var")) tensor.fill(1.0);
+  }
+  fc_->initialize(generator);
+}
+
+}  // namespace saliency::models

@@ -1,0 +1,47 @@
+#pragma once
+// The ResNet family in torchvision's layout: BasicBlock (18, 34) and Bottleneck (50, 101, 152)
+// with the stride on the 3x3 convolution ("ResNet v1.5") and downsample = 1x1 conv + BN.
+// Parameter names equal torchvision's state_dict keys, so converted weights load by name.
+//
+// Tap points (see autograd/tap.h): "maxpool" (the stem's output), "layer1".."layer4" and every
+// block, e.g. "layer4.2" or "layer3.5"; "fc" (the logits).
+#include <array>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "nn/layers.h"
+
+namespace saliency::models {
+
+enum class BlockKind { Basic, Bottleneck };
+
+struct ResNetConfig {
+  BlockKind block = BlockKind::Bottleneck;
+  std::array<int64_t, 4> layers{3, 4, 6, 3};
+  int64_t num_classes = 1000;
+  int64_t base_width = 64;  // channels after the stem; torchvision uses 64, demo models less
+
+  // "resnet18", "resnet34", "resnet50", "resnet101", "resnet152".
+  static ResNetConfig named(std::string_view name, int64_t num_classes = 1000);
+};
+
+class ResNet : public nn::Module {
+ public:
+  explicit ResNet(const ResNetConfig& config);
+  // image [N, 3, H, W] (normalized) -> logits [N, num_classes].
+  Tensor forward(const Tensor& image) const;
+  // torchvision's initialization: Kaiming-normal convs (fan-out), BN weight 1 and bias 0,
+  // default Linear init. Seeded, for benchmarks and tests without downloaded weights.
+  void initialize(Generator& generator);
+  const ResNetConfig& config() const { return config_; }
+
+ private:
+  ResNetConfig config_;
+  std::shared_ptr<nn::Conv2d> conv1_;
+  std::shared_ptr<nn::BatchNorm2d> bn1_;
+  std::array<std::shared_ptr<nn::Sequential>, 4> layers_;
+  std::shared_ptr<nn::Linear> fc_;
+};
+
+}  // namespace saliency::models

@@ -1,0 +1,71 @@
+#include "nn/layers.h"
+
+#include <cmath>
+
+#include "autograd/tap.h"
+#include "core/error.h"
+#include "core/factory.h"
+
+namespace saliency::nn {
+
+Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, const Options& options)
+    : weight_(register_parameter(
+          "weight", zeros({out_channels, in_channels / std::max<int64_t>(options.groups, 1),
+                           kernel.h, kernel.w}))),
+      conv_options_{options.stride, options.padding, options.dilation, options.groups} {
+  SALIENCY_CHECK(options.groups >= 1 && in_channels % options.groups == 0 &&
+                     out_channels % options.groups == 0,
+                 "Conv2d: ", in_channels, " -> ", out_channels, " channels do not split into ",
+                 options.groups, " groups");
+  if (options.bias) bias_ = register_parameter("bias", zeros({out_channels}));
+}
+
+Tensor Conv2d::forward(const Tensor& input) const {
+  return conv2d(input, weight_, bias_, conv_options_);
+}
+
+void Conv2d::initialize(Generator& generator) {
+  const double fan_out = double(weight_.size(0) * weight_.size(2) * weight_.size(3));
+  weight_.copy_from(mul_scalar(randn(weight_.shape(), generator), std::sqrt(2.0 / fan_out)));
+  if (bias_.defined()) bias_.fill(0.0);
+}
+
+BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)
+    : weight_(register_parameter("weight", ones({channels}))),
+      bias_(register_parameter("bias", zeros({channels}))),
+      running_mean_(register_buffer("running_mean", zeros({channels}))),
+      running_var_(register_buffer("running_var", ones({channels}))),
+      eps_(eps),
+      momentum_(momentum) {}
+
+Tensor BatchNorm2d::forward(const Tensor& input) const {
+  return batch_norm2d(input, weight_, bias_, running_mean_, running_var_,
+                      {.training = is_training(), .momentum = momentum_, .eps = eps_});
+}
+
+Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
+    : weight_(register_parameter("weight", zeros({out_features, in_features}))) {
+  if (bias) bias_ = register_parameter("bias", zeros({out_features}));
+}
+
+Tensor Linear::forward(const Tensor& input) const {
+  return linear(input, weight_, bias_);
+}
+
+void Linear::initialize(Generator& generator) {
+  const double bound = 1.0 / std::sqrt(double(weight_.size(1)));
+  weight_.copy_from(scale_shift(rand(weight_.shape(), generator), 2 * bound, -bound));
+  if (bias_.defined())
+    bias_.copy_from(scale_shift(rand(bias_.shape(), generator), 2 * bound, -bound));
+}
+
+Tensor Sequential::forward(const Tensor& input, const std::string& tap_prefix) const {
+  Tensor x = input;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    x = steps_[i](x);
+    if (!tap_prefix.empty()) x = autograd::tap_point(tap_prefix + "." + std::to_string(i), x);
+  }
+  return x;
+}
+
+}  // namespace saliency::nn

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Writes the reference fixtures the C++ tests read (tests/fixtures/), from PyTorch.
+
+Tiny ResNets in torchvision's exact layout (torchvision's own BasicBlock / Bottleneck and
+ResNet._make_layer, only with a narrower stem so the files stay small), seeded weights with
+non-trivial BatchNorm statistics, a seeded input batch, and what PyTorch computes for them:
+logits, the input gradient of each image's top logit, and layer4's activation and gradient.
+
+Needs torch, torchvision and numpy: Debian's python3-torch python3-torchvision python3-numpy
+(run with /usr/bin/python3) or the pip packages. Run from the repository root:
+    /usr/bin/python3 tests/reference/make_fixtures.py
+CI does not run this; the outputs are committed.
+"""
+import json
+import pathlib
+import struct
+
+import numpy as np
+import torch
+from torch import nn
+from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
+
+OUT = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
+
+
+class TinyResNet(ResNet):
+    """torchvision's ResNet with the stem width `base` instead of 64 (stages base * 1, 2, 4, 8)."""
+
+    def __init__(self, block, layers, base, num_classes):
+        nn.Module.__init__(self)
+        self._norm_layer = nn.BatchNorm2d
+        self.inplanes, self.dilation, self.groups, self.base_width = base, 1, 1, 64
+        self.conv1 = nn.Conv2d(3, base, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(base)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, base, layers[0])
+        self.layer2 = self._make_layer(block, base * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, base * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, base * 8, layers[3], stride=2)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.fc = nn.Linear(base * 8 * block.expansion, num_classes)
+
+
+def randomize(model, generator):
+    """Weights with spread-out BatchNorm statistics, so folding or ignoring BN would show."""
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d):
+                fan_in = module.weight[0].numel()
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * (2 / fan_in) ** 0.5)
+            elif isinstance(module, nn.BatchNorm2d):
+                c = module.num_features
+                module.weight.copy_(0.5 + torch.rand(c, generator=generator))
+                module.bias.copy_(0.1 * torch.randn(c, generator=generator))
+                module.running_mean.copy_(0.1 * torch.randn(c, generator=generator))
+                module.running_var.copy_(0.5 + torch.rand(c, generator=generator))
+            elif isinstance(module, nn.Linear):
+                module.weight.copy_(0.1 * torch.randn(module.weight.shape, generator=generator))
+                module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+
+
+def write_safetensors(path, tensors):
+    """The safetensors layout: u64 LE header length, JSON header, then the raw data."""
+    header, offset, blobs = {}, 0, []
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name], dtype="<f4")
+        header[name] = {"dtype": "F32", "shape": list(array.shape),
+                        "data_offsets": [offset, offset + array.nbytes]}
+        offset += array.nbytes
+        blobs.append(array.tobytes())
+    text = json.dumps(header, separators=(",", ":"))
+    text += " " * ((8 - len(text) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(text)))
+        f.write(text.encode())
+        for blob in blobs:
+            f.write(blob)
+
+
+def write_model_fixture(name, model, image):
+    model.eval()
+    state = {k: v.numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    write_safetensors(OUT / f"{name}.safetensors", state)
+
+    captured = {}
+    model.layer4.register_forward_hook(lambda m, i, o: captured.setdefault("layer4", o))
+    x = image.clone().requires_grad_(True)
+    logits = model(x)
+    captured["layer4"].retain_grad()
+    top = logits.argmax(dim=1)
+    seed = torch.zeros_like(logits).scatter_(1, top[:, None], 1.0)
+    logits.backward(seed)
+    np.save(OUT / f"{name}_logits.npy", logits.detach().numpy())
+    np.save(OUT / f"{name}_input_grad.npy", x.grad.numpy())
+    np.save(OUT / f"{name}_layer4.npy", captured["layer4"].detach().numpy())
+    np.save(OUT / f"{name}_layer4_grad.npy", captured["layer4"].grad.numpy())
+    print(f"{name}: logits {tuple(logits.shape)}, top classes {top.tolist()}")
+
+
+def main():
+    OUT.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(2026)
+    # Batch 2, non-square: 40x36 -> stem 20x18 -> maxpool 10x9 -> layer4 2x2.
+    image = torch.randn(2, 3, 40, 36, generator=generator)
+    np.save(OUT / "resnet_input.npy", image.numpy())
+    basic = TinyResNet(BasicBlock, [1, 2, 1, 1], base=8, num_classes=10)
+    randomize(basic, generator)
+    write_model_fixture("tiny_resnet_basic", basic, image)
+    bottleneck = TinyResNet(Bottleneck, [2, 1, 1, 1], base=4, num_classes=10)
+    randomize(bottleneck, generator)
+    write_model_fixture("tiny_resnet_bottleneck", bottleneck, image)
+    print("torch", torch.__version__)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,151 @@
+// ResNet against PyTorch: tiny torchvision-layout models with seeded weights (written by
+// tests/reference/make_fixtures.py) give the same logits, input gradients and layer4
+// activations and gradients; full-size configurations have torchvision's parameter names and
+// counts.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "autograd/tap.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "models/resnet.h"
+#include "weights/tensor_file.h"
+
+namespace saliency {
+namespace {
+
+std::string fixture(const std::string& name) {
+  return SALIENCY_FIXTURE_DIR "/" + name;
+}
+
+// Largest |a - b| relative to the largest |b|.
+double relative_error(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    worst = std::max(worst, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return worst / scale;
+}
+
+struct TinyCase {
+  const char* name;
+  models::ResNetConfig config;
+};
+
+class TinyResNetParity : public ::testing::TestWithParam<TinyCase> {};
+
+// float32 against float32 with different summation orders (im2col + GEMM vs oneDNN): errors of
+// a few float32 ulps per layer, ~1e-6 relative end to end; 1e-4 leaves margin without hiding
+// a wrong op (any layout or BN mistake is O(1)).
+constexpr double kTolerance = 1e-4;
+
+TEST_P(TinyResNetParity, LogitsGradientsAndTapsMatchPyTorch) {
+  const TinyCase& c = GetParam();
+  models::ResNet model(c.config);
+  model.load_state_dict(weights::read_safetensors(fixture(std::string(c.name) + ".safetensors")),
+                        c.name);
+  Tensor image = weights::read_npy(fixture("resnet_input.npy")).set_requires_grad(true);
+  autograd::TapScope taps({"layer4"});
+  const Tensor logits = model.forward(image);
+  EXPECT_LT(relative_error(logits, weights::read_npy(fixture(std::string(c.name) + "_logits.npy"))),
+            kTolerance);
+
+  // Seed each image's top logit, as the fixture script did.
+  Tensor seed = zeros(logits.shape());
+  for (int64_t n = 0; n < logits.size(0); ++n) {
+    const std::vector<double> row = logits.select_batch(n).to_vector();
+    seed.set({n, std::max_element(row.begin(), row.end()) - row.begin()}, 1.0);
+  }
+  autograd::backward(logits, seed);
+  const std::string base = fixture(c.name);
+  EXPECT_LT(relative_error(image.grad(), weights::read_npy(base + "_input_grad.npy")), kTolerance);
+  EXPECT_LT(relative_error(taps["layer4"].value(), weights::read_npy(base + "_layer4.npy")),
+            kTolerance);
+  EXPECT_LT(relative_error(taps["layer4"].grad(), weights::read_npy(base + "_layer4_grad.npy")),
+            kTolerance);
+}
+
+models::ResNetConfig tiny(models::BlockKind block, std::array<int64_t, 4> layers, int64_t base) {
+  return {.block = block, .layers = layers, .num_classes = 10, .base_width = base};
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, TinyResNetParity,
+    ::testing::Values(
+        TinyCase{"tiny_resnet_basic", tiny(models::BlockKind::Basic, {1, 2, 1, 1}, 8)},
+        TinyCase{"tiny_resnet_bottleneck", tiny(models::BlockKind::Bottleneck, {2, 1, 1, 1}, 4)}),
+    [](const ::testing::TestParamInfo<TinyCase>& param_info) {
+      return std::string(param_info.param.name);
+    });
+
+void PrintTo(const TinyCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+int64_t parameter_count(const models::ResNet& model) {
+  int64_t count = 0;
+  for (const auto& [name, tensor] : model.named_parameters()) count += tensor.numel();
+  return count;
+}
+
+// torchvision: resnet18 11,689,512 and resnet50 25,557,032 parameters.
+TEST(ResNet, FullSizeConfigurationsMatchTorchvision) {
+  const models::ResNet r18(models::ResNetConfig::named("resnet18"));
+  EXPECT_EQ(parameter_count(r18), 11689512);
+  const models::ResNet r50(models::ResNetConfig::named("resnet50"));
+  EXPECT_EQ(parameter_count(r50), 25557032);
+  const nn::StateDict state = r50.state_dict();
+  // torchvision's state_dict has 320 keys: these 267 plus 53 BatchNorm num_batches_tracked.
+  EXPECT_EQ(state.size(), 267u);
+  for (const char* key : {"conv1.weight", "bn1.running_var", "layer3.4.conv2.weight",
+                          "layer1.0.downsample.1.bias", "layer4.2.bn3.running_mean", "fc.weight"})
+    EXPECT_TRUE(state.count(key)) << key;
+  EXPECT_EQ(state.at("layer4.0.downsample.0.weight").shape(), (Shape{2048, 1024, 1, 1}));
+  EXPECT_THROW(models::ResNetConfig::named("resnet51"), InvalidArgument);
+}
+
+TEST(ResNet, LoadingRefusesWrongKeysAndShapes) {
+  models::ResNet model(tiny(models::BlockKind::Basic, {1, 2, 1, 1}, 8));
+  nn::StateDict state = weights::read_safetensors(fixture("tiny_resnet_basic.safetensors"));
+  nn::StateDict missing = state;
+  missing.erase("layer1.0.bn2.bias");
+  EXPECT_THROW(model.load_state_dict(missing, "x.safetensors"), InvalidArgument);
+  nn::StateDict extra = state;
+  extra.emplace("layer9.weight", zeros({1}));
+  EXPECT_THROW(model.load_state_dict(extra, "x.safetensors"), InvalidArgument);
+  nn::StateDict wrong = state;
+  wrong["fc.weight"] = zeros({11, 64});
+  try {
+    model.load_state_dict(wrong, "x.safetensors");
+    FAIL();
+  } catch (const InvalidArgument& e) {
+    EXPECT_STREQ(e.what(),
+                 "x.safetensors: key 'fc.weight' has shape [11, 64], the model expects "
+                 "[10, 64]");
+  }
+  nn::StateDict with_counter = state;
+  with_counter.emplace("bn1.num_batches_tracked", zeros({}));
+  model.load_state_dict(with_counter, "x.safetensors");  // PyTorch's BN counters are skipped
+}
+
+TEST(ResNet, SeededInitializationIsReproducible) {
+  models::ResNet a(tiny(models::BlockKind::Bottleneck, {1, 1, 1, 1}, 4));
+  models::ResNet b(tiny(models::BlockKind::Bottleneck, {1, 1, 1, 1}, 4));
+  Generator g1(9), g2(9);
+  a.initialize(g1);
+  b.initialize(g2);
+  Generator input_gen(1);
+  const Tensor x = randn({1, 3, 32, 32}, input_gen);
+  autograd::NoGradGuard no_grad;
+  EXPECT_EQ(a.forward(x).to_vector(), b.forward(x).to_vector());
+  EXPECT_EQ(a.state_dict().at("layer1.0.bn1.weight").to_vector(), std::vector<double>(4, 1.0));
+}
+
+}  // namespace
+}  // namespace saliency

@@ -1,0 +1,29 @@
+#pragma once
+// Tensor files: the formats weights and reference data come in.
+//  - safetensors: the project's native weight format (torchvision keys, F32).
+//  - .npy: single tensors (images, attributions, reference outputs), float32/float64, C order.
+// Readers validate everything before trusting it and throw InvalidArgument naming the file
+// (and the key) on anything malformed; nothing large is allocated before the header checks.
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "core/tensor.h"
+
+namespace saliency::weights {
+
+using TensorMap = std::map<std::string, Tensor>;
+using Metadata = std::map<std::string, std::string>;
+
+// Headers above this size are refused (the real ones are a few tens of kB).
+inline constexpr uint64_t kMaxSafetensorsHeaderBytes = 100ull << 20;
+
+// Reads every tensor (F32 or F64) straight from the file into its own storage.
+TensorMap read_safetensors(const std::string& path, Metadata* metadata = nullptr);
+void write_safetensors(const std::string& path, const TensorMap& tensors,
+                       const Metadata& metadata = {});
+
+Tensor read_npy(const std::string& path);
+void write_npy(const std::string& path, const Tensor& tensor);
+
+}  // namespace saliency::weights
