@@ -105,6 +105,32 @@ ResNetConfig ResNetConfig::named(std::string_view name, int64_t num_classes) {
   return config;
 }
 
+ResNetConfig ResNetConfig::from_state_dict(const std::map<std::string, Tensor>& state,
+                                           std::string_view source) {
+  auto require = [&](const std::string& key) -> const Tensor& {
+    auto it = state.find(key);
+    SALIENCY_CHECK(it != state.end(), source, ": not a torchvision ResNet state dict (no '", key,
+                   "')");
+    return it->second;
+  };
+  const Tensor& stem = require("conv1.weight");
+  const Tensor& fc = require("fc.weight");
+  SALIENCY_CHECK(stem.rank() == 4 && fc.rank() == 2, source, ": conv1.weight ", stem.shape(),
+                 " or fc.weight ", fc.shape(), " has the wrong rank for a ResNet");
+  ResNetConfig config;
+  config.base_width = stem.size(0);
+  config.num_classes = fc.size(0);
+  config.block = state.count("layer1.0.conv3.weight") ? BlockKind::Bottleneck : BlockKind::Basic;
+  for (size_t k = 0; k < 4; ++k) {
+    int64_t blocks = 0;
+    const std::string prefix = "layer" + std::to_string(k + 1) + ".";
+    while (state.count(prefix + std::to_string(blocks) + ".conv1.weight")) ++blocks;
+    SALIENCY_CHECK(blocks > 0, source, ": no blocks in ", prefix.substr(0, prefix.size() - 1));
+    config.layers[k] = blocks;
+  }
+  return config;
+}
+
 ResNet::ResNet(const ResNetConfig& config) : config_(config) {
   SALIENCY_CHECK(config.base_width >= 1 && config.num_classes >= 1, "ResNet: base width ",
                  config.base_width, " and class count ", config.num_classes, " must be positive");

@@ -6,6 +6,7 @@
 // Tap points (see autograd/tap.h): "maxpool" (the stem's output), "layer1".."layer4" and every
 // block, e.g. "layer4.2" or "layer3.5"; "fc" (the logits).
 #include <array>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,12 @@ struct ResNetConfig {
 
   // "resnet18", "resnet34", "resnet50", "resnet101", "resnet152".
   static ResNetConfig named(std::string_view name, int64_t num_classes = 1000);
+  // The configuration a torchvision-layout state dict was saved from: block kind (conv3
+  // present), blocks per stage, stem width (conv1.weight) and classes (fc.weight). `source`
+  // names the file in errors.
+  static ResNetConfig from_state_dict(const std::map<std::string, Tensor>& state,
+                                      std::string_view source);
+  bool operator==(const ResNetConfig&) const = default;
 };
 
 class ResNet : public nn::Module {

@@ -12,5 +12,6 @@ namespace saliency::cli {
 using Command = std::function<int()>;
 
 Command add_check_command(CLI::App& app);
+Command add_predict_command(CLI::App& app);
 
 }  // namespace saliency::cli

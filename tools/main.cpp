@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   app.add_flag("--version", show_version, "Print the version and the build's backends");
 
   saliency::cli::Command check = saliency::cli::add_check_command(app);
+  saliency::cli::Command predict = saliency::cli::add_predict_command(app);
 
   try {
     app.parse(argc, argv);
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (app.got_subcommand("check")) return check();
+    if (app.got_subcommand("predict")) return predict();
     std::cout << app.help();
     return 2;
   } catch (const saliency::InvalidArgument& error) {

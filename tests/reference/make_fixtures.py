@@ -84,7 +84,11 @@ def write_model_fixture(name, model, image):
     write_safetensors(OUT / f"{name}.safetensors", state)
 
     captured = {}
-    model.layer4.register_forward_hook(lambda m, i, o: captured.setdefault("layer4", o))
+
+    def keep_layer4(module, inputs, output):  # returns None: a hook's return value replaces the output
+        captured["layer4"] = output
+
+    hook = model.layer4.register_forward_hook(keep_layer4)
     x = image.clone().requires_grad_(True)
     logits = model(x)
     captured["layer4"].retain_grad()
@@ -95,7 +99,24 @@ def write_model_fixture(name, model, image):
     np.save(OUT / f"{name}_input_grad.npy", x.grad.numpy())
     np.save(OUT / f"{name}_layer4.npy", captured["layer4"].detach().numpy())
     np.save(OUT / f"{name}_layer4_grad.npy", captured["layer4"].grad.numpy())
+    hook.remove()
     print(f"{name}: logits {tuple(logits.shape)}, top classes {top.tolist()}")
+
+
+def write_preprocessing_fixtures():
+    """torchvision's ImageNet evaluation transform on real photos (PIL decoding and resizing)."""
+    from PIL import Image
+    from torchvision import transforms
+
+    transform = transforms.Compose([
+        transforms.Resize(256), transforms.CenterCrop(224), transforms.ToTensor(),
+        transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    images = pathlib.Path(__file__).resolve().parents[2] / "data" / "images"
+    for name in ["cat.png", "dog.jpg"]:
+        image = Image.open(images / name).convert("RGB")
+        tensor = transform(image).unsqueeze(0)
+        np.save(OUT / f"preprocess_{name.split('.')[0]}.npy", tensor.numpy())
+        print(f"{name}: {image.size} -> {tuple(tensor.shape)}")
 
 
 def main():
@@ -111,6 +132,10 @@ def main():
     bottleneck = TinyResNet(Bottleneck, [2, 1, 1, 1], base=4, num_classes=10)
     randomize(bottleneck, generator)
     write_model_fixture("tiny_resnet_bottleneck", bottleneck, image)
+    write_preprocessing_fixtures()
+    with torch.no_grad():  # end to end: torchvision's preprocessing, then the tiny model
+        cat = torch.from_numpy(np.load(OUT / "preprocess_cat.npy"))
+        np.save(OUT / "tiny_resnet_basic_cat_logits.npy", basic(cat).numpy())
     print("torch", torch.__version__)
 
 
