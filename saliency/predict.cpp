@@ -1,10 +1,13 @@
 #include "saliency/predict.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <numeric>
 
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "saliency/image.h"
 #include "saliency/imagenet_classes.h"
 #include "weights/tensor_file.h"
 
@@ -12,7 +15,7 @@ namespace saliency {
 
 std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
                                             const std::string& expected_model) {
-  const weights::TensorMap state = weights::read_safetensors(weights_path);
+  const weights::TensorMap state = weights::read_weights(weights_path);
   const models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, weights_path);
   if (!expected_model.empty()) {
     const models::ResNetConfig expected =
@@ -25,6 +28,30 @@ std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
   model->eval();
   model->set_requires_grad(false);
   return model;
+}
+
+std::string default_weights_path() {
+  if (const char* configured = std::getenv("SALIENCY_WEIGHTS"); configured && *configured) {
+    SALIENCY_CHECK(std::filesystem::exists(configured), configured,
+                   ": no such weights file (named by $SALIENCY_WEIGHTS)");
+    return configured;
+  }
+  const std::string fallback = "weights/resnet50.safetensors";
+  SALIENCY_CHECK(std::filesystem::exists(fallback), "no weights given and ", fallback,
+                 " does not exist: run scripts/get-weights.sh "
+                 "(downloads torchvision's ResNet-50; needs the internet), or pass --weights FILE "
+                 "(.safetensors or torchvision .pth), or set $SALIENCY_WEIGHTS");
+  return fallback;
+}
+
+Tensor load_model_input(const std::string& path) {
+  if (!path.ends_with(".npy")) return preprocess(load_image(path));
+  Tensor tensor = weights::read_npy(path).to(DType::Float32);
+  if (tensor.rank() == 3) tensor = tensor.view({1, tensor.size(0), tensor.size(1), tensor.size(2)});
+  SALIENCY_CHECK(tensor.rank() == 4 && tensor.size(0) == 1 && tensor.size(1) == 3, path,
+                 ": expected a normalized image tensor [3, H, W] or [1, 3, H, W], got ",
+                 tensor.shape());
+  return tensor;
 }
 
 std::vector<Prediction> top_k(const Tensor& logits, int64_t k) {

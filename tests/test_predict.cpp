@@ -15,20 +15,20 @@
 namespace saliency {
 namespace {
 
-const std::string kWeights = SALIENCY_FIXTURE_DIR "/tiny_resnet_basic.safetensors";
+const std::string kWeights = SALIENCY_FIXTURE_DIR "/tiny_resnet18.safetensors";
 
 TEST(Predict, ConfigurationComesFromTheWeightsFile) {
   const auto model = load_resnet(kWeights);
   const models::ResNetConfig expected{.block = models::BlockKind::Basic,
-                                      .layers = {1, 2, 1, 1},
+                                      .layers = {2, 2, 2, 2},
                                       .num_classes = 10,
-                                      .base_width = 8};
+                                      .base_width = 4};
   EXPECT_EQ(model->config(), expected);
   EXPECT_FALSE(model->state_dict().at("fc.weight").requires_grad());
   EXPECT_THROW(load_resnet(kWeights, "resnet18"), InvalidArgument);
-  const auto bottleneck = load_resnet(SALIENCY_FIXTURE_DIR "/tiny_resnet_bottleneck.safetensors");
+  const auto bottleneck = load_resnet(SALIENCY_FIXTURE_DIR "/tiny_resnet50.safetensors");
   EXPECT_EQ(bottleneck->config().block, models::BlockKind::Bottleneck);
-  EXPECT_EQ(bottleneck->config().layers, (std::array<int64_t, 4>{2, 1, 1, 1}));
+  EXPECT_EQ(bottleneck->config().layers, (std::array<int64_t, 4>{3, 4, 6, 3}));
 }
 
 TEST(Predict, PhotoToLogitsMatchesPyTorch) {
@@ -37,7 +37,7 @@ TEST(Predict, PhotoToLogitsMatchesPyTorch) {
   const Tensor logits = model->forward(preprocess(load_image(SALIENCY_DATA_DIR "/images/cat.png")));
   const std::vector<double> ours = logits.to_vector();
   const std::vector<double> theirs =
-      weights::read_npy(SALIENCY_FIXTURE_DIR "/tiny_resnet_basic_cat_logits.npy").to_vector();
+      weights::read_npy(SALIENCY_FIXTURE_DIR "/tiny_resnet18_cat_logits.npy").to_vector();
   ASSERT_EQ(ours.size(), theirs.size());
   for (size_t i = 0; i < ours.size(); ++i) EXPECT_NEAR(ours[i], theirs[i], 1e-4) << i;
 }

@@ -71,9 +71,9 @@ TEST(Safetensors, RoundTripKeepsNamesShapesValuesAndMetadata) {
 
 TEST(Safetensors, ReadsTheFixtureScriptsFiles) {
   const weights::TensorMap loaded =
-      weights::read_safetensors(SALIENCY_FIXTURE_DIR "/tiny_resnet_basic.safetensors");
-  EXPECT_EQ(loaded.at("conv1.weight").shape(), (Shape{8, 3, 7, 7}));
-  EXPECT_EQ(loaded.at("layer2.0.downsample.1.running_var").shape(), (Shape{16}));
+      weights::read_safetensors(SALIENCY_FIXTURE_DIR "/tiny_resnet18.safetensors");
+  EXPECT_EQ(loaded.at("conv1.weight").shape(), (Shape{4, 3, 7, 7}));
+  EXPECT_EQ(loaded.at("layer2.0.downsample.1.running_var").shape(), (Shape{8}));
 }
 
 TEST(Safetensors, RefusesMalformedFiles) {
@@ -166,6 +166,64 @@ TEST(Npy, RefusesMalformedFiles) {
   expect_refused(load, path, "no 'shape'");
   write_bytes(path, npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", "abcd"));
   EXPECT_EQ(weights::read_npy(path).numel(), 1);  // the well-formed control
+}
+
+}  // namespace
+}  // namespace saliency
+
+namespace saliency {
+namespace {
+
+const std::string kPthZip = SALIENCY_FIXTURE_DIR "/tiny_resnet50.pth";
+const std::string kPthLegacy = SALIENCY_FIXTURE_DIR "/tiny_resnet50_legacy.pth";
+
+// torch.save of the same state dict, in both containers, gives exactly the tensors the
+// safetensors file holds (BatchNorm's int64 counters skipped).
+TEST(Pth, BothContainersLoadBitForBitLikeSafetensors) {
+  const weights::TensorMap reference =
+      weights::read_safetensors(SALIENCY_FIXTURE_DIR "/tiny_resnet50.safetensors");
+  for (const std::string& path : {kPthZip, kPthLegacy}) {
+    const weights::TensorMap loaded = weights::read_weights(path);
+    ASSERT_EQ(loaded.size(), reference.size()) << path;
+    for (const auto& [name, tensor] : reference) {
+      ASSERT_TRUE(loaded.count(name)) << path << " lacks " << name;
+      EXPECT_EQ(loaded.at(name).shape(), tensor.shape()) << name;
+      EXPECT_EQ(loaded.at(name).to_vector(), tensor.to_vector()) << name;
+    }
+  }
+}
+
+std::string file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(Pth, RefusesMalformedCheckpoints) {
+  TempDir dir;
+  const std::string path = dir.file("bad.pth");
+  auto load = [&] { weights::read_pth(path); };
+  const std::string zip = file_bytes(kPthZip), legacy = file_bytes(kPthLegacy);
+  struct Case {
+    std::string bytes, refusal;
+  };
+  std::string unknown_opcode = legacy;
+  unknown_opcode[2] = '\xff';  // the first opcode after PROTO 2
+  std::string compressed = zip;
+  const size_t directory = compressed.rfind("PK\x01\x02");
+  compressed[directory + 10] = 8;  // deflate
+  const Case cases[] = {
+      {"", "too short"},
+      {"hello, world", "neither zip nor pickle"},
+      {zip.substr(0, zip.size() / 2), "no zip end-of-directory record"},
+      {compressed, "is compressed"},
+      {unknown_opcode, "unsupported pickle opcode 0xff"},
+      {legacy.substr(0, legacy.size() / 2), "unexpected end of file"},
+      {legacy.substr(0, 30), "pickle data ends early"},
+  };
+  for (const Case& c : cases) {
+    write_bytes(path, c.bytes);
+    expect_refused(load, path, c.refusal);
+  }
 }
 
 }  // namespace

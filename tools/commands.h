@@ -13,5 +13,6 @@ using Command = std::function<int()>;
 
 Command add_check_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
+Command add_convert_command(CLI::App& app);
 
 }  // namespace saliency::cli

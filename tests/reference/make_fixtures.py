@@ -11,6 +11,7 @@ Needs torch, torchvision and numpy: Debian's python3-torch python3-torchvision p
     /usr/bin/python3 tests/reference/make_fixtures.py
 CI does not run this; the outputs are committed.
 """
+import copy
 import json
 import pathlib
 import struct
@@ -43,7 +44,8 @@ class TinyResNet(ResNet):
 
 
 def randomize(model, generator):
-    """Weights with spread-out BatchNorm statistics, so folding or ignoring BN would show."""
+    """Seeded weights; BatchNorm affine parameters randomized and its running statistics set by
+    a few forward passes in training mode, so activations are neither degenerate nor trivial."""
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, nn.Conv2d):
@@ -53,11 +55,13 @@ def randomize(model, generator):
                 c = module.num_features
                 module.weight.copy_(0.5 + torch.rand(c, generator=generator))
                 module.bias.copy_(0.1 * torch.randn(c, generator=generator))
-                module.running_mean.copy_(0.1 * torch.randn(c, generator=generator))
-                module.running_var.copy_(0.5 + torch.rand(c, generator=generator))
             elif isinstance(module, nn.Linear):
                 module.weight.copy_(0.1 * torch.randn(module.weight.shape, generator=generator))
                 module.bias.copy_(0.1 * torch.randn(module.bias.shape, generator=generator))
+        model.train()
+        for _ in range(3):
+            model(torch.randn(4, 3, 40, 36, generator=generator))
+        model.eval()
 
 
 def write_safetensors(path, tensors):
@@ -78,29 +82,43 @@ def write_safetensors(path, tensors):
             f.write(blob)
 
 
-def write_model_fixture(name, model, image):
-    model.eval()
-    state = {k: v.numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    write_safetensors(OUT / f"{name}.safetensors", state)
-
+def run(model, image):
+    """Logits, the input gradient of each image's top logit, layer4's value and gradient."""
     captured = {}
 
     def keep_layer4(module, inputs, output):  # returns None: a hook's return value replaces the output
         captured["layer4"] = output
+        output.retain_grad()
 
     hook = model.layer4.register_forward_hook(keep_layer4)
     x = image.clone().requires_grad_(True)
     logits = model(x)
-    captured["layer4"].retain_grad()
     top = logits.argmax(dim=1)
-    seed = torch.zeros_like(logits).scatter_(1, top[:, None], 1.0)
-    logits.backward(seed)
-    np.save(OUT / f"{name}_logits.npy", logits.detach().numpy())
-    np.save(OUT / f"{name}_input_grad.npy", x.grad.numpy())
-    np.save(OUT / f"{name}_layer4.npy", captured["layer4"].detach().numpy())
-    np.save(OUT / f"{name}_layer4_grad.npy", captured["layer4"].grad.numpy())
+    logits.backward(torch.zeros_like(logits).scatter_(1, top[:, None], 1.0))
     hook.remove()
-    print(f"{name}: logits {tuple(logits.shape)}, top classes {top.tolist()}")
+    return {"logits": logits.detach(), "input_grad": x.grad, "layer4": captured["layer4"].detach(),
+            "layer4_grad": captured["layer4"].grad}
+
+
+def relative_error(a, b):
+    return float((a.double() - b).abs().max() / b.abs().max())
+
+
+def write_model_fixture(name, model, image):
+    """Weights, float64 reference outputs, and PyTorch's own float32-vs-float64 error per output
+    (the C++ tests set their tolerances from it)."""
+    model.eval()
+    state = {k: v.numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    write_safetensors(OUT / f"{name}.safetensors", state)
+    result32 = run(model, image)
+    result64 = run(copy.deepcopy(model).double(), image.double())
+    for key, value in result64.items():
+        np.save(OUT / f"{name}_{key}.npy", value.numpy())
+    errors = [relative_error(result32[k], result64[k]) for k in ("logits", "input_grad", "layer4", "layer4_grad")]
+    np.save(OUT / f"{name}_torch_float32_error.npy", np.array(errors))
+    print(f"{name}: top classes {result32['logits'].argmax(1).tolist()}, "
+          f"torch float32 vs float64 relative error {['%.1e' % e for e in errors]}")
+    return model
 
 
 def write_preprocessing_fixtures():
@@ -121,21 +139,27 @@ def write_preprocessing_fixtures():
 
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
+    for stale in OUT.glob("*"):
+        stale.unlink()
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(2026)
     # Batch 2, non-square: 40x36 -> stem 20x18 -> maxpool 10x9 -> layer4 2x2.
     image = torch.randn(2, 3, 40, 36, generator=generator)
     np.save(OUT / "resnet_input.npy", image.numpy())
-    basic = TinyResNet(BasicBlock, [1, 2, 1, 1], base=8, num_classes=10)
-    randomize(basic, generator)
-    write_model_fixture("tiny_resnet_basic", basic, image)
-    bottleneck = TinyResNet(Bottleneck, [2, 1, 1, 1], base=4, num_classes=10)
-    randomize(bottleneck, generator)
-    write_model_fixture("tiny_resnet_bottleneck", bottleneck, image)
+    # torchvision's ResNet-18 and ResNet-50 block layouts with a 4-channel stem.
+    resnet18 = TinyResNet(BasicBlock, [2, 2, 2, 2], base=4, num_classes=10)
+    randomize(resnet18, generator)
+    write_model_fixture("tiny_resnet18", resnet18, image)
+    resnet50 = TinyResNet(Bottleneck, [3, 4, 6, 3], base=4, num_classes=10)
+    randomize(resnet50, generator)
+    write_model_fixture("tiny_resnet50", resnet50, image)
+    # The same weights as PyTorch checkpoints, both containers (BatchNorm counters included).
+    torch.save(resnet50.state_dict(), OUT / "tiny_resnet50.pth")
+    torch.save(resnet50.state_dict(), OUT / "tiny_resnet50_legacy.pth", _use_new_zipfile_serialization=False)
     write_preprocessing_fixtures()
-    with torch.no_grad():  # end to end: torchvision's preprocessing, then the tiny model
+    with torch.no_grad():  # end to end: torchvision's preprocessing, then a tiny model
         cat = torch.from_numpy(np.load(OUT / "preprocess_cat.npy"))
-        np.save(OUT / "tiny_resnet_basic_cat_logits.npy", basic(cat).numpy())
+        np.save(OUT / "tiny_resnet18_cat_logits.npy", resnet18(cat).numpy())
     print("torch", torch.__version__)
 
 
