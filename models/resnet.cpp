@@ -14,14 +14,6 @@ std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_
       in, out, kernel, nn::Conv2d::Options{.stride = stride, .padding = kernel / 2, .bias = false});
 }
 
-// 1x1 conv + BN when the residual changes shape; named "downsample.0" / "downsample.1".
-std::shared_ptr<nn::Sequential> downsample(int64_t in, int64_t out, int64_t stride) {
-  auto path = std::make_shared<nn::Sequential>();
-  path->append(conv(in, out, 1, stride));
-  path->append(std::make_shared<nn::BatchNorm2d>(out));
-  return path;
-}
-
 // A residual block: a chain of conv + BN pairs named conv1/bn1, conv2/bn2, ... with ReLU between
 // them, added to the shortcut (identity, or "downsample" when the shape changes), then ReLU.
 // BasicBlock is the chain 3x3 (stride), 3x3; Bottleneck is 1x1, 3x3 (stride), 1x1 (x4 width).
@@ -41,8 +33,17 @@ class ResidualBlock : public nn::Module {
       channels = chain[i].out_channels;
       stride *= chain[i].stride;
     }
-    if (stride != 1 || in != channels)
-      downsample_ = register_module("downsample", downsample(in, channels, stride));
+    if (stride != 1 || in != channels) {
+      // 1x1 conv + BN when the shortcut changes shape: "downsample.0" and "downsample.1".
+      downsample_ = register_module("downsample", std::make_shared<nn::Sequential>());
+      shortcut_ = {downsample_->append(conv(in, channels, 1, stride)),
+                   downsample_->append(std::make_shared<nn::BatchNorm2d>(channels))};
+    }
+  }
+
+  void fold_batch_norm() {
+    for (auto& [conv_layer, batch_norm] : stages_) conv_layer->absorb_batch_norm(*batch_norm);
+    if (downsample_) shortcut_.first->absorb_batch_norm(*shortcut_.second);
   }
 
   Tensor forward(const Tensor& x) const {
@@ -55,8 +56,10 @@ class ResidualBlock : public nn::Module {
   }
 
  private:
-  std::vector<std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>> stages_;
+  using ConvBn = std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>;
+  std::vector<ConvBn> stages_;
   std::shared_ptr<nn::Sequential> downsample_;
+  ConvBn shortcut_;  // the layers inside downsample_
 };
 
 int64_t expansion(BlockKind kind) {
@@ -161,6 +164,13 @@ Tensor ResNet::forward(const Tensor& image) const {
   }
   x = flatten(adaptive_avg_pool2d(x, 1));
   return autograd::tap_point("fc", fc_->forward(x));
+}
+
+void ResNet::fold_batch_norm() {
+  conv1_->absorb_batch_norm(*bn1_);
+  for (size_t k = 0; k < 4; ++k)
+    for (size_t i = 0; i < layers_[k]->size(); ++i)
+      dynamic_cast<ResidualBlock&>(layers_[k]->child(std::to_string(i))).fold_batch_norm();
 }
 
 void ResNet::initialize(Generator& generator) {

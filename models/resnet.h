@@ -41,6 +41,9 @@ class ResNet : public nn::Module {
   // torchvision's initialization: Kaiming-normal convs (fan-out), BN weight 1 and bias 0,
   // default Linear init. Seeded, for benchmarks and tests without downloaded weights.
   void initialize(Generator& generator);
+  // Folds every BatchNorm into the conv before it (see nn::Conv2d::absorb_batch_norm): the same
+  // function with a conv + bias per BN, for faster inference and for LRP's canonical form.
+  void fold_batch_norm();
   const ResNetConfig& config() const { return config_; }
 
  private:

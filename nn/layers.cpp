@@ -30,6 +30,30 @@ void Conv2d::initialize(Generator& generator) {
   if (bias_.defined()) bias_.fill(0.0);
 }
 
+void Conv2d::absorb_batch_norm(BatchNorm2d& batch_norm) {
+  const int64_t channels = weight_.size(0);
+  SALIENCY_CHECK(batch_norm.weight().size(0) == channels && !batch_norm.folded(),
+                 "absorb_batch_norm: BatchNorm of ", batch_norm.weight().size(0),
+                 " channels does not follow a conv with ", channels, " outputs (or is folded)");
+  if (!bias_.defined()) bias_ = register_parameter("bias", zeros({channels}, weight_.dtype()));
+  const std::vector<double> gamma = batch_norm.weight().to_vector(),
+                            beta = batch_norm.bias().to_vector(),
+                            mean = batch_norm.running_mean().to_vector(),
+                            var = batch_norm.running_var().to_vector();
+  const int64_t per_channel = weight_.numel() / channels;
+  dispatch_dtype(weight_.dtype(), [&]<typename T>() {
+    T* w = weight_.data<T>();
+    T* b = bias_.data<T>();
+    for (int64_t c = 0; c < channels; ++c) {
+      const double scale = gamma[c] / std::sqrt(var[c] + batch_norm.eps());
+      for (int64_t i = 0; i < per_channel; ++i)
+        w[c * per_channel + i] = T(w[c * per_channel + i] * scale);
+      b[c] = T((double(b[c]) - mean[c]) * scale + beta[c]);
+    }
+  });
+  batch_norm.mark_folded();
+}
+
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)
     : weight_(register_parameter("weight", ones({channels}))),
       bias_(register_parameter("bias", zeros({channels}))),
@@ -39,6 +63,10 @@ BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)
       momentum_(momentum) {}
 
 Tensor BatchNorm2d::forward(const Tensor& input) const {
+  if (folded_) {
+    SALIENCY_CHECK(!is_training(), "BatchNorm2d: folded into its conv; it cannot train");
+    return input;
+  }
   return batch_norm2d(input, weight_, bias_, running_mean_, running_var_,
                       {.training = is_training(), .momentum = momentum_, .eps = eps_});
 }

@@ -21,6 +21,11 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& input) const;
   // He (Kaiming) normal initialization for ReLU networks, fan-out mode as torchvision's ResNet.
   void initialize(Generator& generator);
+  // Inference-time BatchNorm folding: with s = gamma / sqrt(var + eps), weight *= s per output
+  // channel and bias = (bias - mean) * s + beta (a bias is added when the conv had none); the
+  // BatchNorm then passes its input through. Exact up to float32 rounding. Afterwards the state
+  // dict is no longer torchvision's (convs carry biases).
+  void absorb_batch_norm(class BatchNorm2d& batch_norm);
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
   const Conv2dOptions& conv_options() const { return conv_options_; }
@@ -40,10 +45,14 @@ class BatchNorm2d : public Module {
   const Tensor& running_mean() const { return running_mean_; }
   const Tensor& running_var() const { return running_var_; }
   double eps() const { return eps_; }
+  // Set by Conv2d::absorb_batch_norm: forward is then the identity (inference only).
+  void mark_folded() { folded_ = true; }
+  bool folded() const { return folded_; }
 
  private:
   Tensor weight_, bias_, running_mean_, running_var_;  // handles to the registered tensors
   double eps_, momentum_;
+  bool folded_ = false;
 };
 
 class Linear : public Module {

@@ -38,8 +38,6 @@ struct TinyCase {
   models::ResNetConfig config;
 };
 
-class TinyResNetParity : public ::testing::TestWithParam<TinyCase> {};
-
 // Our float32 results against PyTorch's float64 ones. Both float32 implementations round
 // differently (im2col + GEMM vs oneDNN), so the right scale for our error is PyTorch's own
 // float32-vs-float64 error, which the fixture script measured and saved (3e-7 to 7e-7 here).
@@ -49,11 +47,16 @@ double tolerance(const std::vector<double>& torch_errors, size_t output) {
   return std::max(10 * torch_errors[output], 1e-6);
 }
 
+// With BatchNorm folded into the convs (unfolded and folded), the model must meet the same
+// tolerances: folding is exact up to float32 rounding.
+class TinyResNetParity : public ::testing::TestWithParam<std::tuple<TinyCase, bool>> {};
+
 TEST_P(TinyResNetParity, LogitsGradientsAndTapsMatchPyTorchFloat64) {
-  const TinyCase& c = GetParam();
+  const auto& [c, folded] = GetParam();
   const std::string base = fixture(c.name);
   models::ResNet model(c.config);
   model.load_state_dict(weights::read_safetensors(base + ".safetensors"), c.name);
+  if (folded) model.fold_batch_norm();
   Tensor image = weights::read_npy(fixture("resnet_input.npy")).set_requires_grad(true);
   autograd::TapScope taps({"layer4"});
   const Tensor logits = model.forward(image);
@@ -76,8 +79,8 @@ TEST_P(TinyResNetParity, LogitsGradientsAndTapsMatchPyTorchFloat64) {
     const double error = relative_error(outputs[i].second,
                                         weights::read_npy(base + "_" + outputs[i].first + ".npy"));
     EXPECT_LE(error, tolerance(torch_errors, i)) << outputs[i].first;
-    std::printf("%s %s: relative error %.1e (PyTorch float32: %.1e)\n", c.name, outputs[i].first,
-                error, torch_errors[i]);
+    std::printf("%s%s %s: relative error %.1e (PyTorch float32: %.1e)\n", c.name,
+                folded ? " (BN folded)" : "", outputs[i].first, error, torch_errors[i]);
   }
 }
 
@@ -87,11 +90,15 @@ models::ResNetConfig tiny(models::BlockKind block, std::array<int64_t, 4> layers
 
 INSTANTIATE_TEST_SUITE_P(
     Fixtures, TinyResNetParity,
-    ::testing::Values(TinyCase{"tiny_resnet18", tiny(models::BlockKind::Basic, {2, 2, 2, 2}, 4)},
-                      TinyCase{"tiny_resnet50",
-                               tiny(models::BlockKind::Bottleneck, {3, 4, 6, 3}, 4)}),
-    [](const ::testing::TestParamInfo<TinyCase>& param_info) {
-      return std::string(param_info.param.name);
+    ::testing::Combine(::testing::Values(TinyCase{"tiny_resnet18",
+                                                  tiny(models::BlockKind::Basic, {2, 2, 2, 2}, 4)},
+                                         TinyCase{
+                                             "tiny_resnet50",
+                                             tiny(models::BlockKind::Bottleneck, {3, 4, 6, 3}, 4)}),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<TinyCase, bool>>& param_info) {
+      return std::string(std::get<0>(param_info.param).name) +
+             (std::get<1>(param_info.param) ? "_bn_folded" : "");
     });
 
 void PrintTo(const TinyCase& c, std::ostream* out) {
@@ -142,6 +149,21 @@ TEST(ResNet, LoadingRefusesWrongKeysAndShapes) {
   nn::StateDict with_counter = state;
   with_counter.emplace("bn1.num_batches_tracked", zeros({}));
   model.load_state_dict(with_counter, "x.safetensors");  // PyTorch's BN counters are skipped
+}
+
+TEST(ResNet, FoldingReplacesBatchNormByConvBias) {
+  models::ResNet model(tiny(models::BlockKind::Bottleneck, {3, 4, 6, 3}, 4));
+  model.load_state_dict(weights::read_safetensors(fixture("tiny_resnet50.safetensors")));
+  model.fold_batch_norm();
+  const nn::StateDict state = model.state_dict();
+  EXPECT_TRUE(state.count("conv1.bias"));
+  EXPECT_TRUE(state.count("layer2.0.downsample.0.bias"));
+  EXPECT_TRUE(state.count("layer4.2.conv3.bias"));
+  const auto& bn = dynamic_cast<const nn::BatchNorm2d&>(model.child("layer1.0.bn2"));
+  EXPECT_TRUE(bn.folded());
+  model.train();
+  EXPECT_THROW(model.forward(zeros({1, 3, 32, 32})), InvalidArgument);
+  EXPECT_THROW(model.fold_batch_norm(), InvalidArgument);  // already folded
 }
 
 TEST(ResNet, SeededInitializationIsReproducible) {
