@@ -217,7 +217,7 @@ TEST(Pth, RefusesMalformedCheckpoints) {
       {zip.substr(0, zip.size() / 2), "no zip end-of-directory record"},
       {compressed, "is compressed"},
       {unknown_opcode, "unsupported pickle opcode 0xff"},
-      {legacy.substr(0, legacy.size() / 2), "unexpected end of file"},
+      {legacy.substr(0, legacy.size() / 2), "runs past the end of the file"},
       {legacy.substr(0, 30), "pickle data ends early"},
   };
   for (const Case& c : cases) {

@@ -521,11 +521,11 @@ TensorMap read_legacy_checkpoint(InputFile& file) {
           concat(path, ": storage '", *key, "' has unsupported type ", storage.type_name));
     const uint64_t bytes = tensor_bytes(concat(path, ": storage '", *key, "'"), Shape{count},
                                         storage.dtype.value_or(DType::Float64));
+    if (offset + 8 > file.size() || bytes > file.size() - offset - 8)  // before allocating
+      throw InvalidArgument(concat(path, ": storage '", *key, "' runs past the end of the file"));
     if (storage.dtype) {
       storage.data = Tensor::empty({count}, *storage.dtype);
       file.read_at(offset + 8, storage.data.raw_data(), bytes);
-    } else if (bytes > file.size() - offset - 8) {
-      throw InvalidArgument(concat(path, ": storage '", *key, "' runs past the end of the file"));
     }
     offset += 8 + bytes;
   }
