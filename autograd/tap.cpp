@@ -11,10 +11,11 @@ thread_local TapScope* innermost_scope = nullptr;
 Tensor tap(const Tensor& input, const std::shared_ptr<Tap>& record) {
   SALIENCY_CHECK(record != nullptr, "tap: no record to write into");
   record->value_ = input.detach();
-  record->grad_ = Tensor();
+  record->grad_ = record->tensor_ = Tensor();
   if (!GradMode::enabled()) return input;
-  Tensor output = input.detach();
-  return attach(output, std::make_shared<TapNode>(edges_to({&input}), record));
+  // The record keeps the graph tensor; its node only observes the record weakly, so no cycle.
+  record->tensor_ = attach(input.detach(), std::make_shared<TapNode>(edges_to({&input}), record));
+  return record->tensor_;
 }
 
 void TapNode::observe_gradient(const Tensor& grad) {

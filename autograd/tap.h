@@ -16,7 +16,9 @@ class Tap {
   explicit Tap(std::string name) : name_(std::move(name)) {}
   const std::string& name() const { return name_; }
   const Tensor& value() const { return value_; }  // the tensor as the forward pass made it
-  const Tensor& grad() const { return grad_; }    // undefined until a backward pass reaches it
+  // The tapped tensor as it sits in the graph (for autograd::grad); undefined without grad mode.
+  const Tensor& tensor() const { return tensor_; }
+  const Tensor& grad() const { return grad_; }  // undefined until a backward pass reaches it
   bool has_value() const { return value_.defined(); }
   bool has_grad() const { return grad_.defined(); }
 
@@ -24,7 +26,7 @@ class Tap {
   friend class TapNode;
   friend Tensor tap(const Tensor& input, const std::shared_ptr<Tap>& record);
   std::string name_;
-  Tensor value_, grad_;
+  Tensor value_, grad_, tensor_;
 };
 
 // Identity that records `input` in `record` and, during backward, the gradient arriving at

@@ -35,6 +35,28 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+double relative_l2(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double difference = 0, norm = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    difference += (x[i] - y[i]) * (x[i] - y[i]);
+    norm += y[i] * y[i];
+  }
+  return std::sqrt(difference / norm);
+}
+
+double cosine_similarity(const Tensor& a, const Tensor& b) {
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double dot = 0, xx = 0, yy = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    dot += x[i] * y[i];
+    xx += x[i] * x[i];
+    yy += y[i] * y[i];
+  }
+  return dot / std::sqrt(xx * yy);
+}
+
 ::testing::AssertionResult gradcheck(const Function& f, const std::vector<Tensor>& inputs,
                                      const GradcheckOptions& options) {
   std::vector<Tensor> leaves;

@@ -10,21 +10,14 @@
 
 #include "autograd/engine.h"
 #include "core/factory.h"
+#include "gradcheck.h"
 #include "saliency/predict.h"
 #include "weights/tensor_file.h"
 
 namespace saliency {
 namespace {
 
-double relative_l2(const Tensor& a, const Tensor& b) {
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double difference = 0, norm = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    difference += (x[i] - y[i]) * (x[i] - y[i]);
-    norm += y[i] * y[i];
-  }
-  return std::sqrt(difference / norm);
-}
+using testing::relative_l2;
 
 // Two float32 implementations that sum in different orders make errors of the same size
 // against float64 (gradients: pre-activations within rounding of zero flip ReLUs either way),

@@ -121,6 +121,100 @@ def write_model_fixture(name, model, image):
     return model
 
 
+class GuidedReLU(torch.autograd.Function):
+    """ReLU whose backward is a modified rule: an independent reference for the engine's rule
+    sets (and a check on Captum, whose module hooks see torchvision's reused ReLU modules)."""
+
+    @staticmethod
+    def forward(ctx, x, rule):
+        ctx.rule = rule
+        output = x.clamp(min=0)
+        ctx.save_for_backward(output)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad):
+        (output,) = ctx.saved_tensors
+        if ctx.rule == "guided":
+            return grad * (output > 0) * (grad > 0), None
+        return grad.clamp(min=0), None  # deconvnet
+
+
+class RuleReLU(nn.Module):
+    def __init__(self, rule):
+        super().__init__()
+        self.rule = rule
+
+    def forward(self, x):
+        return GuidedReLU.apply(x, self.rule)
+
+
+def with_relu_rule(model, rule):
+    clone = copy.deepcopy(model)
+    for module in clone.modules():
+        if hasattr(module, "relu"):
+            module.relu = RuleReLU(rule)
+    return clone
+
+
+def method_references(model, x, target, noise):
+    """Every method's attribution for one image, computed with Captum (and PyTorch directly
+    where Captum has no exact counterpart), in the dtype of model and x."""
+    from captum.attr import (Deconvolution, GuidedBackprop, GuidedGradCam, InputXGradient,
+                             IntegratedGradients, LayerGradCam, Saliency)
+
+    out = {}
+    out["vanilla"] = Saliency(model).attribute(x, target=target, abs=True)
+    out["grad-x-input"] = InputXGradient(model).attribute(x, target=target)
+    # SmoothGrad with the saved noise: the aggregation of Captum's NoiseTunnel, made explicit.
+    grads = torch.cat([Saliency(model).attribute(x + e[None], target=target, abs=False) for e in noise])
+    out["smoothgrad"] = grads.mean(0, keepdim=True)
+    out["smoothgrad-sq"] = (grads ** 2).mean(0, keepdim=True)
+    out["vargrad"] = out["smoothgrad-sq"] - out["smoothgrad"] ** 2
+    for method, steps in (("gausslegendre", 20), ("riemann_trapezoid", 16)):
+        attribution, delta = IntegratedGradients(model).attribute(
+            x, target=target, n_steps=steps, method=method, return_convergence_delta=True)
+        out[f"integrated-gradients-{method}"] = attribution
+        out[f"integrated-gradients-{method}-delta"] = delta.reshape(1)
+    out["gradcam"] = LayerGradCam(model, model.layer4).attribute(x, target=target, relu_attributions=True)
+    out["guided-backprop"] = Saliency(with_relu_rule(model, "guided")).attribute(x, target=target, abs=False)
+    out["deconvnet"] = Saliency(with_relu_rule(model, "deconvnet")).attribute(x, target=target, abs=False)
+    out["captum-guided-backprop"] = GuidedBackprop(model).attribute(x, target=target)
+    out["captum-deconvnet"] = Deconvolution(model).attribute(x, target=target)
+    out["guided-gradcam"] = GuidedGradCam(model, model.layer4).attribute(
+        x, target=target, interpolate_mode="bilinear")
+    return out
+
+
+def write_method_fixtures(model, generator):
+    """Captum's attributions on the tiny ResNet-50 layout for one 64x64 image, as float64
+    references stored in float32, with PyTorch's own float32-vs-float64 error per method."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(1, 3, 64, 64, generator=generator)
+    target = int(model(x).argmax())
+    sigma = 0.15 * float(x.max() - x.min())
+    noise = torch.randn(4, 3, 64, 64, generator=generator) * sigma
+    np.save(OUT / "methods_input.npy", x.numpy())
+    np.save(OUT / "methods_noise.npy", noise.numpy())
+    ref32 = method_references(model, x, target, noise)
+    ref64 = method_references(copy.deepcopy(model).double(), x.double(), target, noise.double())
+    for ours, captums in (("guided-backprop", "captum-guided-backprop"), ("deconvnet", "captum-deconvnet")):
+        difference = float((ref64[captums] - ref64[ours]).norm() / ref64[ours].norm())
+        print(f"methods: Captum {captums[7:]} vs the ReLU-rule reference: relative L2 {difference:.1e}")
+        del ref32[captums], ref64[captums]
+    errors = {}
+    for name, value in ref64.items():
+        np.save(OUT / f"method_{name}.npy", value.detach().float().numpy())
+        a, b = ref32[name].double(), value.double()
+        errors[name] = float((a - b).norm() / b.norm()) if b.norm() > 0 else 0.0
+    (OUT / "methods.json").write_text(json.dumps({"target": target, "sigma": sigma,
+                                                  "torch_float32_error": errors}, indent=1))
+    print(f"methods: target {target}")
+    print("  torch float32 vs float64:", {k: f"{v:.1e}" for k, v in errors.items()})
+
+
 def write_preprocessing_fixtures():
     """torchvision's ImageNet evaluation transform on real photos (PIL decoding and resizing)."""
     from PIL import Image
@@ -156,6 +250,7 @@ def main():
     # The same weights as PyTorch checkpoints, both containers (BatchNorm counters included).
     torch.save(resnet50.state_dict(), OUT / "tiny_resnet50.pth")
     torch.save(resnet50.state_dict(), OUT / "tiny_resnet50_legacy.pth", _use_new_zipfile_serialization=False)
+    write_method_fixtures(resnet50, generator)
     write_preprocessing_fixtures()
     with torch.no_grad():  # end to end: torchvision's preprocessing, then a tiny model
         cat = torch.from_numpy(np.load(OUT / "preprocess_cat.npy"))

@@ -1,0 +1,20 @@
+#pragma once
+// The per-method recipes behind saliency::explain (saliency/methods.h), one file each.
+#include "saliency/methods.h"
+
+namespace saliency::methods {
+
+// vanilla, grad-x-input, guided-backprop, deconvnet: one gradient, then a reduction.
+Tensor plain_gradient(const Classifier& model, const Tensor& input, int64_t target, Method method);
+// smoothgrad, smoothgrad-sq, vargrad: gradients at noisy copies, then mean / mean of squares /
+// variance.
+Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, Method method,
+                  const MethodOptions& options);
+Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_t target,
+                            const MethodOptions& options, double* delta);
+Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
+               const std::string& layer);
+Tensor guided_gradcam(const Classifier& model, const Tensor& input, int64_t target,
+                      const std::string& layer);
+
+}  // namespace saliency::methods

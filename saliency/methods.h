@@ -1,0 +1,94 @@
+#pragma once
+// The saliency methods, each a short composition of engine features: which backward rule set,
+// which tap, how many forward/backward passes in what batches, and how to reduce. None touches
+// a kernel. The target is the logit (pre-softmax) of a class; see docs/methods.md.
+#include <cstdint>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "autograd/rules.h"
+#include "core/tensor.h"
+
+namespace saliency {
+
+// Anything that maps a batch of normalized images [N, 3, H, W] to logits [N, classes] with ops
+// of this engine, calling autograd::tap_point at named layers (models::ResNet does).
+using Classifier = std::function<Tensor(const Tensor&)>;
+
+enum class Method {
+  Vanilla,              // |d y_c / d x|                           (Simonyan 2013; Captum Saliency)
+  GradientXInput,       // x * d y_c / d x
+  SmoothGrad,           // mean of d y_c / d x over noisy copies     (Smilkov 2017)
+  SmoothGradSquared,    // mean of squared gradients
+  VarGrad,              // variance of the gradients
+  IntegratedGradients,  // (x - x') * path integral of the gradient  (Sundararajan 2017)
+  GradCam,              // relu(sum_k alpha_k A_k) at a layer       (Selvaraju 2017)
+  GuidedBackprop,       // gradient through guided ReLUs             (Springenberg 2015)
+  Deconvnet,            // gradient through deconvnet ReLUs          (Zeiler & Fergus 2014)
+  GuidedGradCam,        // guided backprop * upsampled Grad-CAM
+};
+Method parse_method(const std::string& name);  // "vanilla", "grad-x-input", ... as in the CLI
+std::string method_name(Method method);
+std::vector<Method> all_methods();
+
+struct SmoothGradOptions {
+  int64_t samples = 50;
+  double noise_level = 0.15;  // noise stdev = noise_level * (max(x) - min(x))
+  uint64_t seed = 0;
+  Tensor noise;  // optional [n, C, H, W]: exactly these noise tensors (overrides samples/level)
+};
+
+struct IntegratedGradientsOptions {
+  int64_t steps = 50;
+  // gausslegendre (Captum's default), riemann_left, riemann_right, riemann_middle,
+  // riemann_trapezoid; nodes and weights exactly as Captum's approximation_methods.py.
+  std::string approximation = "gausslegendre";
+  Tensor baseline;  // same shape as the input; undefined means zeros
+};
+
+struct MethodOptions {
+  SmoothGradOptions smoothgrad;
+  IntegratedGradientsOptions integrated_gradients;
+  std::string layer = "layer4";  // Grad-CAM's tap point
+  int64_t batch_size = 16;       // noisy samples / path points per forward+backward pass
+};
+
+struct Explanation {
+  Method method;
+  int64_t target = -1;
+  // Vanilla .. IG, GuidedBackprop, Deconvnet, GuidedGradCam: [1, C, H, W] like the input.
+  // GradCam: [1, 1, h, w] at the layer's resolution.
+  Tensor attribution;
+  // IG only: completeness delta sum(attribution) - (f(x) - f(baseline)).
+  double delta = std::numeric_limits<double>::quiet_NaN();
+};
+
+// --- the engine features the methods are made of ---
+
+// d(sum_n logits[n, targets[n]]) / d inputs for a batch, with `rules` (if any) replacing
+// backward rules. targets has one entry per row, or one for all rows. Returns the gradients;
+// `logits` (optional) receives the forward output.
+Tensor input_gradients(const Classifier& model, const Tensor& inputs,
+                       const std::vector<int64_t>& targets,
+                       const autograd::RuleSet* rules = nullptr, Tensor* logits = nullptr);
+
+// Runs fn(begin, end) over [0, count) in chunks of at most batch_size: the one loop every
+// sampling method (IG steps, SmoothGrad samples) uses, so memory stays bounded.
+void for_each_chunk(int64_t count, int64_t batch_size,
+                    const std::function<void(int64_t begin, int64_t end)>& fn);
+
+// Captum's integration nodes (alphas) and weights for `steps` points.
+void integration_rule(const std::string& approximation, int64_t steps, std::vector<double>& alphas,
+                      std::vector<double>& weights);
+
+// The class with the largest logit for a single image [1, C, H, W].
+int64_t top_class(const Classifier& model, const Tensor& input);
+
+// --- the methods; input is one image [1, C, H, W]; target < 0 means the top class ---
+
+Explanation explain(const Classifier& model, const Tensor& input, Method method,
+                    int64_t target = -1, const MethodOptions& options = {});
+
+}  // namespace saliency

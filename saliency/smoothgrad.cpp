@@ -1,0 +1,65 @@
+// SmoothGrad (Smilkov et al. 2017): gradients at n noisy copies x + e_i, e_i ~ N(0, s^2) with
+// s = noise_level * (max(x) - min(x)); the result is their mean (smoothgrad), the mean of their
+// squares (smoothgrad-sq) or their variance (vargrad, E[g^2] - E[g]^2, as Captum's NoiseTunnel).
+// Samples run in chunks of options.batch_size; sums go in sample order, so the chunk size does
+// not change the result.
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "saliency/method_steps.h"
+
+namespace saliency::methods {
+namespace {
+
+double value_range(const Tensor& x) {
+  const std::vector<double> v = x.to_vector();
+  const auto [low, high] = std::minmax_element(v.begin(), v.end());
+  return *high - *low;
+}
+
+}  // namespace
+
+Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, Method method,
+                  const MethodOptions& options) {
+  const SmoothGradOptions& o = options.smoothgrad;
+  const Tensor& explicit_noise = o.noise;
+  if (explicit_noise.defined())
+    SALIENCY_CHECK(explicit_noise.rank() == 4 && explicit_noise.size(0) >= 1 &&
+                       explicit_noise.select_batch(0).shape() == input.select_batch(0).shape(),
+                   "smoothgrad: noise ", explicit_noise.shape(), " does not fit input ",
+                   input.shape(), " (expected [n, C, H, W])");
+  const int64_t samples = explicit_noise.defined() ? explicit_noise.size(0) : o.samples;
+  SALIENCY_CHECK(samples >= 1, "smoothgrad: needs at least one sample, got ", samples);
+  const double sigma = o.noise_level * value_range(input);
+  Generator generator(o.seed);
+
+  Tensor sum = zeros(input.shape(), input.dtype()), sum_of_squares = sum.clone();
+  for_each_chunk(samples, options.batch_size, [&](int64_t begin, int64_t end) {
+    std::vector<Tensor> noisy;
+    {
+      autograd::NoGradGuard no_graph;
+      for (int64_t i = begin; i < end; ++i) {
+        const Tensor noise =
+            explicit_noise.defined()
+                ? explicit_noise.slice_batch(i, i + 1).to(input.dtype())
+                : mul_scalar(randn(input.shape(), generator, input.dtype()), sigma);
+        noisy.push_back(add(input, noise));
+      }
+    }
+    const Tensor gradients = input_gradients(model, concat_batch(noisy), {target});
+    autograd::NoGradGuard no_graph;
+    for (int64_t i = 0; i < end - begin; ++i) {
+      const Tensor g = gradients.slice_batch(i, i + 1);
+      sum = add(sum, g);
+      if (method != Method::SmoothGrad) sum_of_squares = add(sum_of_squares, square(g));
+    }
+  });
+  autograd::NoGradGuard no_graph;
+  const Tensor mean = mul_scalar(sum, 1.0 / double(samples));
+  if (method == Method::SmoothGrad) return mean;
+  const Tensor mean_square = mul_scalar(sum_of_squares, 1.0 / double(samples));
+  return method == Method::SmoothGradSquared ? mean_square : sub(mean_square, square(mean));
+}
+
+}  // namespace saliency::methods
