@@ -38,6 +38,10 @@ expect_refusal "$work/bad.npy" "$saliency" predict "$work/bad.npy" --weights "$w
 expect_refusal "$source/tests/fixtures/tiny_resnet18_logits.npy" "$saliency" predict \
   "$source/tests/fixtures/tiny_resnet18_logits.npy" --weights "$weights"  # float64 [2, 10]
 expect_refusal "missing.png" "$saliency" predict missing.png --weights "$weights"
+expect_refusal "$source/tests/data/bad/truncated.jpg" "$saliency" explain \
+  "$source/tests/data/bad/truncated.jpg" --weights "$weights" --out "$work/explain"
+expect_refusal "bad.npy" "$saliency" explain "$source/data/images/cat.png" --weights "$weights" \
+  --method integrated-gradients --baseline "$work/bad.npy" --out "$work/explain"
 
 if [[ -e $work/out.safetensors ]]; then
   echo "FAIL: a failed convert left an output file"

@@ -6,8 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#include <stb/stb_image_write.h>
+#include <stb/stb_image_write.h>  // implemented in the library (saliency/stb_image_write_impl.cpp)
 
 #include "core/error.h"
 #include "saliency/image.h"

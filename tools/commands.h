@@ -14,5 +14,6 @@ using Command = std::function<int()>;
 Command add_check_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
+Command add_explain_command(CLI::App& app);
 
 }  // namespace saliency::cli

@@ -29,6 +29,7 @@ int main(int argc, char** argv) {
   saliency::cli::Command check = saliency::cli::add_check_command(app);
   saliency::cli::Command predict = saliency::cli::add_predict_command(app);
   saliency::cli::Command convert = saliency::cli::add_convert_command(app);
+  saliency::cli::Command explain = saliency::cli::add_explain_command(app);
 
   try {
     app.parse(argc, argv);
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("check")) return check();
     if (app.got_subcommand("predict")) return predict();
     if (app.got_subcommand("convert")) return convert();
+    if (app.got_subcommand("explain")) return explain();
     std::cout << app.help();
     return 2;
   } catch (const saliency::InvalidArgument& error) {

@@ -1,0 +1,229 @@
+// `saliency explain IMAGE... --method M[,M...]|all`: attributions for images (or .npy inputs)
+// with a ResNet, written as heatmaps, overlays, a side-by-side grid and raw .npy tensors.
+#include <CLI/CLI.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "saliency/baselines.h"
+#include "saliency/imagenet_classes.h"
+#include "saliency/methods.h"
+#include "saliency/predict.h"
+#include "saliency/visualize.h"
+#include "tools/commands.h"
+#include "weights/tensor_file.h"
+
+namespace saliency::cli {
+namespace {
+
+struct ExplainOptions {
+  std::vector<std::string> images;
+  std::string weights, model, methods = "vanilla", target = "auto", layer = "layer4";
+  std::string ig_method = "gausslegendre", baseline = "zero", noise, out = "outputs", save_raw;
+  std::string colormap;
+  int64_t steps = 50, samples = 50, batch_size = 16;
+  double noise_level = 0.15, percentile = 99.0;
+  uint64_t seed = 0;
+  bool json = false;
+};
+
+std::vector<std::string> split(const std::string& text) {
+  std::vector<std::string> parts;
+  std::stringstream stream(text);
+  for (std::string part; std::getline(stream, part, ',');)
+    if (!part.empty()) parts.push_back(part);
+  return parts;
+}
+
+std::vector<Method> parse_methods(const std::string& text) {
+  if (text == "all") return all_methods();
+  std::vector<Method> methods;
+  for (const std::string& name : split(text)) methods.push_back(parse_method(name));
+  SALIENCY_CHECK(!methods.empty(), "--method: no method named");
+  return methods;
+}
+
+// "auto" (the top class), class indices, or ImageNet class names, comma-separated.
+std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int64_t top) {
+  std::vector<int64_t> targets;
+  const auto& names = imagenet_class_names();
+  for (const std::string& part : split(text)) {
+    if (part == "auto") {
+      targets.push_back(top);
+    } else if (part.find_first_not_of("0123456789") == std::string::npos) {
+      const int64_t index = std::stoll(part);
+      SALIENCY_CHECK(index < classes, "--target ", index, " is out of range for ", classes,
+                     " classes");
+      targets.push_back(index);
+    } else {
+      const auto it = std::find(names.begin(), names.end(), part);
+      SALIENCY_CHECK(classes == int64_t(names.size()) && it != names.end(), "--target '", part,
+                     "' is not an ImageNet class name (or the model is not a 1000-class one)");
+      targets.push_back(it - names.begin());
+    }
+  }
+  SALIENCY_CHECK(!targets.empty(), "--target: no target named");
+  return targets;
+}
+
+MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
+  MethodOptions options;
+  options.layer = o.layer;
+  options.batch_size = o.batch_size;
+  options.smoothgrad = {o.samples, o.noise_level, o.seed,
+                        o.noise.empty() ? Tensor() : weights::read_npy(o.noise)};
+  options.integrated_gradients = {o.steps, o.ig_method, make_baseline(o.baseline, input, o.seed)};
+  return options;
+}
+
+std::string raw_path(const ExplainOptions& o, const std::string& stem, bool several) {
+  if (!several) return o.save_raw;
+  const std::string base =
+      o.save_raw.ends_with(".npy") ? o.save_raw.substr(0, o.save_raw.size() - 4) : o.save_raw;
+  return base + "_" + stem + ".npy";
+}
+
+int run_explain(const ExplainOptions& o) {
+  const std::vector<Method> methods = parse_methods(o.methods);
+  const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
+  const std::unique_ptr<models::ResNet> model = load_resnet(weights_path, o.model);
+  const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
+  const size_t outputs = o.images.size() * methods.size();
+  nlohmann::json report = nlohmann::json::array();
+
+  for (const std::string& image_path : o.images) {
+    const Tensor input = load_model_input(image_path);
+    Tensor logits;
+    {
+      autograd::NoGradGuard inference;
+      logits = model->forward(input);
+    }
+    const Prediction top = top_k(logits.select_batch(0), 1).front();
+    const std::vector<int64_t> targets = parse_targets(o.target, logits.size(1), top.index);
+    const MethodOptions options = method_options(o, input);
+    const RgbImage picture = to_image(input);
+    const std::string image_stem = std::filesystem::path(image_path).stem().string();
+    nlohmann::json entry{{"image", image_path},
+                         {"predicted", {{"index", top.index}, {"prob", top.probability}}},
+                         {"explanations", nlohmann::json::array()}};
+    if (!top.label.empty()) entry["predicted"]["name"] = top.label;
+
+    std::vector<RgbImage> grid{picture};
+    for (int64_t target : targets) {
+      for (Method method : methods) {
+        const auto start = std::chrono::steady_clock::now();
+        const Explanation explanation = explain(classifier, input, method, target, options);
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string stem = image_stem + "_" + method_name(method) +
+                                 (targets.size() > 1 ? "_class" + std::to_string(target) : "");
+        const std::vector<float> map = reduce_to_map(
+            explanation.attribution, default_reduction(method), picture.height, picture.width);
+        const std::string colormap =
+            !o.colormap.empty() ? o.colormap : (is_signed(method) ? "coolwarm" : "inferno");
+        const RgbImage heat =
+            colorize(map, picture.height, picture.width, colormap, is_signed(method), o.percentile);
+        const RgbImage blended = overlay(picture, heat);
+        const std::string heat_path = (std::filesystem::path(o.out) / (stem + ".png")).string();
+        const std::string overlay_path =
+            (std::filesystem::path(o.out) / (stem + "_overlay.png")).string();
+        write_png(heat_path, heat);
+        write_png(overlay_path, blended);
+        grid.push_back(blended);
+        nlohmann::json item{{"method", method_name(method)},
+                            {"target", target},
+                            {"seconds", seconds},
+                            {"heatmap", heat_path},
+                            {"overlay", overlay_path}};
+        if (!std::isnan(explanation.delta)) item["delta"] = explanation.delta;
+        if (!o.save_raw.empty()) {
+          const std::string raw = raw_path(o, stem, outputs > 1 || targets.size() > 1);
+          weights::write_npy(raw, explanation.attribution);
+          item["raw"] = raw;
+        }
+        if (!o.json)
+          std::printf(
+              "%s: %s for class %lld in %.2f s -> %s%s\n", image_path.c_str(),
+              method_name(method).c_str(), static_cast<long long>(target), seconds,
+              overlay_path.c_str(),
+              std::isnan(explanation.delta)
+                  ? ""
+                  : (" (completeness delta " + std::to_string(explanation.delta) + ")").c_str());
+        entry["explanations"].push_back(item);
+      }
+    }
+    if (grid.size() > 2) {
+      const std::string grid_path =
+          (std::filesystem::path(o.out) / (image_stem + "_grid.png")).string();
+      write_png(grid_path, side_by_side(grid));
+      entry["grid"] = grid_path;
+      if (!o.json) std::printf("%s: grid -> %s\n", image_path.c_str(), grid_path.c_str());
+    }
+    report.push_back(entry);
+  }
+  if (o.json)
+    for (const auto& entry : report) std::cout << entry.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+Command add_explain_command(CLI::App& app) {
+  auto o = std::make_shared<ExplainOptions>();
+  auto* c = app.add_subcommand("explain",
+                               "Explain a ResNet's prediction with saliency maps (heatmap and "
+                               "overlay PNGs per method, a grid for several, raw .npy on request)");
+  c->add_option("images", o->images, "Image files or normalized .npy tensors")->required();
+  c->add_option("--method", o->methods,
+                "Comma-separated methods or 'all': vanilla, grad-x-input, smoothgrad, "
+                "smoothgrad-sq, vargrad, integrated-gradients, gradcam, guided-backprop, "
+                "deconvnet, guided-gradcam")
+      ->capture_default_str();
+  c->add_option("--weights", o->weights,
+                "ResNet weights (.safetensors or torchvision .pth; default: $SALIENCY_WEIGHTS, "
+                "else weights/resnet50.safetensors)");
+  c->add_option("--model", o->model, "Check the weights are this model (e.g. resnet50)");
+  c->add_option("--target", o->target,
+                "auto (top class), a class index or ImageNet name; several, comma-separated, "
+                "give one map each")
+      ->capture_default_str();
+  c->add_option("--layer", o->layer, "Grad-CAM layer (maxpool, layer1..layer4, layer3.5, ...)")
+      ->capture_default_str();
+  c->add_option("--steps", o->steps, "Integrated Gradients steps")->capture_default_str();
+  c->add_option("--ig-method", o->ig_method,
+                "gausslegendre, riemann_left, riemann_right, riemann_middle, riemann_trapezoid")
+      ->capture_default_str();
+  c->add_option("--baseline", o->baseline, "IG baseline: zero, black, blur, uniform or FILE.npy")
+      ->capture_default_str();
+  c->add_option("--samples", o->samples, "SmoothGrad samples")->capture_default_str();
+  c->add_option("--noise-level", o->noise_level,
+                "SmoothGrad noise stdev as a fraction of the input's range")
+      ->capture_default_str();
+  c->add_option("--noise", o->noise,
+                "SmoothGrad noise tensors [n, 3, H, W] (.npy) added to the input; overrides "
+                "--samples and --noise-level");
+  c->add_option("--seed", o->seed, "Seed for SmoothGrad noise and the uniform baseline")
+      ->capture_default_str();
+  c->add_option("--batch-size", o->batch_size, "Samples or path points per pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--out", o->out, "Folder for the pictures")->capture_default_str();
+  c->add_option("--save-raw", o->save_raw,
+                "Write the raw attribution to FILE.npy (with several images or methods, "
+                "FILE_<image>_<method>.npy)");
+  c->add_option("--colormap", o->colormap,
+                "viridis, inferno, jet or coolwarm (default: inferno, coolwarm for signed maps)");
+  c->add_option("--percentile", o->percentile, "Clip the map at this percentile of |values|")
+      ->capture_default_str();
+  c->add_flag("--json", o->json, "One JSON object per image on stdout");
+  return [o] { return run_explain(*o); };
+}
+
+}  // namespace saliency::cli
