@@ -52,6 +52,8 @@ std::string_view op_name(OpKind kind) {
       return "log_softmax";
     case OpKind::ResizeBilinear:
       return "resize_bilinear";
+    case OpKind::ResizeNearest:
+      return "resize_nearest";
     case OpKind::GaussianBlur:
       return "gaussian_blur";
   }

@@ -35,6 +35,7 @@ enum class OpKind {
   Softmax,
   LogSoftmax,
   ResizeBilinear,
+  ResizeNearest,
   GaussianBlur,
 };
 std::string_view op_name(OpKind kind);

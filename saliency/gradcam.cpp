@@ -12,8 +12,15 @@
 
 namespace saliency::methods {
 
+Tensor upsample_map(const Tensor& map, int64_t height, int64_t width, const std::string& mode) {
+  if (mode == "bilinear") return resize_bilinear(map, height, width);
+  SALIENCY_CHECK(mode == "nearest", "unknown upsampling '", mode, "' (known: bilinear, nearest)");
+  return resize_nearest(map, height, width);
+}
+
 Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
-               const std::string& layer) {
+               const MethodOptions& options) {
+  const std::string& layer = options.layer;
   autograd::TapScope taps({layer});
   const Tensor logits = model(input.detach());
   const autograd::Tap& tapped = taps[layer];
@@ -27,16 +34,17 @@ Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
   seed.set({0, target}, 1.0);
   const Tensor activation_gradient = autograd::grad(logits, {tapped.tensor()}, seed)[0];
   autograd::NoGradGuard no_graph;
-  const Tensor alpha = mean(activation_gradient, {2, 3}, true);  // [1, K, 1, 1]
-  return relu(sum(mul(alpha, tapped.value()), {1}, true));       // [1, 1, h, w]
+  const Tensor alpha = mean(activation_gradient, {2, 3}, true);   // [1, K, 1, 1]
+  const Tensor map = sum(mul(alpha, tapped.value()), {1}, true);  // [1, 1, h, w]
+  return options.gradcam_relu ? relu(map) : map;
 }
 
 Tensor guided_gradcam(const Classifier& model, const Tensor& input, int64_t target,
-                      const std::string& layer) {
+                      const MethodOptions& options) {
   const Tensor guided = plain_gradient(model, input, target, Method::GuidedBackprop);
-  const Tensor map = gradcam(model, input, target, layer);
+  const Tensor map = gradcam(model, input, target, options);
   autograd::NoGradGuard no_graph;
-  return mul(guided, resize_bilinear(map, input.size(2), input.size(3)));
+  return mul(guided, upsample_map(map, input.size(2), input.size(3), options.upsampling));
 }
 
 }  // namespace saliency::methods

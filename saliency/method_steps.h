@@ -13,8 +13,10 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
 Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_t target,
                             const MethodOptions& options, double* delta);
 Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
-               const std::string& layer);
+               const MethodOptions& options);
 Tensor guided_gradcam(const Classifier& model, const Tensor& input, int64_t target,
-                      const std::string& layer);
+                      const MethodOptions& options);
+// Upsamples a [1, 1, h, w] map to height x width, bilinear or nearest.
+Tensor upsample_map(const Tensor& map, int64_t height, int64_t width, const std::string& mode);
 
 }  // namespace saliency::methods

@@ -43,6 +43,17 @@ std::vector<Method> all_methods() {
   return methods;
 }
 
+MethodOptions MethodOptions::preset(const std::string& name) {
+  MethodOptions options;
+  if (name == "paper") return options;
+  SALIENCY_CHECK(name == "captum", "unknown preset '", name, "' (known: paper, captum)");
+  options.smoothgrad.samples = 5;
+  options.smoothgrad.absolute_stdev = 1.0;
+  options.gradcam_relu = false;
+  options.upsampling = "nearest";
+  return options;
+}
+
 Tensor input_gradients(const Classifier& model, const Tensor& inputs,
                        const std::vector<int64_t>& targets, const autograd::RuleSet* rules,
                        Tensor* logits_out) {
@@ -104,10 +115,10 @@ Explanation explain(const Classifier& model, const Tensor& input, Method method,
           methods::integrated_gradients(model, input, result.target, options, &result.delta);
       break;
     case Method::GradCam:
-      result.attribution = methods::gradcam(model, input, result.target, options.layer);
+      result.attribution = methods::gradcam(model, input, result.target, options);
       break;
     case Method::GuidedGradCam:
-      result.attribution = methods::guided_gradcam(model, input, result.target, options.layer);
+      result.attribution = methods::guided_gradcam(model, input, result.target, options);
       break;
   }
   return result;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ struct SmoothGradOptions {
   double noise_level = 0.15;  // noise stdev = noise_level * (max(x) - min(x))
   uint64_t seed = 0;
   Tensor noise;  // optional [n, C, H, W]: exactly these noise tensors (overrides samples/level)
+  double absolute_stdev = -1;  // >= 0: this stdev instead of the noise level (Captum's stdevs)
+  // The attribution averaged over the noisy copies: the plain signed gradient when unset, else
+  // vanilla, grad-x-input, guided-backprop or deconvnet (e.g. "smooth guided backprop").
+  std::optional<Method> base;
 };
 
 struct IntegratedGradientsOptions {
@@ -52,7 +57,13 @@ struct MethodOptions {
   SmoothGradOptions smoothgrad;
   IntegratedGradientsOptions integrated_gradients;
   std::string layer = "layer4";  // Grad-CAM's tap point
-  int64_t batch_size = 16;       // noisy samples / path points per forward+backward pass
+  bool gradcam_relu = true;      // the paper's ReLU; Captum's LayerGradCam omits it by default
+  std::string upsampling = "bilinear";  // Grad-CAM to input size: bilinear or nearest (Captum)
+  int64_t batch_size = 16;              // noisy samples / path points per forward+backward pass
+
+  // The paper defaults above, or Captum's: SmoothGrad 5 samples with absolute stdev 1.0,
+  // Grad-CAM without ReLU and with nearest upsampling; IG is the same in both.
+  static MethodOptions preset(const std::string& name);
 };
 
 struct Explanation {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "saliency/method_steps.h"
+#include "saliency/relu_rules.h"
 
 namespace saliency::methods {
 namespace {
@@ -16,6 +17,20 @@ double value_range(const Tensor& x) {
   const std::vector<double> v = x.to_vector();
   const auto [low, high] = std::minmax_element(v.begin(), v.end());
   return *high - *low;
+}
+
+// The attribution at each noisy copy: the signed gradient, or a gradient method's.
+Tensor sample_attributions(const Classifier& model, const Tensor& batch, int64_t target,
+                           std::optional<Method> base) {
+  if (!base) return input_gradients(model, batch, {target});
+  std::optional<autograd::RuleSet> rules;
+  if (*base == Method::GuidedBackprop) rules = guided_backprop_rules();
+  if (*base == Method::Deconvnet) rules = deconvnet_rules();
+  const Tensor gradients = input_gradients(model, batch, {target}, rules ? &*rules : nullptr);
+  autograd::NoGradGuard no_graph;
+  if (*base == Method::Vanilla) return abs(gradients);
+  if (*base == Method::GradientXInput) return mul(batch, gradients);
+  return gradients;
 }
 
 }  // namespace
@@ -31,7 +46,13 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
                    input.shape(), " (expected [n, C, H, W])");
   const int64_t samples = explicit_noise.defined() ? explicit_noise.size(0) : o.samples;
   SALIENCY_CHECK(samples >= 1, "smoothgrad: needs at least one sample, got ", samples);
-  const double sigma = o.noise_level * value_range(input);
+  const double sigma =
+      o.absolute_stdev >= 0 ? o.absolute_stdev : o.noise_level * value_range(input);
+  if (o.base)
+    SALIENCY_CHECK(*o.base == Method::Vanilla || *o.base == Method::GradientXInput ||
+                       *o.base == Method::GuidedBackprop || *o.base == Method::Deconvnet,
+                   "smoothgrad: cannot average ", method_name(*o.base),
+                   " (choose vanilla, grad-x-input, guided-backprop or deconvnet)");
   Generator generator(o.seed);
 
   Tensor sum = zeros(input.shape(), input.dtype()), sum_of_squares = sum.clone();
@@ -47,7 +68,7 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
         noisy.push_back(add(input, noise));
       }
     }
-    const Tensor gradients = input_gradients(model, concat_batch(noisy), {target});
+    const Tensor gradients = sample_attributions(model, concat_batch(noisy), target, o.base);
     autograd::NoGradGuard no_graph;
     for (int64_t i = 0; i < end - begin; ++i) {
       const Tensor g = gradients.slice_batch(i, i + 1);

@@ -10,6 +10,7 @@
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "saliency/method_steps.h"
 
 namespace saliency {
 namespace {
@@ -65,12 +66,13 @@ bool is_signed(Method method) {
 }
 
 std::vector<float> reduce_to_map(const Tensor& attribution, ChannelReduction reduction,
-                                 int64_t height, int64_t width) {
+                                 int64_t height, int64_t width, const std::string& upsampling) {
   SALIENCY_CHECK(attribution.rank() == 4 && attribution.size(0) == 1,
                  "reduce_to_map: expected an attribution [1, C, h, w], got ", attribution.shape());
   autograd::NoGradGuard no_graph;
   Tensor map = attribution.to(DType::Float32);
-  if (map.size(2) != height || map.size(3) != width) map = resize_bilinear(map, height, width);
+  if (map.size(2) != height || map.size(3) != width)
+    map = methods::upsample_map(map, height, width, upsampling);
   const int64_t channels = map.size(1), plane = height * width;
   const float* values = map.data<float>();
   std::vector<float> out(static_cast<size_t>(plane), 0.0f);

@@ -19,9 +19,10 @@ ChannelReduction default_reduction(Method method);
 bool is_signed(Method method);
 
 // [H, W] values (row-major) from an attribution; Grad-CAM's [1, 1, h, w] maps are upsampled
-// bilinearly to height x width first.
+// to height x width first (bilinear, or "nearest").
 std::vector<float> reduce_to_map(const Tensor& attribution, ChannelReduction reduction,
-                                 int64_t height, int64_t width);
+                                 int64_t height, int64_t width,
+                                 const std::string& upsampling = "bilinear");
 
 // Colormaps: "viridis", "inferno", "jet" (sequential, for non-negative maps) and "coolwarm"
 // (diverging). `signed_map` scales [-m, m] to the colormap, otherwise [0, m] (negative values

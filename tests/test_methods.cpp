@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "autograd/ops.h"
@@ -42,6 +43,7 @@ struct MethodCase {
   Method method;
   std::string approximation = "gausslegendre";
   int64_t steps = 0;
+  std::function<void(MethodOptions&)> adjust = [](MethodOptions&) {};
 };
 
 void PrintTo(const MethodCase& c, std::ostream* out) {
@@ -54,6 +56,7 @@ MethodOptions options_for(const MethodCase& c) {
   options.integrated_gradients.approximation = c.approximation;
   options.integrated_gradients.steps = c.steps;
   options.batch_size = 3;  // deliberately not dividing the sample and step counts
+  c.adjust(options);
   return options;
 }
 
@@ -101,7 +104,18 @@ INSTANTIATE_TEST_SUITE_P(
                       MethodCase{"gradcam", Method::GradCam},
                       MethodCase{"guided-backprop", Method::GuidedBackprop},
                       MethodCase{"deconvnet", Method::Deconvnet},
-                      MethodCase{"guided-gradcam", Method::GuidedGradCam}),
+                      MethodCase{"guided-gradcam", Method::GuidedGradCam},
+                      // Captum's defaults, as --preset captum chooses them.
+                      MethodCase{"gradcam-captum-default", Method::GradCam, "", 0,
+                                 [](MethodOptions& o) { o.gradcam_relu = false; }},
+                      MethodCase{"guided-gradcam-captum-default", Method::GuidedGradCam, "", 0,
+                                 [](MethodOptions& o) {
+                                   o.gradcam_relu = false;
+                                   o.upsampling = "nearest";
+                                 }},
+                      MethodCase{
+                          "smooth-guided-backprop", Method::SmoothGrad, "", 0,
+                          [](MethodOptions& o) { o.smoothgrad.base = Method::GuidedBackprop; }}),
     [](const ::testing::TestParamInfo<MethodCase>& param_info) {
       std::string name = param_info.param.reference_name;
       for (char& ch : name)
@@ -178,6 +192,23 @@ TEST(MethodProperties, CompositionsEqualTheirParts) {
   const Tensor product = mul(guided, resize_bilinear(cam, 64, 64));
   EXPECT_EQ(explain(r.classifier, r.input, Method::GuidedGradCam, r.target).attribution.to_vector(),
             product.to_vector());
+}
+
+TEST(MethodProperties, CaptumPresetChangesOnlyWhatCaptumDoesDifferently) {
+  const MethodOptions paper = MethodOptions::preset("paper"),
+                      captum = MethodOptions::preset("captum");
+  EXPECT_EQ(paper.smoothgrad.samples, 50);
+  EXPECT_TRUE(paper.gradcam_relu);
+  EXPECT_EQ(captum.smoothgrad.samples, 5);
+  EXPECT_EQ(captum.smoothgrad.absolute_stdev, 1.0);
+  EXPECT_FALSE(captum.gradcam_relu);
+  EXPECT_EQ(captum.upsampling, "nearest");
+  EXPECT_EQ(captum.integrated_gradients.steps, paper.integrated_gradients.steps);
+  EXPECT_THROW(MethodOptions::preset("keras"), InvalidArgument);
+  MethodOptions bad = paper;
+  bad.smoothgrad.base = Method::GradCam;
+  Reference& r = reference();
+  EXPECT_THROW(explain(r.classifier, r.input, Method::SmoothGrad, r.target, bad), InvalidArgument);
 }
 
 TEST(MethodProperties, TopClassIsTheDefaultTarget) {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -27,7 +28,8 @@ struct ExplainOptions {
   std::vector<std::string> images;
   std::string weights, model, methods = "vanilla", target = "auto", layer = "layer4";
   std::string ig_method = "gausslegendre", baseline = "zero", noise, out = "outputs", save_raw;
-  std::string colormap;
+  std::string colormap, preset = "paper", smooth_method;
+  std::function<bool(const std::string&)> given;  // whether the user set an option
   int64_t steps = 50, samples = 50, batch_size = 16;
   double noise_level = 0.15, percentile = 99.0;
   uint64_t seed = 0;
@@ -73,12 +75,19 @@ std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int
   return targets;
 }
 
+// The preset's defaults, overridden by every option the user gave.
 MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
-  MethodOptions options;
+  MethodOptions options = MethodOptions::preset(o.preset);
   options.layer = o.layer;
   options.batch_size = o.batch_size;
-  options.smoothgrad = {o.samples, o.noise_level, o.seed,
-                        o.noise.empty() ? Tensor() : weights::read_npy(o.noise)};
+  if (o.given("--samples")) options.smoothgrad.samples = o.samples;
+  if (o.given("--noise-level")) {
+    options.smoothgrad.noise_level = o.noise_level;
+    options.smoothgrad.absolute_stdev = -1;
+  }
+  options.smoothgrad.seed = o.seed;
+  if (!o.noise.empty()) options.smoothgrad.noise = weights::read_npy(o.noise);
+  if (!o.smooth_method.empty()) options.smoothgrad.base = parse_method(o.smooth_method);
   options.integrated_gradients = {o.steps, o.ig_method, make_baseline(o.baseline, input, o.seed)};
   return options;
 }
@@ -124,8 +133,9 @@ int run_explain(const ExplainOptions& o) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const std::string stem = image_stem + "_" + method_name(method) +
                                  (targets.size() > 1 ? "_class" + std::to_string(target) : "");
-        const std::vector<float> map = reduce_to_map(
-            explanation.attribution, default_reduction(method), picture.height, picture.width);
+        const std::vector<float> map =
+            reduce_to_map(explanation.attribution, default_reduction(method), picture.height,
+                          picture.width, options.upsampling);
         const std::string colormap =
             !o.colormap.empty() ? o.colormap : (is_signed(method) ? "coolwarm" : "inferno");
         const RgbImage heat =
@@ -222,7 +232,16 @@ Command add_explain_command(CLI::App& app) {
                 "viridis, inferno, jet or coolwarm (default: inferno, coolwarm for signed maps)");
   c->add_option("--percentile", o->percentile, "Clip the map at this percentile of |values|")
       ->capture_default_str();
+  c->add_option("--preset", o->preset,
+                "Defaults from the papers, or Captum's (SmoothGrad: 5 samples, absolute stdev "
+                "1.0; Grad-CAM: no ReLU, nearest upsampling); explicit options still win")
+      ->check(CLI::IsMember({"paper", "captum"}))
+      ->capture_default_str();
+  c->add_option("--smooth-method", o->smooth_method,
+                "What SmoothGrad averages: the signed gradient (default), or vanilla, "
+                "grad-x-input, guided-backprop, deconvnet (e.g. smooth guided backprop)");
   c->add_flag("--json", o->json, "One JSON object per image on stdout");
+  o->given = [c](const std::string& name) { return c->count(name) > 0; };
   return [o] { return run_explain(*o); };
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Bilinear resize of image planes with align_corners = false (PyTorch's F.interpolate
-// "bilinear" without antialiasing), for upsampling and downsampling alike.
+// Resizing image planes as PyTorch's F.interpolate does: "bilinear" with align_corners = false
+// (no antialiasing) and "nearest" (source index floor(dst * in / out)), up or down.
 #include <cstdint>
 
 namespace saliency::kernels::cpu {
@@ -14,5 +14,10 @@ void resize_bilinear_forward(const ResizeGeometry& g, const T* input, T* output)
 // grad_input (overwritten): each output's gradient spread back onto its four source pixels.
 template <typename T>
 void resize_bilinear_backward(const ResizeGeometry& g, const T* grad_output, T* grad_input);
+
+template <typename T>
+void resize_nearest_forward(const ResizeGeometry& g, const T* input, T* output);
+template <typename T>
+void resize_nearest_backward(const ResizeGeometry& g, const T* grad_output, T* grad_input);
 
 }  // namespace saliency::kernels::cpu

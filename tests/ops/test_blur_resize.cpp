@@ -30,6 +30,21 @@ TEST(ResizeBilinear, MatchesPyTorchOnASmallExample) {
   EXPECT_EQ(resize_bilinear(row, 1, 2).to_vector(), (std::vector<double>{0.5, 2.5}));
 }
 
+TEST(ResizeNearest, GradientsUpAndDown) {
+  EXPECT_TRUE(gradcheck([](const auto& in) { return resize_nearest(in[0], 7, 9); },
+                        {random64({1, 2, 3, 4}, 4)}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return resize_nearest(in[0], 3, 2); },
+                        {random64({2, 1, 7, 5}, 5)}));
+}
+
+// F.interpolate(..., mode="nearest"): 2 -> 5 reads rows 0, 0, 0, 1, 1; 5 -> 2 reads 0 and 2.
+TEST(ResizeNearest, MatchesPyTorchIndexing) {
+  const Tensor x = from_vector({1, 1, 1, 2}, {1, 2}, DType::Float64);
+  EXPECT_EQ(resize_nearest(x, 1, 5).to_vector(), (std::vector<double>{1, 1, 1, 2, 2}));
+  const Tensor row = from_vector({1, 1, 1, 5}, {0, 1, 2, 3, 4}, DType::Float64);
+  EXPECT_EQ(resize_nearest(row, 1, 2).to_vector(), (std::vector<double>{0, 2}));
+}
+
 TEST(GaussianBlur, GradientsMatchFiniteDifferences) {
   EXPECT_TRUE(gradcheck([](const auto& in) { return gaussian_blur(in[0], 5, 1.3); },
                         {random64({1, 2, 6, 7}, 3)}));

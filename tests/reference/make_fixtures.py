@@ -183,6 +183,12 @@ def method_references(model, x, target, noise):
     out["captum-deconvnet"] = Deconvolution(model).attribute(x, target=target)
     out["guided-gradcam"] = GuidedGradCam(model, model.layer4).attribute(
         x, target=target, interpolate_mode="bilinear")
+    # Captum's own defaults (the --preset captum choices) and a noise tunnel over guided backprop.
+    out["gradcam-captum-default"] = LayerGradCam(model, model.layer4).attribute(x, target=target)
+    out["guided-gradcam-captum-default"] = GuidedGradCam(model, model.layer4).attribute(x, target=target)
+    guided = with_relu_rule(model, "guided")
+    out["smooth-guided-backprop"] = torch.cat(
+        [Saliency(guided).attribute(x + e[None], target=target, abs=False) for e in noise]).mean(0, keepdim=True)
     return out
 
 
