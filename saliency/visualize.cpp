@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 
+#include <stb/stb_easy_font.h>
 #include <stb/stb_image_write.h>
 
 #include "autograd/grad_mode.h"
@@ -132,6 +134,36 @@ RgbImage to_image(const Tensor& normalized, const Normalization& normalization) 
     for (int64_t i = 0; i < plane; ++i)
       out.pixels[static_cast<size_t>(i * 3 + c)] =
           to_byte(255.0 * (values[c * plane + i] * normalization.std[c] + normalization.mean[c]));
+  return out;
+}
+
+RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines) {
+  constexpr int kScale = 2, kLineHeight = 12 * kScale, kMargin = 4;
+  const int64_t band = kMargin * 2 + kLineHeight * int64_t(lines.size());
+  RgbImage out{
+      panel.width, panel.height + band,
+      std::vector<uint8_t>(static_cast<size_t>(panel.width * (panel.height + band) * 3), 255)};
+  std::copy(panel.pixels.begin(), panel.pixels.end(), out.pixels.begin());
+  // stb_easy_font turns text into axis-aligned quads (16-byte vertices, 4 per quad); fill them.
+  std::vector<char> vertices(64 * 1024);
+  for (size_t line = 0; line < lines.size(); ++line) {
+    std::string text = lines[line];
+    const int quads = stb_easy_font_print(0, 0, text.data(), nullptr, vertices.data(),
+                                          static_cast<int>(vertices.size()));
+    const int64_t top = panel.height + kMargin + int64_t(line) * kLineHeight;
+    for (int q = 0; q < quads; ++q) {
+      float corner[4][2];
+      for (int v = 0; v < 4; ++v) std::memcpy(corner[v], &vertices[(q * 4 + v) * 16], 8);
+      const int64_t x0 = kMargin + int64_t(corner[0][0] * kScale),
+                    y0 = top + int64_t(corner[0][1] * kScale);
+      const int64_t x1 = kMargin + int64_t(corner[2][0] * kScale),
+                    y1 = top + int64_t(corner[2][1] * kScale);
+      for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, out.height); ++y)
+        for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x1, out.width); ++x)
+          for (int c = 0; c < 3; ++c)
+            out.pixels[static_cast<size_t>((y * out.width + x) * 3 + c)] = 0;
+    }
+  }
   return out;
 }
 

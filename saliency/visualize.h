@@ -33,6 +33,9 @@ RgbImage colorize(const std::vector<float>& map, int64_t height, int64_t width,
 RgbImage overlay(const RgbImage& image, const RgbImage& heat, double alpha = 0.5);
 // Undoes ImageNet normalization of a [1, 3, H, W] tensor for display.
 RgbImage to_image(const Tensor& normalized, const Normalization& normalization = {});
+// The panel with a white band below holding one line of text per entry (a small bitmap font,
+// drawn at twice its size).
+RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines);
 // Tiles images left to right with a gap (they must share a height).
 RgbImage side_by_side(const std::vector<RgbImage>& images, int64_t gap = 4);
 

@@ -1,6 +1,7 @@
 // Baselines and pictures: what the explain command draws.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "autograd/ops.h"
@@ -54,6 +55,17 @@ TEST(Visualize, ColormapsSpanTheirRangeAndClipAtThePercentile) {
   EXPECT_EQ(signed_heat.at(0, 1, 0), 221);  // neutral grey
   EXPECT_EQ(signed_heat.at(0, 2, 0), 180);  // red end
   EXPECT_THROW(colorize(ramp, 10, 10, "rainbow", false), InvalidArgument);
+}
+
+TEST(Visualize, CaptionsAddAWhiteBandWithDarkText) {
+  const RgbImage panel{40, 10, std::vector<uint8_t>(40 * 10 * 3, 77)};
+  const RgbImage captioned = with_caption(panel, {"gradcam", "0.12 s"});
+  EXPECT_EQ(captioned.width, 40);
+  EXPECT_EQ(captioned.height, 10 + 8 + 2 * 24);
+  EXPECT_TRUE(std::equal(panel.pixels.begin(), panel.pixels.end(), captioned.pixels.begin()));
+  const auto band = captioned.pixels.begin() + panel.pixels.size();
+  EXPECT_GT(std::count(band, captioned.pixels.end(), 0), 50);    // ink
+  EXPECT_GT(std::count(band, captioned.pixels.end(), 255), 500);  // paper
 }
 
 TEST(Visualize, PicturesRoundTripThroughPng) {

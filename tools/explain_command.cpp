@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -92,6 +94,23 @@ MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
   return options;
 }
 
+std::string class_name(int64_t index, int64_t classes) {
+  const auto& names = imagenet_class_names();
+  return classes == int64_t(names.size()) ? ": " + names[index] : "";
+}
+
+std::string format_probability(double probability) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "p = %.1f%%", 100 * probability);
+  return text;
+}
+
+std::string format_seconds(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "%.2f s", seconds);
+  return text;
+}
+
 std::string raw_path(const ExplainOptions& o, const std::string& stem, bool several) {
   if (!several) return o.save_raw;
   const std::string base =
@@ -105,6 +124,9 @@ int run_explain(const ExplainOptions& o) {
   const std::unique_ptr<models::ResNet> model = load_resnet(weights_path, o.model);
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   const size_t outputs = o.images.size() * methods.size();
+  // A progress line on stderr, only when a person is watching it.
+  const bool show_progress = isatty(STDERR_FILENO) != 0;
+  size_t done = 0, total = outputs * split(o.target).size();
   nlohmann::json report = nlohmann::json::array();
 
   for (const std::string& image_path : o.images) {
@@ -124,9 +146,16 @@ int run_explain(const ExplainOptions& o) {
                          {"explanations", nlohmann::json::array()}};
     if (!top.label.empty()) entry["predicted"]["name"] = top.label;
 
-    std::vector<RgbImage> grid{picture};
+    std::vector<RgbImage> grid{with_caption(
+        picture,
+        {image_stem,
+         "predicted: " + (top.label.empty() ? "class " + std::to_string(top.index) : top.label),
+         format_probability(top.probability)})};
     for (int64_t target : targets) {
       for (Method method : methods) {
+        if (show_progress)
+          std::fprintf(stderr, "\r[%zu/%zu] %s: %s ...\033[K", ++done, total, image_stem.c_str(),
+                       method_name(method).c_str());
         const auto start = std::chrono::steady_clock::now();
         const Explanation explanation = explain(classifier, input, method, target, options);
         const double seconds =
@@ -146,7 +175,10 @@ int run_explain(const ExplainOptions& o) {
             (std::filesystem::path(o.out) / (stem + "_overlay.png")).string();
         write_png(heat_path, heat);
         write_png(overlay_path, blended);
-        grid.push_back(blended);
+        grid.push_back(with_caption(
+            blended, {method_name(method),
+                      "class " + std::to_string(target) + class_name(target, logits.size(1)),
+                      format_seconds(seconds)}));
         nlohmann::json item{{"method", method_name(method)},
                             {"target", target},
                             {"seconds", seconds},
@@ -178,6 +210,7 @@ int run_explain(const ExplainOptions& o) {
     }
     report.push_back(entry);
   }
+  if (show_progress) std::fprintf(stderr, "\r\033[K");
   if (o.json)
     for (const auto& entry : report) std::cout << entry.dump() << "\n";
   return 0;
