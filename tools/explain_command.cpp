@@ -118,6 +118,40 @@ std::string raw_path(const ExplainOptions& o, const std::string& stem, bool seve
   return base + "_" + stem + ".npy";
 }
 
+// The pictures (and raw tensor) of one explanation, and its JSON entry.
+struct Rendered {
+  RgbImage overlay;
+  nlohmann::json item;
+};
+
+Rendered render(const ExplainOptions& o, const Explanation& explanation, const RgbImage& picture,
+                const std::string& stem, const std::string& upsampling, bool several) {
+  const Method method = explanation.method;
+  const std::vector<float> map = reduce_to_map(explanation.attribution, default_reduction(method),
+                                               picture.height, picture.width, upsampling);
+  const std::string colormap =
+      !o.colormap.empty() ? o.colormap : (is_signed(method) ? "coolwarm" : "inferno");
+  const RgbImage heat =
+      colorize(map, picture.height, picture.width, colormap, is_signed(method), o.percentile);
+  Rendered rendered{overlay(picture, heat), {}};
+  const std::string heat_path = (std::filesystem::path(o.out) / (stem + ".png")).string();
+  const std::string overlay_path =
+      (std::filesystem::path(o.out) / (stem + "_overlay.png")).string();
+  write_png(heat_path, heat);
+  write_png(overlay_path, rendered.overlay);
+  rendered.item = {{"method", method_name(method)},
+                   {"target", explanation.target},
+                   {"heatmap", heat_path},
+                   {"overlay", overlay_path}};
+  if (!std::isnan(explanation.delta)) rendered.item["delta"] = explanation.delta;
+  if (!o.save_raw.empty()) {
+    const std::string raw = raw_path(o, stem, several);
+    weights::write_npy(raw, explanation.attribution);
+    rendered.item["raw"] = raw;
+  }
+  return rendered;
+}
+
 int run_explain(const ExplainOptions& o) {
   const std::vector<Method> methods = parse_methods(o.methods);
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
@@ -137,6 +171,7 @@ int run_explain(const ExplainOptions& o) {
       logits = model->forward(input);
     }
     const Prediction top = top_k(logits.select_batch(0), 1).front();
+    const std::vector<double> probabilities = softmax(logits.to(DType::Float64), 1).to_vector();
     const std::vector<int64_t> targets = parse_targets(o.target, logits.size(1), top.index);
     const MethodOptions options = method_options(o, input);
     const RgbImage picture = to_image(input);
@@ -162,43 +197,23 @@ int run_explain(const ExplainOptions& o) {
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const std::string stem = image_stem + "_" + method_name(method) +
                                  (targets.size() > 1 ? "_class" + std::to_string(target) : "");
-        const std::vector<float> map =
-            reduce_to_map(explanation.attribution, default_reduction(method), picture.height,
-                          picture.width, options.upsampling);
-        const std::string colormap =
-            !o.colormap.empty() ? o.colormap : (is_signed(method) ? "coolwarm" : "inferno");
-        const RgbImage heat =
-            colorize(map, picture.height, picture.width, colormap, is_signed(method), o.percentile);
-        const RgbImage blended = overlay(picture, heat);
-        const std::string heat_path = (std::filesystem::path(o.out) / (stem + ".png")).string();
-        const std::string overlay_path =
-            (std::filesystem::path(o.out) / (stem + "_overlay.png")).string();
-        write_png(heat_path, heat);
-        write_png(overlay_path, blended);
+        Rendered rendered = render(o, explanation, picture, stem, options.upsampling,
+                                   outputs > 1 || targets.size() > 1);
+        rendered.item["seconds"] = seconds;
         grid.push_back(with_caption(
-            blended, {method_name(method),
-                      "class " + std::to_string(target) + class_name(target, logits.size(1)),
-                      format_seconds(seconds)}));
-        nlohmann::json item{{"method", method_name(method)},
-                            {"target", target},
-                            {"seconds", seconds},
-                            {"heatmap", heat_path},
-                            {"overlay", overlay_path}};
-        if (!std::isnan(explanation.delta)) item["delta"] = explanation.delta;
-        if (!o.save_raw.empty()) {
-          const std::string raw = raw_path(o, stem, outputs > 1 || targets.size() > 1);
-          weights::write_npy(raw, explanation.attribution);
-          item["raw"] = raw;
-        }
+            rendered.overlay,
+            {method_name(method),
+             "class " + std::to_string(target) + class_name(target, logits.size(1)),
+             format_probability(probabilities[target]) + ", " + format_seconds(seconds)}));
         if (!o.json)
           std::printf(
               "%s: %s for class %lld in %.2f s -> %s%s\n", image_path.c_str(),
               method_name(method).c_str(), static_cast<long long>(target), seconds,
-              overlay_path.c_str(),
+              rendered.item["overlay"].get<std::string>().c_str(),
               std::isnan(explanation.delta)
                   ? ""
                   : (" (completeness delta " + std::to_string(explanation.delta) + ")").c_str());
-        entry["explanations"].push_back(item);
+        entry["explanations"].push_back(rendered.item);
       }
     }
     if (grid.size() > 2) {
