@@ -1,6 +1,6 @@
 // ResNet-50 at 224x224 with seeded weights: a forward pass (no graph) and a vanilla gradient
-// (forward + backward to the input, weights frozen), per image. Compare with
-// benchmarks/pytorch_resnet.py run on the same machine right after.
+// (forward + backward to the input, weights frozen), per image, with BatchNorm folded or not.
+// benchmarks/compare_pytorch.py gives PyTorch's times for the same work.
 #include <benchmark/benchmark.h>
 
 #include "autograd/engine.h"

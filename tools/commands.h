@@ -15,5 +15,6 @@ Command add_check_command(CLI::App& app);
 Command add_predict_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 Command add_explain_command(CLI::App& app);
+Command add_bench_command(CLI::App& app);
 
 }  // namespace saliency::cli

@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   saliency::cli::Command predict = saliency::cli::add_predict_command(app);
   saliency::cli::Command convert = saliency::cli::add_convert_command(app);
   saliency::cli::Command explain = saliency::cli::add_explain_command(app);
+  saliency::cli::Command bench = saliency::cli::add_bench_command(app);
 
   try {
     app.parse(argc, argv);
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("predict")) return predict();
     if (app.got_subcommand("convert")) return convert();
     if (app.got_subcommand("explain")) return explain();
+    if (app.got_subcommand("bench")) return bench();
     std::cout << app.help();
     return 2;
   } catch (const saliency::InvalidArgument& error) {

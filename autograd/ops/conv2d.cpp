@@ -1,5 +1,6 @@
 #include "autograd/ops/conv2d.h"
 
+#include "autograd/flop_counter.h"
 #include "core/error.h"
 
 namespace saliency {
@@ -55,6 +56,7 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
   Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(g.forward_flops());
     cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
                         bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
   });
@@ -71,11 +73,13 @@ TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMa
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) {
       grads[0] = Tensor::empty(input_.shape(), input_.dtype());
+      FlopCounter::add(geometry_.forward_flops());  // the transposed product
       cpu::conv2d_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
                                  grads[0].data<T>());
     }
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      FlopCounter::add(geometry_.forward_flops());
       cpu::conv2d_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
                                   grads[1].data<T>());
     }

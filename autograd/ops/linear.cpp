@@ -1,5 +1,6 @@
 #include "autograd/ops/linear.h"
 
+#include "autograd/flop_counter.h"
 #include "core/error.h"
 
 namespace saliency {
@@ -20,6 +21,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   check_same_dtype_device("linear", input, weight);
   Tensor output = Tensor::empty({g.batch, g.out_features}, input.dtype());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(2.0 * g.batch * g.in_features * g.out_features);
     cpu::linear_forward(g, input.data<T>(), weight.data<T>(),
                         bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
   });
@@ -36,11 +38,13 @@ TensorList LinearNode::default_backward(const Tensor& grad_output, const InputMa
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) {
       grads[0] = Tensor::empty(input_.shape(), input_.dtype());
+      FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);
       cpu::linear_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
                                  grads[0].data<T>());
     }
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);
       cpu::linear_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
                                   grads[1].data<T>());
     }

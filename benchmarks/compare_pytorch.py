@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Per-image times of saliency's methods next to PyTorch / Captum on the same machine.
+
+ResNet-50 at 224x224, batch 1, 2 threads, random weights (time does not depend on the values),
+target class 207. For each method PyTorch/Captum and `saliency bench` run alternately, each
+reporting the median of --repeat runs; the table gives both and the ratio ours / theirs.
+Needs torch, torchvision, captum (Debian's python3-torch + pip captum work). Not run in CI.
+
+    /usr/bin/python3 benchmarks/compare_pytorch.py [--saliency build/saliency] [--repeat 3]
+        [--markdown benchmarks/RESULTS.md]
+"""
+import argparse
+import datetime
+import json
+import platform
+import statistics
+import subprocess
+import time
+
+import torch
+import torchvision
+from captum.attr import GuidedBackprop, IntegratedGradients, LayerGradCam, NoiseTunnel, Saliency
+
+TARGET = 207
+
+
+def median_seconds(fn, repeat):
+    fn()  # warm-up
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def pytorch_methods(model, x, steps, samples, batch):
+    return {
+        "forward": lambda: model(x),
+        "vanilla": lambda: Saliency(model).attribute(x, target=TARGET),
+        "integrated-gradients": lambda: IntegratedGradients(model).attribute(
+            x, target=TARGET, n_steps=steps, internal_batch_size=batch),
+        "smoothgrad": lambda: NoiseTunnel(Saliency(model)).attribute(
+            x, target=TARGET, nt_type="smoothgrad", nt_samples=samples,
+            nt_samples_batch_size=batch, stdevs=0.15 * float(x.max() - x.min()), abs=False),
+        "gradcam": lambda: LayerGradCam(model, model.layer4).attribute(x, target=TARGET),
+        "guided-backprop": lambda: GuidedBackprop(model).attribute(x, target=TARGET),
+    }
+
+
+def ours(binary, method, repeat, steps, samples, batch):
+    # Batch 1 like the PyTorch side; the internal batch only for IG / SmoothGrad.
+    chunk = batch if method in ("integrated-gradients", "smoothgrad") else 1
+    output = subprocess.run(
+        [binary, "bench", "--methods", method, "--repeat", str(repeat), "--steps", str(steps),
+         "--samples", str(samples), "--batch-size", str(chunk), "--threads", "2", "--json"],
+        check=True, capture_output=True, text=True).stdout
+    report = json.loads(output)
+    return report["results"][0]["per_image_ms"] / 1000, report
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--saliency", default="build/saliency")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--samples", type=int, default=50)
+    parser.add_argument("--batch", type=int, default=16, help="IG / SmoothGrad internal batch")
+    parser.add_argument("--markdown", help="also write the table to this file")
+    args = parser.parse_args()
+
+    torch.set_num_threads(2)
+    model = torchvision.models.resnet50().eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    x = torch.randn(1, 3, 224, 224)
+    methods = pytorch_methods(model, x, args.steps, args.samples, args.batch)
+    rows, report = [], None
+    for name, fn in methods.items():
+        if name == "forward":
+            with torch.no_grad():
+                theirs = median_seconds(fn, args.repeat)
+        else:
+            theirs = median_seconds(fn, args.repeat)
+        mine, report = ours(args.saliency, name, args.repeat, args.steps, args.samples, args.batch)
+        rows.append((name, theirs * 1000, mine * 1000, mine / theirs))
+        print(f"{name:22s} PyTorch/Captum {theirs * 1000:9.1f} ms   saliency {mine * 1000:9.1f} ms   "
+              f"ratio {mine / theirs:5.2f}", flush=True)
+
+    if args.markdown:
+        machine = report["machine"]
+        lines = [
+            f"## {datetime.date.today()}, {machine['cpu']}, {machine['threads']} threads",
+            "",
+            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)])}`; "
+            f"torch {torch.__version__}, torchvision {torchvision.__version__}, {platform.python_version()}; "
+            f"FMA peak {report['peak_gflops']:.0f} GFLOP/s; ResNet-50 224x224, batch 1, "
+            f"IG {args.steps} steps and SmoothGrad {args.samples} samples in batches of {args.batch}.",
+            "",
+            "| method | PyTorch / Captum ms | saliency ms | ratio (ours / theirs) |",
+            "|---|---|---|---|",
+        ] + [f"| {n} | {t:.1f} | {m:.1f} | {r:.2f} |" for n, t, m, r in rows]
+        with open(args.markdown, "a") as f:
+            f.write("\n".join(lines) + "\n\n")
+
+
+if __name__ == "__main__":
+    main()

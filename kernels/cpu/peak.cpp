@@ -1,0 +1,55 @@
+#include "kernels/cpu/peak.h"
+
+#include <chrono>
+
+#include "kernels/cpu/parallel.h"
+
+namespace saliency::kernels::cpu {
+namespace {
+
+#if defined(__AVX512F__)
+constexpr int kLanes = 16;
+#elif defined(__AVX__)
+constexpr int kLanes = 8;
+#else
+constexpr int kLanes = 4;
+#endif
+using Vector = float __attribute__((vector_size(kLanes * sizeof(float))));
+constexpr int kChains = 16;  // covers FMA latency x throughput on current cores
+constexpr int kSteps = 1 << 14;
+
+// kSteps rounds of kChains independent FMAs; the result is returned so it is not optimized out.
+float fma_chains() {
+  Vector acc[kChains];
+  for (int c = 0; c < kChains; ++c) acc[c] = Vector{} + 1.0f + 0.001f * float(c);
+  const Vector scale = Vector{} + 0.999999f, shift = Vector{} + 1e-7f;
+  for (int step = 0; step < kSteps; ++step)
+    for (int c = 0; c < kChains; ++c) acc[c] = acc[c] * scale + shift;
+  float sum = 0;
+  for (int c = 0; c < kChains; ++c) sum += acc[c][0];
+  return sum;
+}
+
+}  // namespace
+
+double measure_fma_peak_gflops(int threads, double seconds) {
+  const double flops_per_round = 2.0 * kLanes * kChains * kSteps * threads;
+  volatile float sink = 0;
+  double best = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    const auto start = std::chrono::steady_clock::now();
+    float partial = 0;
+#ifdef _OPENMP
+#pragma omp parallel num_threads(threads) reduction(+ : partial)
+#endif
+    partial += fma_chains();
+    sink = sink + partial;
+    const double elapsed =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, flops_per_round / elapsed / 1e9);  // the best round: least disturbed
+  }
+  return best;
+}
+
+}  // namespace saliency::kernels::cpu

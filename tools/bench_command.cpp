@@ -1,0 +1,182 @@
+// `saliency bench`: ResNet-50 at 224x224 (seeded weights unless --weights), each method's median
+// time per image, throughput, achieved GFLOP/s against the FMA peak this binary measures, and
+// peak memory. Compare with benchmarks/compare_pytorch.py on the same machine.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include <sys/resource.h>
+
+#include "autograd/flop_counter.h"
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/allocator.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/cpu/peak.h"
+#include "saliency/methods.h"
+#include "saliency/predict.h"
+#include "saliency/relu_rules.h"
+#include "tools/commands.h"
+
+namespace saliency::cli {
+namespace {
+
+struct BenchOptions {
+  std::string methods = "forward,vanilla,integrated-gradients,smoothgrad,gradcam,guided-backprop";
+  std::string weights;
+  int64_t batch_size = 1, repeat = 3, steps = 50, samples = 50;
+  int threads = 0;
+  bool json = false;
+};
+
+std::string cpu_name() {
+  std::ifstream info("/proc/cpuinfo");
+  for (std::string line; std::getline(info, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+double peak_rss_mb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return double(usage.ru_maxrss) / 1024.0;  // kB on Linux
+}
+
+// Whether a method runs `batch` images in one pass (forward and the one-gradient methods);
+// the others explain one image with `batch` samples or path points per pass.
+bool batches_images(const std::string& method) {
+  if (method == "forward") return true;
+  const Method m = parse_method(method);
+  return m == Method::Vanilla || m == Method::GradientXInput || m == Method::GuidedBackprop ||
+         m == Method::Deconvnet;
+}
+
+// One run of `method`; returns how many images it explained.
+int64_t run_once(const std::string& method, const Classifier& model, const Tensor& images,
+                 const MethodOptions& options) {
+  if (method == "forward") {
+    autograd::NoGradGuard inference;
+    model(images);
+    return images.size(0);
+  }
+  const Method m = parse_method(method);
+  if (batches_images(method)) {
+    std::optional<autograd::RuleSet> rules;
+    if (m == Method::GuidedBackprop) rules = guided_backprop_rules();
+    if (m == Method::Deconvnet) rules = deconvnet_rules();
+    input_gradients(model, images, {207}, rules ? &*rules : nullptr);
+    return images.size(0);
+  }
+  explain(model, images.slice_batch(0, 1), m, 207, options);
+  return 1;
+}
+
+int run_bench(const BenchOptions& o) {
+  if (o.threads > 0) kernels::cpu::set_num_threads(o.threads);
+  std::unique_ptr<models::ResNet> model;
+  if (o.weights.empty()) {
+    model = std::make_unique<models::ResNet>(models::ResNetConfig::named("resnet50"));
+    Generator generator(0);
+    model->initialize(generator);
+    model->set_requires_grad(false);
+  } else {
+    model = load_resnet(o.weights, "resnet50");
+  }
+  const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
+  Generator generator(1);
+  const Tensor images = randn({o.batch_size, 3, 224, 224}, generator);
+  MethodOptions options;
+  options.batch_size = o.batch_size;
+  options.integrated_gradients.steps = o.steps;
+  options.smoothgrad.samples = o.samples;
+
+  const int threads = kernels::cpu::num_threads();
+  const double peak = kernels::cpu::measure_fma_peak_gflops(threads);
+  nlohmann::json results = nlohmann::json::array();
+  std::stringstream methods(o.methods);
+  for (std::string method; std::getline(methods, method, ',');) {
+    if (method != "forward") parse_method(method);  // refuse unknown names before timing
+    CpuAllocator::instance().reset_peak();
+    double flops = 0;
+    int64_t explained = 0;
+    {
+      autograd::FlopCounter counter;  // the warm-up run also counts the work of one run
+      explained = run_once(method, classifier, images, options);
+      flops = counter.flops();
+    }
+    std::vector<double> seconds;
+    for (int64_t r = 0; r < o.repeat; ++r) {
+      const auto start = std::chrono::steady_clock::now();
+      run_once(method, classifier, images, options);
+      seconds.push_back(
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    const double median = seconds[seconds.size() / 2];
+    const double gflops = flops / median / 1e9;
+    results.push_back(
+        {{"method", method},
+         {"batch_size", o.batch_size},
+         {"per_image_ms", 1000 * median / double(explained)},
+         {"images_per_s", double(explained) / median},
+         {"gflops", gflops},
+         {"peak_fraction", gflops / peak},
+         {"tensor_peak_mb", double(CpuAllocator::instance().stats().peak_bytes_in_use) / (1 << 20)},
+         {"peak_rss_mb", peak_rss_mb()}});
+  }
+  nlohmann::json report{{"machine", {{"cpu", cpu_name()}, {"threads", threads}}},
+                        {"peak_gflops", peak},
+                        {"results", results}};
+  if (o.json) {
+    std::cout << report.dump() << "\n";
+    return 0;
+  }
+  std::printf("ResNet-50 224x224, %s, %d threads, FMA peak %.0f GFLOP/s, median of %lld\n",
+              cpu_name().c_str(), threads, peak, static_cast<long long>(o.repeat));
+  std::printf("%-22s %6s %12s %10s %9s %7s %10s\n", "method", "batch", "ms/image", "images/s",
+              "GFLOP/s", "% peak", "RSS MB");
+  for (const auto& r : results)
+    std::printf("%-22s %6lld %12.1f %10.2f %9.1f %6.1f%% %10.0f\n",
+                r["method"].get<std::string>().c_str(), static_cast<long long>(r["batch_size"]),
+                r["per_image_ms"].get<double>(), r["images_per_s"].get<double>(),
+                r["gflops"].get<double>(), 100 * r["peak_fraction"].get<double>(),
+                r["peak_rss_mb"].get<double>());
+  return 0;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  auto* c = app.add_subcommand(
+      "bench",
+      "Time ResNet-50 (224x224) forward and saliency methods: ms per image, images/s, "
+      "GFLOP/s and the share of this machine's FMA peak, peak memory");
+  c->add_option("--methods", o->methods, "Comma-separated: forward and any explain method")
+      ->capture_default_str();
+  c->add_option("--batch-size", o->batch_size,
+                "Images per pass for forward and one-gradient methods; samples or path points "
+                "per pass for SmoothGrad / IG (which explain one image)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--threads", o->threads, "CPU threads (default: all cores)")
+      ->check(CLI::NonNegativeNumber);
+  c->add_option("--repeat", o->repeat, "Timed runs per method (the median is reported)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--steps", o->steps, "Integrated Gradients steps")->capture_default_str();
+  c->add_option("--samples", o->samples, "SmoothGrad samples")->capture_default_str();
+  c->add_option("--weights", o->weights, "ResNet-50 weights (default: seeded random ones)");
+  c->add_flag("--json", o->json, "One JSON object: machine, peak_gflops, results");
+  return [o] { return run_bench(*o); };
+}
+
+}  // namespace saliency::cli
