@@ -11,6 +11,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
+#include "kernels/cpu/parallel.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
 #include "weights/tensor_file.h"
@@ -211,6 +212,26 @@ TEST(MethodProperties, CaptumPresetChangesOnlyWhatCaptumDoesDifferently) {
   bad.smoothgrad.base = Method::GradCam;
   Reference& r = reference();
   EXPECT_THROW(explain(r.classifier, r.input, Method::SmoothGrad, r.target, bad), InvalidArgument);
+}
+
+// The GEMMs are cut into parts by shape, not by thread count, and every other reduction runs in
+// a fixed order: one thread and two give the same bits.
+TEST(MethodProperties, BitIdenticalOnOneAndTwoThreads) {
+  Reference& r = reference();
+  MethodOptions options;
+  options.smoothgrad.samples = 3;
+  options.integrated_gradients.steps = 5;
+  std::vector<std::vector<double>> results[2];
+  const int previous = kernels::cpu::num_threads();
+  for (int threads : {1, 2}) {
+    kernels::cpu::set_num_threads(threads);
+    for (Method method :
+         {Method::Vanilla, Method::SmoothGrad, Method::IntegratedGradients, Method::GuidedGradCam})
+      results[threads - 1].push_back(
+          explain(r.classifier, r.input, method, r.target, options).attribution.to_vector());
+  }
+  kernels::cpu::set_num_threads(previous);
+  for (size_t i = 0; i < results[0].size(); ++i) EXPECT_EQ(results[0][i], results[1][i]) << i;
 }
 
 TEST(MethodProperties, TopClassIsTheDefaultTarget) {

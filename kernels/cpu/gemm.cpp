@@ -3,6 +3,7 @@
 // Threads are ours (parallel_gemm); Eigen must not start its own.
 #define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Core>
+#include <algorithm>
 
 #include "kernels/cpu/parallel.h"
 
@@ -55,28 +56,36 @@ void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
 
 template <typename T>
 void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
-  // Work below this many multiply-adds is not worth waking a second thread for.
-  constexpr int64_t kMinParallelWork = 1 << 18;
-  if (g.m * g.n * g.k < kMinParallelWork || num_threads() == 1) {
-    gemm(g, alpha, a, b, beta, c);
-    return;
-  }
-  // Blocks are multiples of 16 rows or columns: whole AVX-512 vectors of floats.
-  constexpr int64_t kBlock = 16;
+  // The product is cut into a fixed number of parts that depends on its shape only, never on
+  // the thread count: each output element is then computed by the same single-threaded GEMM
+  // call (same blocking, same summation order) on 1 thread or 2, so results are bit-identical
+  // across thread counts. Below this many multiply-adds one part is cheapest.
+  constexpr int64_t kMinPartWork = 1 << 18;
+  constexpr int64_t kMaxParts = 4;  // enough to keep 2-4 cores busy; more parts repack more
+  constexpr int64_t kBlock = 16;    // parts are whole AVX-512 vectors of floats wide
   const bool split_columns = g.n >= g.m;
   const int64_t extent = split_columns ? g.n : g.m;
   const int64_t blocks = (extent + kBlock - 1) / kBlock;
-  parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
-    const int64_t begin = lo * kBlock, end = std::min(extent, hi * kBlock);
-    GemmArgs part = g;
-    if (split_columns) {
-      part.n = end - begin;
-      const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
-      gemm(part, alpha, a, b_part, beta, c + begin);
-    } else {
-      part.m = end - begin;
-      const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
-      gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
+  const int64_t parts =
+      std::clamp<int64_t>(g.m * g.n * g.k / kMinPartWork, 1, std::min(kMaxParts, blocks));
+  if (parts == 1) {
+    gemm(g, alpha, a, b, beta, c);
+    return;
+  }
+  parallel_for(0, parts, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const int64_t begin = blocks * p / parts * kBlock;
+      const int64_t end = std::min(extent, blocks * (p + 1) / parts * kBlock);
+      GemmArgs part = g;
+      if (split_columns) {
+        part.n = end - begin;
+        const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
+        gemm(part, alpha, a, b_part, beta, c + begin);
+      } else {
+        part.m = end - begin;
+        const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
+        gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
+      }
     }
   });
 }

@@ -17,7 +17,8 @@ struct GemmArgs {
 template <typename T>
 void gemm(const GemmArgs& args, T alpha, const T* a, const T* b, T beta, T* c);
 
-// Splits the larger of m and n across threads, each running a single-threaded gemm.
+// Splits the larger of m and n into parts fixed by the shape (not the thread count) and runs
+// them on the threads, each a single-threaded gemm: bit-identical results on any thread count.
 template <typename T>
 void parallel_gemm(const GemmArgs& args, T alpha, const T* a, const T* b, T beta, T* c);
 

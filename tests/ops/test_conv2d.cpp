@@ -8,6 +8,7 @@
 #include "core/factory.h"
 #include "gradcheck.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/parallel.h"
 
 namespace saliency {
 namespace {
@@ -108,6 +109,25 @@ TEST(Conv2dForward, LargeLayerMatchesDirectLoopsAndAdjoint) {
   const double lhs = sum(mul(out.detach(), g)).item();
   const double rhs = sum(mul(x, leaf.grad())).item();
   EXPECT_NEAR(lhs, rhs, 1e-9 * std::abs(lhs));
+}
+
+// Large enough that the GEMMs are cut into parts: one thread and two give the same bits.
+TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
+  Generator gen(9);
+  const Tensor x = randn({1, 64, 28, 28}, gen), w = randn({128, 64, 3, 3}, gen);
+  std::vector<double> outputs[2], gradients[2];
+  const int previous = kernels::cpu::num_threads();
+  for (int threads : {1, 2}) {
+    kernels::cpu::set_num_threads(threads);
+    Tensor leaf = x.clone().set_requires_grad(true);
+    const Tensor y = conv2d(leaf, w, {}, {.padding = 1});
+    autograd::backward(y, ones(y.shape()));
+    outputs[threads - 1] = y.to_vector();
+    gradients[threads - 1] = leaf.grad().to_vector();
+  }
+  kernels::cpu::set_num_threads(previous);
+  EXPECT_EQ(outputs[0], outputs[1]);
+  EXPECT_EQ(gradients[0], gradients[1]);
 }
 
 TEST(Conv2dErrors, MessagesNameTheOpAndShapes) {
