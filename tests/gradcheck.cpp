@@ -35,6 +35,17 @@ double max_abs_difference(const Tensor& a, const Tensor& b) {
   return worst;
 }
 
+double max_relative_error(const Tensor& a, const Tensor& b) {
+  EXPECT_EQ(a.shape(), b.shape());
+  const std::vector<double> x = a.to_vector(), y = b.to_vector();
+  double worst = 0, scale = 0;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    worst = std::max(worst, std::abs(x[i] - y[i]));
+    scale = std::max(scale, std::abs(y[i]));
+  }
+  return worst / scale;
+}
+
 double relative_l2(const Tensor& a, const Tensor& b) {
   EXPECT_EQ(a.shape(), b.shape());
   const std::vector<double> x = a.to_vector(), y = b.to_vector();

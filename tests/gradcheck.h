@@ -35,6 +35,8 @@ Tensor random64(const Shape& shape, uint64_t seed);
 
 // Largest |a - b| over all elements (shapes must match).
 double max_abs_difference(const Tensor& a, const Tensor& b);
+// max |a - b| / max |b| (the measure the fixture script uses for model outputs).
+double max_relative_error(const Tensor& a, const Tensor& b);
 // ||a - b|| / ||b|| and the cosine of the angle between a and b, over all elements.
 double relative_l2(const Tensor& a, const Tensor& b);
 double cosine_similarity(const Tensor& a, const Tensor& b);

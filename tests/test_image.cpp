@@ -9,6 +9,7 @@
 #include <stb/stb_image_write.h>  // implemented in the library (saliency/stb_image_write_impl.cpp)
 
 #include "core/error.h"
+#include "gradcheck.h"
 #include "saliency/image.h"
 #include "weights/tensor_file.h"
 
@@ -74,20 +75,12 @@ TEST(ImageLoading, GreyAndRgbaBecomeRgb) {
   std::filesystem::remove(dir + "/saliency_rgba.png");
 }
 
-double max_abs_difference(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double worst = 0;
-  for (size_t i = 0; i < x.size(); ++i) worst = std::max(worst, std::abs(x[i] - y[i]));
-  return worst;
-}
-
 // PNG decoding is lossless, so every step after it (PIL's fixed-point resize, the crop offsets,
 // float32 normalization) must agree to the bit.
 TEST(Preprocessing, EqualsTorchvisionOnAPng) {
   const Tensor ours = preprocess(load_image(kImages + "cat.png"));
   const Tensor theirs = weights::read_npy(SALIENCY_FIXTURE_DIR "/preprocess_cat.npy");
-  EXPECT_EQ(max_abs_difference(ours, theirs), 0.0);
+  EXPECT_EQ(testing::max_abs_difference(ours, theirs), 0.0);
 }
 
 // JPEG decoders differ (stb_image vs libjpeg-turbo's IDCT and chroma upsampling) by a few
@@ -100,7 +93,7 @@ TEST(Preprocessing, CloseToTorchvisionOnAJpeg) {
   for (size_t i = 0; i < x.size(); ++i) total += std::abs(x[i] - y[i]);
   const double mean_levels = total / double(x.size()) / 0.0174;
   // Measured: at most 2 levels, 0.10 on average.
-  EXPECT_LE(max_abs_difference(ours, theirs), 3 * 0.0175);
+  EXPECT_LE(testing::max_abs_difference(ours, theirs), 3 * 0.0175);
   EXPECT_LT(mean_levels, 0.25);
 }
 

@@ -11,6 +11,7 @@
 #include "autograd/tap.h"
 #include "core/error.h"
 #include "core/factory.h"
+#include "gradcheck.h"
 #include "models/resnet.h"
 #include "weights/tensor_file.h"
 
@@ -19,18 +20,6 @@ namespace {
 
 std::string fixture(const std::string& name) {
   return SALIENCY_FIXTURE_DIR "/" + name;
-}
-
-// Largest |a - b| relative to the largest |b|.
-double relative_error(const Tensor& a, const Tensor& b) {
-  EXPECT_EQ(a.shape(), b.shape());
-  const std::vector<double> x = a.to_vector(), y = b.to_vector();
-  double worst = 0, scale = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    worst = std::max(worst, std::abs(x[i] - y[i]));
-    scale = std::max(scale, std::abs(y[i]));
-  }
-  return worst / scale;
 }
 
 struct TinyCase {
@@ -76,8 +65,8 @@ TEST_P(TinyResNetParity, LogitsGradientsAndTapsMatchPyTorchFloat64) {
                                                     {"layer4", taps["layer4"].value()},
                                                     {"layer4_grad", taps["layer4"].grad()}};
   for (size_t i = 0; i < 4; ++i) {
-    const double error = relative_error(outputs[i].second,
-                                        weights::read_npy(base + "_" + outputs[i].first + ".npy"));
+    const double error = testing::max_relative_error(
+        outputs[i].second, weights::read_npy(base + "_" + outputs[i].first + ".npy"));
     EXPECT_LE(error, tolerance(torch_errors, i)) << outputs[i].first;
     std::printf("%s%s %s: relative error %.1e (PyTorch float32: %.1e)\n", c.name,
                 folded ? " (BN folded)" : "", outputs[i].first, error, torch_errors[i]);

@@ -64,7 +64,7 @@ TEST(Visualize, CaptionsAddAWhiteBandWithDarkText) {
   EXPECT_EQ(captioned.height, 10 + 8 + 2 * 24);
   EXPECT_TRUE(std::equal(panel.pixels.begin(), panel.pixels.end(), captioned.pixels.begin()));
   const auto band = captioned.pixels.begin() + panel.pixels.size();
-  EXPECT_GT(std::count(band, captioned.pixels.end(), 0), 50);    // ink
+  EXPECT_GT(std::count(band, captioned.pixels.end(), 0), 50);     // ink
   EXPECT_GT(std::count(band, captioned.pixels.end(), 255), 500);  // paper
 }
 
