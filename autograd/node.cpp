@@ -56,6 +56,8 @@ std::string_view op_name(OpKind kind) {
       return "resize_nearest";
     case OpKind::GaussianBlur:
       return "gaussian_blur";
+    case OpKind::CrossEntropy:
+      return "cross_entropy";
   }
   return "unknown";
 }

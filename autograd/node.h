@@ -37,6 +37,7 @@ enum class OpKind {
   ResizeBilinear,
   ResizeNearest,
   GaussianBlur,
+  CrossEntropy,
 };
 std::string_view op_name(OpKind kind);
 

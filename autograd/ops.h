@@ -7,6 +7,7 @@
 #include "autograd/ops/conv2d.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/ops/linear.h"
+#include "autograd/ops/loss.h"
 #include "autograd/ops/pooling.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/resize.h"

@@ -240,7 +240,8 @@ def write_preprocessing_fixtures():
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     for stale in OUT.glob("*"):
-        stale.unlink()
+        if stale.is_file():  # training/ belongs to make_training_fixtures.py
+            stale.unlink()
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(2026)
     # Batch 2, non-square: 40x36 -> stem 20x18 -> maxpool 10x9 -> layer4 2x2.
