@@ -4,7 +4,7 @@
 include(GNUInstallDirs)
 include(CMakePackageConfigHelpers)
 
-foreach(folder core autograd kernels nn models weights saliency)
+foreach(folder core autograd kernels nn models weights saliency train datasets)
   install(DIRECTORY ${PROJECT_SOURCE_DIR}/${folder} DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/saliency
           FILES_MATCHING PATTERN "*.h")
 endforeach()

@@ -134,6 +134,20 @@ ResNetConfig ResNetConfig::from_state_dict(const std::map<std::string, Tensor>& 
   return config;
 }
 
+std::map<std::string, std::string> ResNetConfig::metadata() const {
+  return {{"saliency.resnet.stem_max_pool", stem_max_pool ? "true" : "false"}};
+}
+
+void ResNetConfig::apply_metadata(const std::map<std::string, std::string>& metadata,
+                                  std::string_view source) {
+  auto it = metadata.find("saliency.resnet.stem_max_pool");
+  if (it == metadata.end()) return;  // torchvision's files: the standard stem
+  SALIENCY_CHECK(it->second == "true" || it->second == "false", source,
+                 ": metadata saliency.resnet.stem_max_pool must be true or false, got '",
+                 it->second, "'");
+  stem_max_pool = it->second == "true";
+}
+
 ResNet::ResNet(const ResNetConfig& config) : config_(config) {
   SALIENCY_CHECK(config.base_width >= 1 && config.num_classes >= 1, "ResNet: base width ",
                  config.base_width, " and class count ", config.num_classes, " must be positive");
@@ -157,7 +171,8 @@ Tensor ResNet::forward(const Tensor& image) const {
                  "[N, 3, H, W], got ",
                  image.shape());
   Tensor x = relu(bn1_->forward(conv1_->forward(image)));
-  x = autograd::tap_point("maxpool", max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1}));
+  if (config_.stem_max_pool) x = max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1});
+  x = autograd::tap_point("maxpool", x);
   for (size_t k = 0; k < 4; ++k) {
     const std::string name = "layer" + std::to_string(k + 1);
     x = autograd::tap_point(name, layers_[k]->forward(x, name));

@@ -3,8 +3,8 @@
 // with the stride on the 3x3 convolution ("ResNet v1.5") and downsample = 1x1 conv + BN.
 // Parameter names equal torchvision's state_dict keys, so converted weights load by name.
 //
-// Tap points (see autograd/tap.h): "maxpool" (the stem's output), "layer1".."layer4" and every
-// block, e.g. "layer4.2" or "layer3.5"; "fc" (the logits).
+// Tap points (see autograd/tap.h): "maxpool" (the stem's output, pooled or not), "layer1".."layer4"
+// and every block, e.g. "layer4.2" or "layer3.5"; "fc" (the logits).
 #include <array>
 #include <map>
 #include <memory>
@@ -22,6 +22,10 @@ struct ResNetConfig {
   std::array<int64_t, 4> layers{3, 4, 6, 3};
   int64_t num_classes = 1000;
   int64_t base_width = 64;  // channels after the stem; torchvision uses 64, demo models less
+  // torchvision's stem ends in a 3x3/2 max pool; small-image models (the shapes demo, 64x64)
+  // drop it to keep 4x4 cells at layer4. No parameter shows it, so weights files record it in
+  // their metadata (see metadata / apply_metadata).
+  bool stem_max_pool = true;
 
   // "resnet18", "resnet34", "resnet50", "resnet101", "resnet152".
   static ResNetConfig named(std::string_view name, int64_t num_classes = 1000);
@@ -30,6 +34,9 @@ struct ResNetConfig {
   // names the file in errors.
   static ResNetConfig from_state_dict(const std::map<std::string, Tensor>& state,
                                       std::string_view source);
+  // Facts a state dict cannot show, as safetensors metadata ("saliency.resnet.stem_max_pool").
+  std::map<std::string, std::string> metadata() const;
+  void apply_metadata(const std::map<std::string, std::string>& metadata, std::string_view source);
   bool operator==(const ResNetConfig&) const = default;
 };
 

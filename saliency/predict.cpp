@@ -13,21 +13,82 @@
 
 namespace saliency {
 
-std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
-                                            const std::string& expected_model) {
-  const weights::TensorMap state = weights::read_weights(weights_path);
-  const models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, weights_path);
+namespace {
+
+std::vector<std::string> split_names(const std::string& joined) {
+  std::vector<std::string> names;
+  size_t begin = 0;
+  while (begin <= joined.size()) {
+    const size_t end = std::min(joined.find(',', begin), joined.size());
+    names.push_back(joined.substr(begin, end - begin));
+    begin = end + 1;
+  }
+  return names;
+}
+
+ModelInfo model_info(const std::map<std::string, std::string>& metadata, const std::string& source,
+                     int64_t classes) {
+  ModelInfo info;
+  info.source = source;
+  info.metadata = metadata;
+  if (auto it = metadata.find("saliency.classes"); it != metadata.end()) {
+    info.labels = split_names(it->second);
+    SALIENCY_CHECK(static_cast<int64_t>(info.labels.size()) == classes, source, ": metadata names ",
+                   info.labels.size(), " classes, the model has ", classes);
+  } else if (classes == static_cast<int64_t>(imagenet_class_names().size())) {
+    info.labels = imagenet_class_names();
+  }
+  if (auto it = metadata.find("saliency.input_size"); it != metadata.end()) {
+    const std::string& text = it->second;
+    const bool digits = !text.empty() && text.size() <= 5 &&
+                        text.find_first_not_of("0123456789") == std::string::npos;
+    SALIENCY_CHECK(digits && std::stoll(text) >= 8, source,
+                   ": metadata saliency.input_size must be an integer >= 8, got '", text, "'");
+    info.input_size = std::stoll(text);
+  }
+  return info;
+}
+
+}  // namespace
+
+Preprocessing ModelInfo::preprocessing() const {
+  Preprocessing preprocessing;
+  if (input_size > 0) preprocessing.resize = preprocessing.crop = input_size;
+  return preprocessing;
+}
+
+std::string ModelInfo::label(int64_t index) const {
+  if (index >= 0 && index < static_cast<int64_t>(labels.size())) return labels[index];
+  return "class " + std::to_string(index);
+}
+
+LoadedModel load_model(const std::map<std::string, Tensor>& state,
+                       const std::map<std::string, std::string>& metadata,
+                       const std::string& source, const std::string& expected_model) {
+  models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, source);
+  config.apply_metadata(metadata, source);
   if (!expected_model.empty()) {
     const models::ResNetConfig expected =
         models::ResNetConfig::named(expected_model, config.num_classes);
-    SALIENCY_CHECK(config == expected, weights_path, ": weights do not describe a ",
-                   expected_model);
+    SALIENCY_CHECK(config == expected, source, ": weights do not describe a ", expected_model);
   }
-  auto model = std::make_unique<models::ResNet>(config);
-  model->load_state_dict(state, weights_path);
-  model->eval();
-  model->set_requires_grad(false);
-  return model;
+  LoadedModel loaded{std::make_unique<models::ResNet>(config),
+                     model_info(metadata, source, config.num_classes)};
+  loaded.network->load_state_dict(state, source);
+  loaded.network->eval();
+  loaded.network->set_requires_grad(false);
+  return loaded;
+}
+
+LoadedModel load_model(const std::string& weights_path, const std::string& expected_model) {
+  weights::Metadata metadata;
+  const weights::TensorMap state = weights::read_weights(weights_path, &metadata);
+  return load_model(state, metadata, weights_path, expected_model);
+}
+
+std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
+                                            const std::string& expected_model) {
+  return load_model(weights_path, expected_model).network;
 }
 
 std::string default_weights_path() {
@@ -44,8 +105,8 @@ std::string default_weights_path() {
   return fallback;
 }
 
-Tensor load_model_input(const std::string& path) {
-  if (!path.ends_with(".npy")) return preprocess(load_image(path));
+Tensor load_model_input(const std::string& path, const Preprocessing& preprocessing) {
+  if (!path.ends_with(".npy")) return preprocess(load_image(path), preprocessing);
   Tensor tensor = weights::read_npy(path).to(DType::Float32);
   if (tensor.rank() == 3) tensor = tensor.view({1, tensor.size(0), tensor.size(1), tensor.size(2)});
   SALIENCY_CHECK(tensor.rank() == 4 && tensor.size(0) == 1 && tensor.size(1) == 3, path,
@@ -54,7 +115,8 @@ Tensor load_model_input(const std::string& path) {
   return tensor;
 }
 
-std::vector<Prediction> top_k(const Tensor& logits, int64_t k) {
+std::vector<Prediction> top_k(const Tensor& logits, int64_t k,
+                              const std::vector<std::string>& labels) {
   SALIENCY_CHECK(logits.rank() == 1, "top_k: expected one row of logits, got ", logits.shape());
   const std::vector<double> values = logits.to_vector();
   const std::vector<double> probabilities =
@@ -64,7 +126,7 @@ std::vector<Prediction> top_k(const Tensor& logits, int64_t k) {
   k = std::clamp<int64_t>(k, 0, static_cast<int64_t>(order.size()));
   std::partial_sort(order.begin(), order.begin() + k, order.end(),
                     [&](int64_t a, int64_t b) { return values[a] > values[b]; });
-  const auto& names = imagenet_class_names();
+  const auto& names = labels.size() == values.size() ? labels : imagenet_class_names();
   std::vector<Prediction> result;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t c = order[i];

@@ -1,10 +1,12 @@
 #pragma once
 // Classification: load a ResNet from a weights file, run images through it, rank the classes.
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "models/resnet.h"
+#include "saliency/image.h"
 
 namespace saliency {
 
@@ -13,6 +15,31 @@ namespace saliency {
 // match that configuration.
 std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
                                             const std::string& expected_model = "");
+
+// What a weights file says about its model beyond the tensors, from its safetensors metadata:
+// "saliency.classes" (comma-separated names) and "saliency.input_size" (images are resized to
+// that square, no crop). Without them: ImageNet's names for 1000 classes, none otherwise, and
+// torchvision's evaluation transform.
+struct ModelInfo {
+  std::string source;               // the file, or "embedded shapes model"
+  std::vector<std::string> labels;  // class names, or empty
+  int64_t input_size = 0;           // 0: resize 256 + center crop 224
+  std::map<std::string, std::string> metadata;
+  Preprocessing preprocessing() const;
+  std::string label(int64_t index) const;  // the name, or "class <index>"
+};
+
+struct LoadedModel {
+  std::unique_ptr<models::ResNet> network;
+  ModelInfo info;
+};
+
+// load_resnet plus the model's ModelInfo.
+LoadedModel load_model(const std::string& weights_path, const std::string& expected_model = "");
+// The same from tensors already read (`source` names them in errors).
+LoadedModel load_model(const std::map<std::string, Tensor>& state,
+                       const std::map<std::string, std::string>& metadata,
+                       const std::string& source, const std::string& expected_model = "");
 
 struct Prediction {
   int64_t index = 0;
@@ -27,9 +54,11 @@ std::string default_weights_path();
 
 // An image file through `preprocess`, or a .npy tensor [3, H, W] / [1, 3, H, W] used as is
 // (already normalized), so results can be compared exactly with other frameworks.
-Tensor load_model_input(const std::string& path);
+Tensor load_model_input(const std::string& path, const Preprocessing& preprocessing = {});
 
-// The k most probable classes of one row of logits, best first.
-std::vector<Prediction> top_k(const Tensor& logits, int64_t k);
+// The k most probable classes of one row of logits, best first, named from `labels` when it
+// has one name per class (else ImageNet's names for 1000 classes).
+std::vector<Prediction> top_k(const Tensor& logits, int64_t k,
+                              const std::vector<std::string>& labels = {});
 
 }  // namespace saliency

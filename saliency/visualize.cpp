@@ -198,4 +198,38 @@ void write_png(const std::string& path, const RgbImage& image) {
   if (error) throw Error(concat(path, ": cannot write PNG (", error.message(), ")"));
 }
 
+RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t width,
+                        const std::string& upsampling, const std::string& colormap,
+                        double percentile) {
+  const Method method = explanation.method;
+  const std::vector<float> map =
+      reduce_to_map(explanation.attribution, default_reduction(method), height, width, upsampling);
+  const std::string name =
+      !colormap.empty() ? colormap : (is_signed(method) ? "coolwarm" : "inferno");
+  return colorize(map, height, width, name, is_signed(method), percentile);
+}
+
+RgbImage upscale_nearest(const RgbImage& image, int64_t factor) {
+  SALIENCY_CHECK(factor >= 1 && factor <= 64, "upscale_nearest: factor ", factor,
+                 " outside [1, 64]");
+  RgbImage out{image.width * factor, image.height * factor, {}};
+  out.pixels.resize(static_cast<size_t>(out.width * out.height * 3));
+  for (int64_t y = 0; y < out.height; ++y)
+    for (int64_t x = 0; x < out.width; ++x)
+      for (int c = 0; c < 3; ++c)
+        out.pixels[static_cast<size_t>((y * out.width + x) * 3 + c)] =
+            image.at(y / factor, x / factor, c);
+  return out;
+}
+
+void draw_box(RgbImage& image, const Box& box, const std::array<uint8_t, 3>& colour) {
+  auto paint = [&](int64_t y, int64_t x) {
+    if (x < 0 || y < 0 || x >= image.width || y >= image.height) return;
+    for (int c = 0; c < 3; ++c)
+      image.pixels[static_cast<size_t>((y * image.width + x) * 3 + c)] = colour[c];
+  };
+  for (int64_t x = box.x0; x < box.x1; ++x) paint(box.y0, x), paint(box.y1 - 1, x);
+  for (int64_t y = box.y0; y < box.y1; ++y) paint(y, box.x0), paint(y, box.x1 - 1);
+}
+
 }  // namespace saliency

@@ -1,12 +1,14 @@
 #pragma once
 // Pictures people can read: an attribution reduced to one value per pixel, clipped at a
 // percentile, mapped through a colormap that suits its sign, and laid over the input image.
+#include <array>
 #include <string>
 #include <vector>
 
 #include "core/tensor.h"
 #include "saliency/image.h"
 #include "saliency/methods.h"
+#include "saliency/metrics.h"
 
 namespace saliency {
 
@@ -29,6 +31,11 @@ std::vector<float> reduce_to_map(const Tensor& attribution, ChannelReduction red
 // clip to 0), with m the `percentile` of |values| (99 by default).
 RgbImage colorize(const std::vector<float>& map, int64_t height, int64_t width,
                   const std::string& colormap, bool signed_map, double percentile = 99.0);
+// An explanation as a picture of height x width: reduce_to_map with the method's reduction,
+// then colorize with `colormap` (empty: coolwarm for signed methods, inferno otherwise).
+RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t width,
+                        const std::string& upsampling = "bilinear",
+                        const std::string& colormap = "", double percentile = 99.0);
 // alpha * heat + (1 - alpha) * image, pixel by pixel.
 RgbImage overlay(const RgbImage& image, const RgbImage& heat, double alpha = 0.5);
 // Undoes ImageNet normalization of a [1, 3, H, W] tensor for display.
@@ -38,6 +45,11 @@ RgbImage to_image(const Tensor& normalized, const Normalization& normalization =
 RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines);
 // Tiles images left to right with a gap (they must share a height).
 RgbImage side_by_side(const std::vector<RgbImage>& images, int64_t gap = 4);
+
+// Each pixel repeated factor x factor times (small images made visible).
+RgbImage upscale_nearest(const RgbImage& image, int64_t factor);
+// A one-pixel rectangle outline along the box's border pixels (clipped to the image).
+void draw_box(RgbImage& image, const Box& box, const std::array<uint8_t, 3>& colour);
 
 // Writes an 8-bit RGB PNG; throws naming the file when it cannot.
 void write_png(const std::string& path, const RgbImage& image);

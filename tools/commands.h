@@ -16,5 +16,7 @@ Command add_predict_command(CLI::App& app);
 Command add_convert_command(CLI::App& app);
 Command add_explain_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
+Command add_train_command(CLI::App& app);
+Command add_demo_command(CLI::App& app);
 
 }  // namespace saliency::cli

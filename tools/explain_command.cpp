@@ -16,7 +16,6 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "saliency/baselines.h"
-#include "saliency/imagenet_classes.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
 #include "saliency/visualize.h"
@@ -54,10 +53,10 @@ std::vector<Method> parse_methods(const std::string& text) {
   return methods;
 }
 
-// "auto" (the top class), class indices, or ImageNet class names, comma-separated.
-std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int64_t top) {
+// "auto" (the top class), class indices, or class names, comma-separated.
+std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int64_t top,
+                                   const std::vector<std::string>& names) {
   std::vector<int64_t> targets;
-  const auto& names = imagenet_class_names();
   for (const std::string& part : split(text)) {
     if (part == "auto") {
       targets.push_back(top);
@@ -69,7 +68,7 @@ std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int
     } else {
       const auto it = std::find(names.begin(), names.end(), part);
       SALIENCY_CHECK(classes == int64_t(names.size()) && it != names.end(), "--target '", part,
-                     "' is not an ImageNet class name (or the model is not a 1000-class one)");
+                     "' is not a class name of this model");
       targets.push_back(it - names.begin());
     }
   }
@@ -92,11 +91,6 @@ MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
   if (!o.smooth_method.empty()) options.smoothgrad.base = parse_method(o.smooth_method);
   options.integrated_gradients = {o.steps, o.ig_method, make_baseline(o.baseline, input, o.seed)};
   return options;
-}
-
-std::string class_name(int64_t index, int64_t classes) {
-  const auto& names = imagenet_class_names();
-  return classes == int64_t(names.size()) ? ": " + names[index] : "";
 }
 
 std::string format_probability(double probability) {
@@ -127,12 +121,8 @@ struct Rendered {
 Rendered render(const ExplainOptions& o, const Explanation& explanation, const RgbImage& picture,
                 const std::string& stem, const std::string& upsampling, bool several) {
   const Method method = explanation.method;
-  const std::vector<float> map = reduce_to_map(explanation.attribution, default_reduction(method),
-                                               picture.height, picture.width, upsampling);
-  const std::string colormap =
-      !o.colormap.empty() ? o.colormap : (is_signed(method) ? "coolwarm" : "inferno");
-  const RgbImage heat =
-      colorize(map, picture.height, picture.width, colormap, is_signed(method), o.percentile);
+  const RgbImage heat = render_heatmap(explanation, picture.height, picture.width, upsampling,
+                                       o.colormap, o.percentile);
   Rendered rendered{overlay(picture, heat), {}};
   const std::string heat_path = (std::filesystem::path(o.out) / (stem + ".png")).string();
   const std::string overlay_path =
@@ -155,7 +145,8 @@ Rendered render(const ExplainOptions& o, const Explanation& explanation, const R
 int run_explain(const ExplainOptions& o) {
   const std::vector<Method> methods = parse_methods(o.methods);
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
-  const std::unique_ptr<models::ResNet> model = load_resnet(weights_path, o.model);
+  const LoadedModel loaded = load_model(weights_path, o.model);
+  const models::ResNet* model = loaded.network.get();
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   const size_t outputs = o.images.size() * methods.size();
   // A progress line on stderr, only when a person is watching it.
@@ -164,15 +155,16 @@ int run_explain(const ExplainOptions& o) {
   nlohmann::json report = nlohmann::json::array();
 
   for (const std::string& image_path : o.images) {
-    const Tensor input = load_model_input(image_path);
+    const Tensor input = load_model_input(image_path, loaded.info.preprocessing());
     Tensor logits;
     {
       autograd::NoGradGuard inference;
       logits = model->forward(input);
     }
-    const Prediction top = top_k(logits.select_batch(0), 1).front();
+    const Prediction top = top_k(logits.select_batch(0), 1, loaded.info.labels).front();
     const std::vector<double> probabilities = softmax(logits.to(DType::Float64), 1).to_vector();
-    const std::vector<int64_t> targets = parse_targets(o.target, logits.size(1), top.index);
+    const std::vector<int64_t> targets =
+        parse_targets(o.target, logits.size(1), top.index, loaded.info.labels);
     const MethodOptions options = method_options(o, input);
     const RgbImage picture = to_image(input);
     const std::string image_stem = std::filesystem::path(image_path).stem().string();
@@ -203,7 +195,8 @@ int run_explain(const ExplainOptions& o) {
         grid.push_back(with_caption(
             rendered.overlay,
             {method_name(method),
-             "class " + std::to_string(target) + class_name(target, logits.size(1)),
+             "class " + std::to_string(target) +
+                 (loaded.info.labels.empty() ? "" : ": " + loaded.info.label(target)),
              format_probability(probabilities[target]) + ", " + format_seconds(seconds)}));
         if (!o.json)
           std::printf(

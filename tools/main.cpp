@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
   saliency::cli::Command convert = saliency::cli::add_convert_command(app);
   saliency::cli::Command explain = saliency::cli::add_explain_command(app);
   saliency::cli::Command bench = saliency::cli::add_bench_command(app);
+  saliency::cli::Command train = saliency::cli::add_train_command(app);
+  saliency::cli::Command demo = saliency::cli::add_demo_command(app);
 
   try {
     app.parse(argc, argv);
@@ -48,6 +50,8 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("convert")) return convert();
     if (app.got_subcommand("explain")) return explain();
     if (app.got_subcommand("bench")) return bench();
+    if (app.got_subcommand("train")) return train();
+    if (app.got_subcommand("demo")) return demo();
     std::cout << app.help();
     return 2;
   } catch (const saliency::InvalidArgument& error) {

@@ -43,22 +43,24 @@ nlohmann::json to_json(const std::string& image, const std::vector<Prediction>& 
 
 int run_predict(const PredictOptions& options) {
   const std::string weights = options.weights.empty() ? default_weights_path() : options.weights;
-  const std::unique_ptr<models::ResNet> model = load_resnet(weights, options.model);
+  const LoadedModel loaded = load_model(weights, options.model);
+  const models::ResNet* model = loaded.network.get();
+  const Preprocessing preprocessing = loaded.info.preprocessing();
   autograd::NoGradGuard inference;
   // Images of one batch must share a size: with the standard 224 crop they all do; .npy
   // inputs of other sizes run in batches of their own.
   for (size_t begin = 0; begin < options.images.size();) {
-    std::vector<Tensor> inputs{load_model_input(options.images[begin])};
+    std::vector<Tensor> inputs{load_model_input(options.images[begin], preprocessing)};
     size_t end = begin + 1;
     for (; end < options.images.size() && int64_t(end - begin) < options.batch_size; ++end) {
-      Tensor next = load_model_input(options.images[end]);
+      Tensor next = load_model_input(options.images[end], preprocessing);
       if (next.shape() != inputs.front().shape()) break;
       inputs.push_back(next);
     }
     const Tensor logits = model->forward(concat_batch(inputs));
     for (size_t i = begin; i < end; ++i) {
       const std::vector<Prediction> top =
-          top_k(logits.select_batch(int64_t(i - begin)), options.top);
+          top_k(logits.select_batch(int64_t(i - begin)), options.top, loaded.info.labels);
       if (options.json)
         std::cout << to_json(options.images[i], top).dump() << "\n";
       else
@@ -76,7 +78,8 @@ Command add_predict_command(CLI::App& app) {
   auto* command =
       app.add_subcommand("predict",
                          "Classify images with a ResNet (torchvision's preprocessing: resize 256, "
-                         "center crop 224, ImageNet normalization)");
+                         "center crop 224, ImageNet normalization; models whose metadata names an "
+                         "input size, like the shapes model, resize to it)");
   command
       ->add_option("images", options->images,
                    "Image files (JPEG, PNG, BMP, TGA, GIF) or normalized .npy tensors")

@@ -548,10 +548,10 @@ TensorMap read_pth(const std::string& path) {
   throw InvalidArgument(concat(path, ": not a PyTorch checkpoint (neither zip nor pickle)"));
 }
 
-TensorMap read_weights(const std::string& path) {
+TensorMap read_weights(const std::string& path, Metadata* metadata) {
   if (path.ends_with(".pth") || path.ends_with(".pt") || path.ends_with(".bin"))
     return read_pth(path);
-  return read_safetensors(path);
+  return read_safetensors(path, metadata);
 }
 
 }  // namespace saliency::weights

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -108,15 +109,19 @@ std::vector<Entry> parse_header(const std::string& path, const std::string& text
   return entries;
 }
 
-}  // namespace
+// Where the bytes come from: a file, or memory (the model embedded in the binary).
+struct ByteSource {
+  uint64_t size;
+  std::function<void(uint64_t offset, void* destination, uint64_t bytes)> read_at;
+};
 
-TensorMap read_safetensors(const std::string& path, Metadata* metadata) {
-  InputFile file(path);
-  const uint64_t size = file.size();
+TensorMap read_safetensors_from(const std::string& path, const ByteSource& source,
+                                Metadata* metadata) {
+  const uint64_t size = source.size;
   if (size < 8)
     throw InvalidArgument(concat(path, ": too short for a safetensors file (", size, " bytes)"));
   unsigned char length_bytes[8];
-  file.read_at(0, length_bytes, 8);
+  source.read_at(0, length_bytes, 8);
   uint64_t header_bytes = 0;
   for (int i = 7; i >= 0; --i) header_bytes = (header_bytes << 8) | length_bytes[i];
   if (header_bytes > kMaxSafetensorsHeaderBytes || header_bytes > size - 8)
@@ -124,19 +129,40 @@ TensorMap read_safetensors(const std::string& path, Metadata* metadata) {
                                  size, " bytes) or the limit of ", kMaxSafetensorsHeaderBytes,
                                  " bytes"));
   std::string text(header_bytes, '\0');
-  file.read_at(8, text.data(), header_bytes);
+  source.read_at(8, text.data(), header_bytes);
   const uint64_t data_start = 8 + header_bytes;
   const std::vector<Entry> entries = parse_header(path, text, size - data_start, metadata);
 
   TensorMap tensors;
   for (const Entry& entry : entries) {
     Tensor tensor = Tensor::empty(entry.shape, entry.dtype);
-    file.read_at(data_start + entry.begin, tensor.raw_data(), entry.end - entry.begin);
+    source.read_at(data_start + entry.begin, tensor.raw_data(), entry.end - entry.begin);
     if constexpr (std::endian::native != std::endian::little)
       throw Error("safetensors: big-endian hosts are not supported");
     tensors.emplace(entry.name, std::move(tensor));
   }
   return tensors;
+}
+
+}  // namespace
+
+TensorMap read_safetensors(const std::string& path, Metadata* metadata) {
+  InputFile file(path);
+  return read_safetensors_from(
+      path,
+      {file.size(), [&](uint64_t offset, void* out, uint64_t n) { file.read_at(offset, out, n); }},
+      metadata);
+}
+
+TensorMap read_safetensors(std::span<const uint8_t> bytes, const std::string& name,
+                           Metadata* metadata) {
+  return read_safetensors_from(name,
+                               {bytes.size(),
+                                [&](uint64_t offset, void* out, uint64_t n) {
+                                  // offset + n <= size: the header checks come first
+                                  std::memcpy(out, bytes.data() + offset, n);
+                                }},
+                               metadata);
 }
 
 void write_safetensors(const std::string& path, const TensorMap& tensors,
