@@ -3,6 +3,7 @@
 option(SALIENCY_OPENMP "Parallelize CPU kernels with OpenMP" ON)
 option(SALIENCY_NATIVE "Compile for the build machine's CPU (-march=native)" ON)
 option(SALIENCY_SANITIZE "Build everything with AddressSanitizer and UBSan (for tests)" OFF)
+option(SALIENCY_FUZZ "Build the libFuzzer programs of tests/fuzz (clang; see scripts/fuzz.sh)" OFF)
 option(SALIENCY_BUILD_TESTS "Build the GoogleTest suite" ON)
 option(SALIENCY_BUILD_BENCHMARKS "Build the Google Benchmark programs" ON)
 option(SALIENCY_BUILD_SHARED "Also build the shared library (libsaliency.so)" ON)
@@ -32,6 +33,17 @@ endif()
 
 if(SALIENCY_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# libFuzzer: every object gets coverage instrumentation and ASan + UBSan; the fuzz programs
+# link the fuzzer's main (tests/fuzz/CMakeLists.txt).
+if(SALIENCY_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "SALIENCY_FUZZ needs clang (CXX=clang++); scripts/fuzz.sh sets it up")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()

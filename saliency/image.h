@@ -50,6 +50,7 @@ struct Preprocessing {
   int64_t resize = 256;
   int64_t crop = 224;
   Normalization normalization;
+  ImageLimits limits;  // applied when the image is read from a file (load_model_input)
 };
 // The whole evaluation transform: resize_shorter_side, center_crop, to_tensor.
 Tensor preprocess(const RgbImage& image, const Preprocessing& preprocessing = {});

@@ -106,7 +106,8 @@ std::string default_weights_path() {
 }
 
 Tensor load_model_input(const std::string& path, const Preprocessing& preprocessing) {
-  if (!path.ends_with(".npy")) return preprocess(load_image(path), preprocessing);
+  if (!path.ends_with(".npy"))
+    return preprocess(load_image(path, preprocessing.limits), preprocessing);
   Tensor tensor = weights::read_npy(path).to(DType::Float32);
   if (tensor.rank() == 3) tensor = tensor.view({1, tensor.size(0), tensor.size(1), tensor.size(2)});
   SALIENCY_CHECK(tensor.rank() == 4 && tensor.size(0) == 1 && tensor.size(1) == 3, path,

@@ -14,7 +14,7 @@ fi
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-"$binary" demo --out "$out/demo" --pointing-images 20 --photos "$out/no-photos" >/dev/null \
+"$binary" demo --out "$out/demo" --pointing-images 4 --photos "$out/no-photos" >/dev/null \
   2>"$out/demo.err" || { cat "$out/demo.err"; exit 1; }
 
 # The page's script writes data-images-loaded="<loaded>/<total>" on <body> after the load event.

@@ -169,8 +169,8 @@ class HalvesDataset : public train::Dataset {
     for (int64_t c = 0; c < 3; ++c)
       for (int64_t y = 0; y < 16; ++y)
         for (int64_t x = 0; x < 16; ++x) {
-          const bool bright = (label ? x >= 8 : x < 8) && y >= 4 && y < 12 && (x % 8) >= 2 &&
-                              (x % 8) < 6;
+          const bool bright =
+              (label ? x >= 8 : x < 8) && y >= 4 && y < 12 && (x % 8) >= 2 && (x % 8) < 6;
           out[(c * 16 + y) * 16 + x] = float(0.5 * noise.normal() + (bright ? 1.5 : 0.0));
         }
     return label;
@@ -179,7 +179,12 @@ class HalvesDataset : public train::Dataset {
 
 TEST(Training, LearnsAndResumesFromACheckpointBitForBit) {
   const HalvesDataset train_set, test_set;
-  train::TrainOptions options{.epochs = 3, .batch_size = 32, .optimizer = "adam", .learning_rate = 0.01, .warmup_steps = 4, .seed = 5};
+  train::TrainOptions options{.epochs = 3,
+                              .batch_size = 32,
+                              .optimizer = "adam",
+                              .learning_rate = 0.01,
+                              .warmup_steps = 4,
+                              .seed = 5};
   auto make = [] {
     auto net = std::make_unique<models::ResNet>(tiny_net());
     Generator generator(1);
@@ -231,7 +236,7 @@ TEST(ShippedShapesModel, ReachesAtLeast95PercentOnAFreshTestSet) {
   EXPECT_EQ(model.info.labels, datasets::shape_class_names());
   EXPECT_EQ(model.info.input_size, 64);
   // A stream neither training nor its reported test accuracy used.
-  const datasets::ShapesDataset fresh(424242, 1000);
+  const datasets::ShapesDataset fresh(424242, 500);
   const double accuracy =
       train::accuracy([&](const Tensor& x) { return model.network->forward(x); }, fresh);
   EXPECT_GE(accuracy, 0.95);

@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "autograd/grad_mode.h"
@@ -40,6 +41,8 @@ struct DemoOptions {
   int64_t batch_size = 50;
   std::string photos = "data/images";
   std::string photo_weights;  // empty: $SALIENCY_WEIGHTS or weights/resnet50.safetensors if present
+  std::string methods = "all";
+  std::vector<Method> method_list;  // parsed from `methods`
 };
 
 constexpr int64_t kDisplayScale = 3;  // 64 px images shown at 192 px
@@ -100,7 +103,7 @@ std::vector<std::string> explain_examples(const DemoOptions& o, const LoadedMode
         with_caption(upscale_nearest(boxed, kDisplayScale),
                      {"input: " + classes[sample.label],
                       "predicted: " + model.info.label(predicted), "box: ground truth"})};
-    for (Method method : all_methods()) {
+    for (Method method : o.method_list) {
       const auto start = std::chrono::steady_clock::now();
       const Explanation explanation = explain(classifier, input, method, sample.label, options);
       const double seconds = seconds_since(start);
@@ -129,7 +132,7 @@ std::vector<MethodScore> score_image(const DemoOptions& o, int64_t size,
   const Tensor input = to_tensor(sample.image);
   correct = top_class(classifier, input) == sample.label;
   std::vector<MethodScore> scores;
-  for (Method method : all_methods()) {
+  for (Method method : o.method_list) {
     MethodScore score{method_name(method)};
     const auto start = std::chrono::steady_clock::now();
     const Explanation explanation = explain(classifier, input, method, sample.label, options);
@@ -214,11 +217,14 @@ std::vector<std::string> explain_photos(const DemoOptions& o) {
     const int64_t predicted = top_class(classifier, input);
     std::vector<RgbImage> panels{
         with_caption(picture, {photo.stem().string(), model.info.label(predicted)})};
-    for (Method method : all_methods()) {
+    for (Method method : o.method_list) {
+      const auto start = std::chrono::steady_clock::now();
       const Explanation explanation = explain(classifier, input, method, predicted);
+      char timing[32];
+      std::snprintf(timing, sizeof(timing), "%.2f s", seconds_since(start));
       panels.push_back(
           with_caption(overlay(picture, render_heatmap(explanation, picture.height, picture.width)),
-                       {method_name(method)}));
+                       {method_name(method), timing}));
     }
     const std::string file = "photo_" + photo.stem().string() + ".png";
     write_png((fs::path(o.out) / file).string(), side_by_side(panels));
@@ -293,7 +299,18 @@ void write_page(const DemoOptions& o, const LoadedModel& model,
   SALIENCY_CHECK(html.good(), path.string(), ": could not write the page");
 }
 
-int run_demo(const DemoOptions& o) {
+std::vector<Method> parse_method_list(const std::string& text) {
+  if (text == "all") return all_methods();
+  std::vector<Method> methods;
+  std::stringstream stream(text);
+  for (std::string name; std::getline(stream, name, ',');)
+    if (!name.empty()) methods.push_back(parse_method(name));
+  SALIENCY_CHECK(!methods.empty(), "--methods: no method named");
+  return methods;
+}
+
+int run_demo(DemoOptions o) {
+  o.method_list = parse_method_list(o.methods);
   const auto start = std::chrono::steady_clock::now();
   const LoadedModel model = o.weights.empty() ? load_shapes_model() : load_model(o.weights);
   SALIENCY_CHECK(model.info.labels == datasets::shape_class_names() && model.info.input_size > 0,
@@ -308,7 +325,7 @@ int run_demo(const DemoOptions& o) {
   options.batch_size = o.batch_size;
 
   const std::vector<std::string> examples = explain_examples(o, model, classifier, options);
-  std::printf("explained one image per class with %zu methods -> %s\n", all_methods().size(),
+  std::printf("explained one image per class with %zu methods -> %s\n", o.method_list.size(),
               o.out.c_str());
   double model_accuracy = 0;
   const std::vector<MethodScore> scores =
@@ -353,6 +370,7 @@ Command add_demo_command(CLI::App& app) {
   c->add_option("--batch-size", o->batch_size, "Samples / steps per pass (SmoothGrad, IG)")
       ->check(CLI::Range(1, 1024))
       ->capture_default_str();
+  c->add_option("--methods", o->methods, "Comma-separated methods, or all")->capture_default_str();
   c->add_option("--photos", o->photos, "Photos for ResNet-50")->capture_default_str();
   c->add_option("--photo-weights", o->photo_weights,
                 "ResNet-50 weights for the photos (default: $SALIENCY_WEIGHTS, else "

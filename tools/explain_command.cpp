@@ -32,6 +32,7 @@ struct ExplainOptions {
   std::string colormap, preset = "paper", smooth_method;
   std::function<bool(const std::string&)> given;  // whether the user set an option
   int64_t steps = 50, samples = 50, batch_size = 16;
+  int64_t max_image_pixels = ImageLimits{}.max_pixels;
   double noise_level = 0.15, percentile = 99.0;
   uint64_t seed = 0;
   bool json = false;
@@ -155,7 +156,9 @@ int run_explain(const ExplainOptions& o) {
   nlohmann::json report = nlohmann::json::array();
 
   for (const std::string& image_path : o.images) {
-    const Tensor input = load_model_input(image_path, loaded.info.preprocessing());
+    Preprocessing preprocessing = loaded.info.preprocessing();
+    preprocessing.limits.max_pixels = o.max_image_pixels;
+    const Tensor input = load_model_input(image_path, preprocessing);
     Tensor logits;
     {
       autograd::NoGradGuard inference;
@@ -281,6 +284,10 @@ Command add_explain_command(CLI::App& app) {
   c->add_option("--smooth-method", o->smooth_method,
                 "What SmoothGrad averages: the signed gradient (default), or vanilla, "
                 "grad-x-input, guided-backprop, deconvnet (e.g. smooth guided backprop)");
+  c->add_option("--max-image-pixels", o->max_image_pixels,
+                "Refuse images whose header claims more pixels (checked before decoding)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   c->add_flag("--json", o->json, "One JSON object per image on stdout");
   o->given = [c](const std::string& name) { return c->count(name) > 0; };
   return [o] { return run_explain(*o); };

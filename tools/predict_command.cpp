@@ -19,6 +19,7 @@ struct PredictOptions {
   std::string weights, model;
   int64_t top = 5;
   int64_t batch_size = 8;
+  int64_t max_image_pixels = ImageLimits{}.max_pixels;
   bool json = false;
 };
 
@@ -45,7 +46,8 @@ int run_predict(const PredictOptions& options) {
   const std::string weights = options.weights.empty() ? default_weights_path() : options.weights;
   const LoadedModel loaded = load_model(weights, options.model);
   const models::ResNet* model = loaded.network.get();
-  const Preprocessing preprocessing = loaded.info.preprocessing();
+  Preprocessing preprocessing = loaded.info.preprocessing();
+  preprocessing.limits.max_pixels = options.max_image_pixels;
   autograd::NoGradGuard inference;
   // Images of one batch must share a size: with the standard 224 crop they all do; .npy
   // inputs of other sizes run in batches of their own.
@@ -94,6 +96,11 @@ Command add_predict_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_option("--batch-size", options->batch_size, "Images per forward pass")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-image-pixels", options->max_image_pixels,
+                   "Refuse images whose header claims more pixels (checked before decoding)")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   command->add_flag("--json", options->json,

@@ -1,0 +1,51 @@
+// Replays, in the normal test suite, every input in tests/fuzz/regressions/<target>/ (inputs
+// that once crashed a fuzzer, kept forever) and the seed inputs in tests/fuzz/seeds/<target>/
+// through the same functions the libFuzzer programs call. Under scripts/test-sanitized.sh this
+// is a sanitized replay, as the fuzzers ran them.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "fuzz_targets.h"
+
+namespace saliency {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::vector<uint8_t> read_bytes(const fs::path& path) {
+  std::ifstream file(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(file), {}};
+}
+
+size_t replay(const fuzz::Target& target, const std::string& folder) {
+  const fs::path directory = fs::path(SALIENCY_FUZZ_DIR) / folder / target.name;
+  if (!fs::is_directory(directory)) return 0;
+  size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(directory)) {
+    const std::vector<uint8_t> bytes = read_bytes(entry.path());
+    EXPECT_NO_THROW(target.run(bytes.data(), bytes.size())) << entry.path();
+    ++count;
+  }
+  return count;
+}
+
+TEST(FuzzRegressions, EveryTargetSurvivesItsSeedsAndPastCrashes) {
+  size_t seeds = 0;
+  for (const fuzz::Target& target : fuzz::targets()) {
+    seeds += replay(target, "seeds");
+    replay(target, "regressions");
+  }
+  EXPECT_GT(seeds, 10u);
+}
+
+TEST(FuzzRegressions, EveryTargetSurvivesEmptyAndTinyInputs) {
+  const std::vector<std::vector<uint8_t>> inputs{
+      {}, {0}, {0xff, 0xd8, 0xff}, {0x89, 'P', 'N', 'G'}, {'\n', '\n'}, {'P', 'K', 3, 4}};
+  for (const fuzz::Target& target : fuzz::targets())
+    for (const auto& bytes : inputs) EXPECT_NO_THROW(target.run(bytes.data(), bytes.size()));
+}
+
+}  // namespace
+}  // namespace saliency
