@@ -24,9 +24,47 @@ bool has_jpeg_end_marker(const std::vector<uint8_t>& bytes) {
   return false;
 }
 
+// stb_image 2.27 (Debian 12's) builds a Huffman table from 16 code counts without checking that
+// they total at most 256, and writes past a 257-entry array when they do (found by fuzzing;
+// fixed upstream in 2.28). So every DHT segment is checked before stb sees the file: the walk
+// goes marker by marker, and across entropy-coded data to the next marker, because
+// progressive JPEGs define tables between scans.
+void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::string& name) {
+  const size_t size = bytes.size();
+  auto be16 = [&](size_t at) { return size_t(bytes[at]) << 8 | size_t(bytes[at + 1]); };
+  size_t pos = 2;  // after SOI
+  while (pos + 1 < size) {
+    if (bytes[pos] != 0xFF) {  // entropy-coded data: skip to the next real marker
+      ++pos;
+      continue;
+    }
+    const uint8_t marker = bytes[pos + 1];
+    const bool standalone =
+        marker == 0x00 || marker == 0xFF || marker == 0x01 || (marker >= 0xD0 && marker <= 0xD9);
+    if (standalone) {  // stuffed byte, fill, TEM, RSTn, SOI, EOI: no length field
+      pos += marker == 0xFF ? 1 : 2;
+      continue;
+    }
+    if (pos + 4 > size) return;
+    const size_t length = be16(pos + 2), end = std::min(size, pos + 2 + length);
+    if (marker == 0xC4) {
+      for (size_t table = pos + 4; table + 17 <= end;) {
+        size_t codes = 0;
+        for (size_t i = 1; i <= 16; ++i) codes += bytes[table + i];
+        if (codes > 256)
+          throw InvalidArgument(concat(name, ": corrupt JPEG (a Huffman table declares ", codes,
+                                       " codes; at most 256 exist)"));
+        table += 17 + codes;
+      }
+    }
+    pos = std::max(pos + 2 + length, pos + 2);
+  }
+}
+
 void check_pixel_limit(const std::string& name, int64_t width, int64_t height,
                        const ImageLimits& limits) {
-  if (width <= 0 || height <= 0 || width * height > limits.max_pixels)
+  // Divided, not multiplied: a header may claim 2^32 - 1 on both sides (found by fuzzing).
+  if (width <= 0 || height <= 0 || width > limits.max_pixels / height)
     throw InvalidArgument(concat(name, ": image of ", width, " x ", height,
                                  " pixels exceeds the limit of ", limits.max_pixels, " pixels"));
 }
@@ -123,6 +161,7 @@ RgbImage decode_image(const std::vector<uint8_t>& bytes, const std::string& name
   if (bytes.empty()) throw InvalidArgument(concat(name, ": empty file, not an image"));
   const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   check_png_header(bytes, name, limits);
+  if (is_jpeg(bytes)) check_jpeg_huffman_tables(bytes, name);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
     throw InvalidArgument(concat(name, ": not a readable image (", stbi_failure_reason(),

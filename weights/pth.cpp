@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
@@ -56,6 +57,31 @@ struct Value {
       data;
 };
 
+// Whether `target` is reachable from `root` (root included). Lists and dicts are filled after
+// they are made (APPEND, SETITEM), so a pickle can put a container inside itself; state dicts
+// never do, and a cycle of shared pointers would never be freed. Iterative: nesting is bounded
+// only by the file.
+bool reaches(const ValuePtr& root, const Value* target) {
+  std::vector<const Value*> pending{root.get()};
+  std::unordered_set<const Value*> seen;
+  while (!pending.empty()) {
+    const Value* value = pending.back();
+    pending.pop_back();
+    if (value == target) return true;
+    if (!seen.insert(value).second) continue;
+    if (const auto* tuple = std::get_if<Items>(&value->data))
+      for (const ValuePtr& item : tuple->values) pending.push_back(item.get());
+    if (const auto* list = std::get_if<std::vector<ValuePtr>>(&value->data))
+      for (const ValuePtr& item : *list) pending.push_back(item.get());
+    if (const auto* dict = std::get_if<DictItems>(&value->data))
+      for (const auto& [key, item] : dict->entries) {
+        pending.push_back(key.get());
+        pending.push_back(item.get());
+      }
+  }
+  return false;
+}
+
 ValuePtr make(auto&& v) {
   auto value = std::make_shared<Value>();
   value->data = std::forward<decltype(v)>(v);
@@ -82,6 +108,10 @@ class Unpickler {
  private:
   [[noreturn]] void fail(const std::string& what) const {
     throw InvalidArgument(concat(path_, ": ", what, " (pickle offset ", position_, ")"));
+  }
+  void reject_cycles(const std::vector<ValuePtr>& items, const Value* container) const {
+    for (const ValuePtr& item : items)
+      if (reaches(item, container)) fail("pickle puts a container inside itself");
   }
   // The next `count` bytes (valid until the next call); strings are bounded by the file.
   const unsigned char* take(uint64_t count) {
@@ -344,6 +374,7 @@ ValuePtr Unpickler::run() {
         if (stack_.empty()) fail("SETITEMS without a dict");
         auto* dict = std::get_if<DictItems>(&stack_.back()->data);
         if (!dict || items.size() % 2) fail("SETITEMS on something other than a dict");
+        reject_cycles(items, stack_.back().get());
         for (size_t i = 0; i < items.size(); i += 2)
           dict->entries.emplace_back(items[i], items[i + 1]);
         break;
@@ -354,6 +385,7 @@ ValuePtr Unpickler::run() {
         if (stack_.empty()) fail("APPENDS without a list");
         auto* list = std::get_if<std::vector<ValuePtr>>(&stack_.back()->data);
         if (!list) fail("APPENDS on something other than a list");
+        reject_cycles(items, stack_.back().get());
         list->insert(list->end(), items.begin(), items.end());
         break;
       }

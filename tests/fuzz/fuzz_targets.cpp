@@ -14,7 +14,7 @@ namespace saliency::fuzz {
 namespace {
 
 // Small limits keep each execution fast; the checks they exercise are the same at any size.
-constexpr ImageLimits kFuzzImageLimits{.max_pixels = 1 << 20, .max_file_bytes = 1 << 22};
+constexpr ImageLimits kFuzzImageLimits{.max_pixels = 1 << 16, .max_file_bytes = 1 << 22};
 
 template <typename Fn>
 void expecting_only_saliency_errors(const Fn& fn) {

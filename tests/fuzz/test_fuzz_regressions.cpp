@@ -7,7 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/error.h"
 #include "fuzz_targets.h"
+#include "saliency/image.h"
+#include "weights/tensor_file.h"
 
 namespace saliency {
 namespace {
@@ -45,6 +48,49 @@ TEST(FuzzRegressions, EveryTargetSurvivesEmptyAndTinyInputs) {
       {}, {0}, {0xff, 0xd8, 0xff}, {0x89, 'P', 'N', 'G'}, {'\n', '\n'}, {'P', 'K', 3, 4}};
   for (const fuzz::Target& target : fuzz::targets())
     for (const auto& bytes : inputs) EXPECT_NO_THROW(target.run(bytes.data(), bytes.size()));
+}
+
+// What the fuzzers found, with the errors users now get.
+TEST(FuzzRegressions, PngClaimingFourBillionPixelsASideIsRefusedWithoutOverflow) {
+  const fs::path path =
+      fs::path(SALIENCY_FUZZ_DIR) / "regressions" / "image" / "png-dimensions-overflow.png";
+  try {
+    decode_image(read_bytes(path), "overflow.png");
+    FAIL() << "decoded";
+  } catch (const InvalidArgument& error) {
+    EXPECT_NE(std::string(error.what()).find("4294967295 x 4294967295 pixels exceeds the limit"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefusedBeforeStbReadsIt) {
+  // stb_image 2.27 wrote past an array for this file (UBSan: index 257 out of bounds).
+  const fs::path path =
+      fs::path(SALIENCY_FUZZ_DIR) / "regressions" / "image" / "jpeg-huffman-counts-over-256.jpg";
+  try {
+    decode_image(read_bytes(path), "huffman.jpg");
+    FAIL() << "decoded";
+  } catch (const InvalidArgument& error) {
+    EXPECT_NE(std::string(error.what()).find("corrupt JPEG (a Huffman table declares 311 codes"),
+              std::string::npos)
+        << error.what();
+  }
+}
+
+TEST(FuzzRegressions, PickleThatPutsAListInsideItselfIsRefused) {
+  // It leaked every object of the cycle before (shared pointers in a loop).
+  const std::string path =
+      (fs::path(SALIENCY_FUZZ_DIR) / "regressions" / "pth" / "leak-self-containing-list.pth")
+          .string();
+  try {
+    weights::read_pth(path);
+    FAIL() << "loaded";
+  } catch (const InvalidArgument& error) {
+    EXPECT_NE(std::string(error.what()).find("pickle puts a container inside itself"),
+              std::string::npos)
+        << error.what();
+  }
 }
 
 }  // namespace
