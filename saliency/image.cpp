@@ -231,6 +231,16 @@ Tensor to_tensor(const RgbImage& image, const Normalization& normalization) {
 }
 
 Tensor preprocess(const RgbImage& image, const Preprocessing& p) {
+  // A thin image grows on resize: 1 x 16385 pixels become 256 x 4 million. Refuse before
+  // allocating (found by fuzzing).
+  const double shorter = double(std::min(image.width, image.height));
+  const double longer = double(std::max(image.width, image.height));
+  const double resized_pixels = double(p.resize) * double(p.resize) * longer / shorter;
+  if (resized_pixels > double(p.limits.max_pixels))
+    throw InvalidArgument(concat("image of ", image.width, " x ", image.height,
+                                 " pixels is too elongated: resizing its shorter side to ",
+                                 p.resize, " would make ", int64_t(resized_pixels),
+                                 " pixels, over the limit of ", p.limits.max_pixels));
   return to_tensor(center_crop(resize_shorter_side(image, p.resize), p.crop, p.crop),
                    p.normalization);
 }

@@ -106,8 +106,14 @@ std::string default_weights_path() {
 }
 
 Tensor load_model_input(const std::string& path, const Preprocessing& preprocessing) {
-  if (!path.ends_with(".npy"))
-    return preprocess(load_image(path, preprocessing.limits), preprocessing);
+  if (!path.ends_with(".npy")) {
+    const RgbImage image = load_image(path, preprocessing.limits);
+    try {
+      return preprocess(image, preprocessing);
+    } catch (const InvalidArgument& error) {
+      throw InvalidArgument(concat(path, ": ", error.what()));  // name the file
+    }
+  }
   Tensor tensor = weights::read_npy(path).to(DType::Float32);
   if (tensor.rank() == 3) tensor = tensor.view({1, tensor.size(0), tensor.size(1), tensor.size(2)});
   SALIENCY_CHECK(tensor.rank() == 4 && tensor.size(0) == 1 && tensor.size(1) == 3, path,

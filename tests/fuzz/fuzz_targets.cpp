@@ -48,7 +48,7 @@ void image(const uint8_t* data, size_t size) {
     const RgbImage decoded =
         decode_image(std::vector<uint8_t>(data, data + size), "fuzz input", kFuzzImageLimits);
     Preprocessing small;
-    small.resize = 32, small.crop = 24;
+    small.resize = 32, small.crop = 24, small.limits = kFuzzImageLimits;
     preprocess(decoded, small);
   });
 }

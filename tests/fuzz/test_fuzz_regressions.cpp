@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "fuzz_targets.h"
 #include "saliency/image.h"
+#include "saliency/predict.h"
 #include "weights/tensor_file.h"
 
 namespace saliency {
@@ -78,6 +79,14 @@ TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefusedBeforeStbReadsIt)
       read_bytes(regression("image", "jpeg-huffman-counts-over-256.jpg"));
   const std::string message = rejection([&] { decode_image(bytes, "huffman.jpg"); });
   EXPECT_NE(message.find("corrupt JPEG (a Huffman table declares 311 codes"), std::string::npos)
+      << message;
+}
+
+TEST(FuzzRegressions, ThinImageIsRefusedBeforeItsResizeAllocatesGigapixels) {
+  // 16385 x 1 pixels: resizing the shorter side to 256 would make a billion pixels.
+  const std::string path = regression("image", "gif-16385x1-resize-blowup.gif").string();
+  const std::string message = rejection([&] { load_model_input(path); });
+  EXPECT_NE(message.find(path + ": image of 16385 x 1 pixels is too elongated"), std::string::npos)
       << message;
 }
 
