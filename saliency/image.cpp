@@ -12,8 +12,18 @@
 namespace saliency {
 namespace {
 
+// Where a JPEG's SOI marker ends, or 0 if the bytes are not a JPEG. As stb_image reads it:
+// 0xFF, any number of 0xFF fill bytes, then 0xD8 (a plain FF D8 prefix misses files that stb
+// still decodes as JPEG, found by fuzzing).
+size_t jpeg_start(const std::vector<uint8_t>& bytes) {
+  if (bytes.empty() || bytes[0] != 0xFF) return 0;
+  size_t pos = 1;
+  while (pos < bytes.size() && bytes[pos] == 0xFF) ++pos;
+  return pos < bytes.size() && bytes[pos] == 0xD8 ? pos + 1 : 0;
+}
+
 bool is_jpeg(const std::vector<uint8_t>& bytes) {
-  return bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF;
+  return jpeg_start(bytes) != 0;
 }
 
 // stb_image decodes a cut-off JPEG into partly garbage pixels without complaint; a complete
@@ -32,7 +42,7 @@ bool has_jpeg_end_marker(const std::vector<uint8_t>& bytes) {
 void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::string& name) {
   const size_t size = bytes.size();
   auto be16 = [&](size_t at) { return size_t(bytes[at]) << 8 | size_t(bytes[at + 1]); };
-  size_t pos = 2;  // after SOI
+  size_t pos = jpeg_start(bytes);
   while (pos + 1 < size) {
     if (bytes[pos] != 0xFF) {  // entropy-coded data: skip to the next real marker
       ++pos;
@@ -48,7 +58,8 @@ void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::str
     if (pos + 4 > size) return;
     const size_t length = be16(pos + 2), end = std::min(size, pos + 2 + length);
     if (marker == 0xC4) {
-      for (size_t table = pos + 4; table + 17 <= end;) {
+      size_t table = pos + 4;
+      while (table + 17 <= end) {
         size_t codes = 0;
         for (size_t i = 1; i <= 16; ++i) codes += bytes[table + i];
         if (codes > 256)
@@ -56,6 +67,12 @@ void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::str
                                        " codes; at most 256 exist)"));
         table += 17 + codes;
       }
+      // stb accepts only segments its tables fill exactly; holding files to the same rule keeps
+      // this walk and stb's reading at the same positions.
+      // (A segment cut off by the end of the file is read as zeros by stb: no codes there.)
+      if (end == pos + 2 + length && table != end)
+        throw InvalidArgument(concat(name, ": corrupt JPEG (Huffman table segment of ", length,
+                                     " bytes does not match its tables)"));
     }
     pos = std::max(pos + 2 + length, pos + 2);
   }
@@ -161,14 +178,14 @@ RgbImage decode_image(const std::vector<uint8_t>& bytes, const std::string& name
   if (bytes.empty()) throw InvalidArgument(concat(name, ": empty file, not an image"));
   const int length = static_cast<int>(std::min<size_t>(bytes.size(), INT32_MAX));
   check_png_header(bytes, name, limits);
+  if (is_jpeg(bytes) && !has_jpeg_end_marker(bytes))
+    throw InvalidArgument(concat(name, ": truncated JPEG (no end-of-image marker)"));
   if (is_jpeg(bytes)) check_jpeg_huffman_tables(bytes, name);
   int width = 0, height = 0, channels = 0;
   if (!stbi_info_from_memory(bytes.data(), length, &width, &height, &channels))
     throw InvalidArgument(concat(name, ": not a readable image (", stbi_failure_reason(),
                                  "); supported: JPEG, PNG, BMP, TGA, GIF"));
   check_pixel_limit(name, width, height, limits);
-  if (is_jpeg(bytes) && !has_jpeg_end_marker(bytes))
-    throw InvalidArgument(concat(name, ": truncated JPEG (no end-of-image marker)"));
   std::unique_ptr<stbi_uc, void (*)(void*)> decoded(
       stbi_load_from_memory(bytes.data(), length, &width, &height, &channels, 3), stbi_image_free);
   if (!decoded)

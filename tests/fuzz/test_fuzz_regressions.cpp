@@ -82,6 +82,17 @@ TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefusedBeforeStbReadsIt)
       << message;
 }
 
+TEST(FuzzRegressions, JpegBehindFillBytesIsCheckedLikeAnyJpeg) {
+  // stb reads FF FF FF D8 as a JPEG start; our check looked for FF D8 FF and let it through.
+  std::vector<uint8_t> bytes = read_bytes(regression("image", "jpeg-fill-bytes-before-soi.jpg"));
+  EXPECT_NE(rejection([&] { decode_image(bytes, "fill.jpg"); }).find("truncated JPEG"),
+            std::string::npos);
+  bytes.insert(bytes.end(), {0xFF, 0xD9});  // complete, so the Huffman check is what refuses it
+  const std::string message = rejection([&] { decode_image(bytes, "fill.jpg"); });
+  EXPECT_NE(message.find("corrupt JPEG (a Huffman table declares 445 codes"), std::string::npos)
+      << message;
+}
+
 TEST(FuzzRegressions, ThinImageIsRefusedBeforeItsResizeAllocatesGigapixels) {
   // 16385 x 1 pixels: resizing the shorter side to 256 would make a billion pixels.
   const std::string path = regression("image", "gif-16385x1-resize-blowup.gif").string();
