@@ -59,17 +59,17 @@ void check_jpeg_huffman_tables(const std::vector<uint8_t>& bytes, const std::str
     const size_t length = be16(pos + 2), end = std::min(size, pos + 2 + length);
     if (marker == 0xC4) {
       size_t table = pos + 4;
-      while (table + 17 <= end) {
-        size_t codes = 0;
-        for (size_t i = 1; i <= 16; ++i) codes += bytes[table + i];
+      while (table < end) {
+        size_t codes = 0;  // stb reads bytes past the end of the file as zeros
+        for (size_t i = 1; i <= 16 && table + i < size; ++i) codes += bytes[table + i];
         if (codes > 256)
           throw InvalidArgument(concat(name, ": corrupt JPEG (a Huffman table declares ", codes,
                                        " codes; at most 256 exist)"));
         table += 17 + codes;
       }
       // stb accepts only segments its tables fill exactly; holding files to the same rule keeps
-      // this walk and stb's reading at the same positions.
-      // (A segment cut off by the end of the file is read as zeros by stb: no codes there.)
+      // this walk and stb's reading at the same positions. (A segment cut off by the end of the
+      // file is checked as stb reads it, with zeros past the end: the loop above.)
       if (end == pos + 2 + length && table != end)
         throw InvalidArgument(concat(name, ": corrupt JPEG (Huffman table segment of ", length,
                                      " bytes does not match its tables)"));

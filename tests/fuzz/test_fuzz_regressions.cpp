@@ -80,6 +80,11 @@ TEST(FuzzRegressions, JpegHuffmanTableWithTooManyCodesIsRefusedBeforeStbReadsIt)
   const std::string message = rejection([&] { decode_image(bytes, "huffman.jpg"); });
   EXPECT_NE(message.find("corrupt JPEG (a Huffman table declares 311 codes"), std::string::npos)
       << message;
+  // The same with the table's counts cut off by the end of the file (stb reads zeros there).
+  const std::vector<uint8_t> cut =
+      read_bytes(regression("image", "jpeg-huffman-table-cut-by-end-of-file.jpg"));
+  const std::string cut_message = rejection([&] { decode_image(cut, "cut.jpg"); });
+  EXPECT_NE(cut_message.find("declares 1854 codes"), std::string::npos) << cut_message;
 }
 
 TEST(FuzzRegressions, JpegBehindFillBytesIsCheckedLikeAnyJpeg) {
