@@ -13,6 +13,15 @@ namespace {
 
 const std::string kOptimizerPrefix = "optimizer.";
 
+// A count from a checkpoint's metadata; malformed files get a message naming them.
+int64_t metadata_count(const std::string& path, const std::string& key, const std::string& text) {
+  const bool digits = !text.empty() && text.size() <= 18 &&
+                      text.find_first_not_of("0123456789") == std::string::npos;
+  SALIENCY_CHECK(digits, path, ": metadata ", key, " must be a non-negative integer, got '", text,
+                 "'");
+  return std::stoll(text);
+}
+
 int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels) {
   const int64_t rows = logits.size(0), classes = logits.size(1);
   const float* values = logits.data<float>();
@@ -59,7 +68,7 @@ std::vector<EpochReport> fit(nn::Module& module, const Forward& forward, const D
     const weights::Metadata metadata = load_checkpoint(options.resume, module, optimizer.get());
     auto it = metadata.find("saliency.training.epoch");
     SALIENCY_CHECK(it != metadata.end(), options.resume, ": not a training checkpoint (no epoch)");
-    first_epoch = std::stoll(it->second);
+    first_epoch = metadata_count(options.resume, it->first, it->second);
   }
   DataLoader loader(train,
                     {.batch_size = options.batch_size, .drop_last = true, .seed = options.seed});
@@ -133,7 +142,7 @@ weights::Metadata load_checkpoint(const std::string& path, nn::Module& module,
   if (optimizer) {
     auto steps = metadata.find("saliency.optimizer.steps");
     SALIENCY_CHECK(steps != metadata.end(), path, ": holds no optimizer state to resume from");
-    optimizer->load_state(optimizer_state, std::stoll(steps->second));
+    optimizer->load_state(optimizer_state, metadata_count(path, steps->first, steps->second));
   }
   return metadata;
 }
