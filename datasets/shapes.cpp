@@ -250,13 +250,8 @@ ShapesDataset::ShapesDataset(uint64_t seed, int64_t size, int64_t image_size)
 }
 
 int64_t ShapesDataset::get(int64_t index, float* destination) const {
-  const Normalization normalization;
   const int64_t plane = image_size_ * image_size_;
-  const uint8_t* rgb = pixels_.data() + index * 3 * plane;
-  for (int64_t p = 0; p < plane; ++p)
-    for (int64_t c = 0; c < 3; ++c)
-      destination[c * plane + p] =
-          (float(rgb[p * 3 + c]) / 255.0f - normalization.mean[c]) / normalization.std[c];
+  normalize_rgb(pixels_.data() + index * 3 * plane, plane, Normalization{}, destination);
   return labels_[static_cast<size_t>(index)];
 }
 

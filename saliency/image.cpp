@@ -235,15 +235,19 @@ RgbImage center_crop(const RgbImage& image, int64_t height, int64_t width) {
   return out;
 }
 
-Tensor to_tensor(const RgbImage& image, const Normalization& normalization) {
-  Tensor tensor = Tensor::empty({1, 3, image.height, image.width});
-  float* out = tensor.data<float>();
-  const int64_t plane = image.height * image.width;
+void normalize_rgb(const uint8_t* rgb, int64_t plane, const Normalization& normalization,
+                   float* out) {
   for (int channel = 0; channel < 3; ++channel)
     for (int64_t i = 0; i < plane; ++i) {
-      const float value = float(image.pixels[static_cast<size_t>(i * 3 + channel)]) / 255.0f;
+      const float value = float(rgb[i * 3 + channel]) / 255.0f;
       out[channel * plane + i] = (value - normalization.mean[channel]) / normalization.std[channel];
     }
+}
+
+Tensor to_tensor(const RgbImage& image, const Normalization& normalization) {
+  Tensor tensor = Tensor::empty({1, 3, image.height, image.width});
+  normalize_rgb(image.pixels.data(), image.height * image.width, normalization,
+                tensor.data<float>());
   return tensor;
 }
 

@@ -43,6 +43,9 @@ struct Normalization {
   std::array<float, 3> mean{0.485f, 0.456f, 0.406f};  // ImageNet, as torchvision
   std::array<float, 3> std{0.229f, 0.224f, 0.225f};
 };
+// Interleaved 8-bit RGB (plane pixels) -> planar float32 (pixel / 255 - mean) / std.
+void normalize_rgb(const uint8_t* rgb, int64_t plane, const Normalization& normalization,
+                   float* out);
 // [1, 3, H, W] float32: (pixel / 255 - mean) / std per channel.
 Tensor to_tensor(const RgbImage& image, const Normalization& normalization = {});
 

@@ -31,6 +31,19 @@ Method parse_method(const std::string& name) {
   throw InvalidArgument(concat("unknown method '", name, "' (known: ", known, ")"));
 }
 
+std::vector<Method> parse_methods(const std::string& list) {
+  if (list == "all") return all_methods();
+  std::vector<Method> methods;
+  size_t begin = 0;
+  while (begin <= list.size()) {
+    const size_t end = std::min(list.find(',', begin), list.size());
+    if (end > begin) methods.push_back(parse_method(list.substr(begin, end - begin)));
+    begin = end + 1;
+  }
+  SALIENCY_CHECK(!methods.empty(), "no method named in '", list, "'");
+  return methods;
+}
+
 std::string method_name(Method method) {
   for (const auto& [m, text] : kNames)
     if (m == method) return text;

@@ -31,6 +31,8 @@ enum class Method {
   GuidedGradCam,        // guided backprop * upsampled Grad-CAM
 };
 Method parse_method(const std::string& name);  // "vanilla", "grad-x-input", ... as in the CLI
+// A comma-separated list of those names, or "all".
+std::vector<Method> parse_methods(const std::string& list);
 std::string method_name(Method method);
 std::vector<Method> all_methods();
 

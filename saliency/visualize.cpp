@@ -198,15 +198,19 @@ void write_png(const std::string& path, const RgbImage& image) {
   if (error) throw Error(concat(path, ": cannot write PNG (", error.message(), ")"));
 }
 
-RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t width,
-                        const std::string& upsampling, const std::string& colormap,
-                        double percentile) {
-  const Method method = explanation.method;
-  const std::vector<float> map =
-      reduce_to_map(explanation.attribution, default_reduction(method), height, width, upsampling);
+RgbImage colorize_for(Method method, const std::vector<float>& map, int64_t height, int64_t width,
+                      const std::string& colormap, double percentile) {
   const std::string name =
       !colormap.empty() ? colormap : (is_signed(method) ? "coolwarm" : "inferno");
   return colorize(map, height, width, name, is_signed(method), percentile);
+}
+
+RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t width,
+                        const std::string& upsampling, const std::string& colormap,
+                        double percentile) {
+  const std::vector<float> map = reduce_to_map(
+      explanation.attribution, default_reduction(explanation.method), height, width, upsampling);
+  return colorize_for(explanation.method, map, height, width, colormap, percentile);
 }
 
 RgbImage upscale_nearest(const RgbImage& image, int64_t factor) {

@@ -31,8 +31,12 @@ std::vector<float> reduce_to_map(const Tensor& attribution, ChannelReduction red
 // clip to 0), with m the `percentile` of |values| (99 by default).
 RgbImage colorize(const std::vector<float>& map, int64_t height, int64_t width,
                   const std::string& colormap, bool signed_map, double percentile = 99.0);
+// A method's map (from reduce_to_map) colorized with `colormap` (empty: coolwarm for signed
+// methods, inferno otherwise).
+RgbImage colorize_for(Method method, const std::vector<float>& map, int64_t height, int64_t width,
+                      const std::string& colormap = "", double percentile = 99.0);
 // An explanation as a picture of height x width: reduce_to_map with the method's reduction,
-// then colorize with `colormap` (empty: coolwarm for signed methods, inferno otherwise).
+// then colorize_for.
 RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t width,
                         const std::string& upsampling = "bilinear",
                         const std::string& colormap = "", double percentile = 99.0);

@@ -78,6 +78,22 @@ TEST(Optimizer, StateRoundTripsForResumedTraining) {
   EXPECT_EQ(a.to_vector(), b.to_vector());
 }
 
+TEST(Optimizer, SgdMomentumStartsAtEachParametersFirstGradient) {
+  // PyTorch sets a parameter's buffer to its first gradient (no dampening), even when other
+  // parameters have been updated before.
+  Tensor a = from_vector({1}, {0.0}).set_requires_grad(true);
+  Tensor b = from_vector({1}, {0.0}).set_requires_grad(true);
+  train::Sgd sgd({{"a", a, 0.0}, {"b", b, 0.0}}, 0.1,
+                 train::SgdOptions{.momentum = 0.9, .dampening = 0.5});
+  a.set_grad(from_vector({1}, {1.0}));
+  sgd.step();  // b has no gradient yet
+  sgd.zero_grad();
+  b.set_grad(from_vector({1}, {2.0}));
+  sgd.step();
+  EXPECT_FLOAT_EQ(float(b.item()), -0.2f);  // dampened, it would be -0.1
+  EXPECT_FLOAT_EQ(float(a.item()), -0.1f);  // no gradient on the second step: unchanged
+}
+
 TEST(Optimizer, DecaysOnlyWeightsWhenAsked) {
   const auto specs = train::decay_weights_only(
       {{"conv.weight", zeros({2, 2, 1, 1})}, {"bn.bias", zeros({2})}}, 0.5);

@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <sstream>
 #include <thread>
 
 #include "autograd/grad_mode.h"
@@ -107,9 +106,10 @@ std::vector<std::string> explain_examples(const DemoOptions& o, const LoadedMode
       const auto start = std::chrono::steady_clock::now();
       const Explanation explanation = explain(classifier, input, method, sample.label, options);
       const double seconds = seconds_since(start);
-      const bool hit = pointing_game_hit(method_map(explanation, size, options), size, size,
-                                         {sample.box}, o.tolerance);  // as in the table
-      const RgbImage heat = render_heatmap(explanation, size, size, options.upsampling);
+      const std::vector<float> map = method_map(explanation, size, options);
+      const bool hit =
+          pointing_game_hit(map, size, size, {sample.box}, o.tolerance);  // as in the table
+      const RgbImage heat = colorize_for(method, map, size, size);
       char timing[32];
       std::snprintf(timing, sizeof(timing), "%.0f ms", 1000 * seconds);
       panels.push_back(
@@ -299,18 +299,8 @@ void write_page(const DemoOptions& o, const LoadedModel& model,
   SALIENCY_CHECK(html.good(), path.string(), ": could not write the page");
 }
 
-std::vector<Method> parse_method_list(const std::string& text) {
-  if (text == "all") return all_methods();
-  std::vector<Method> methods;
-  std::stringstream stream(text);
-  for (std::string name; std::getline(stream, name, ',');)
-    if (!name.empty()) methods.push_back(parse_method(name));
-  SALIENCY_CHECK(!methods.empty(), "--methods: no method named");
-  return methods;
-}
-
 int run_demo(DemoOptions o) {
-  o.method_list = parse_method_list(o.methods);
+  o.method_list = parse_methods(o.methods);
   const auto start = std::chrono::steady_clock::now();
   const LoadedModel model = o.weights.empty() ? load_shapes_model() : load_model(o.weights);
   SALIENCY_CHECK(model.info.labels == datasets::shape_class_names() && model.info.input_size > 0,

@@ -46,14 +46,6 @@ std::vector<std::string> split(const std::string& text) {
   return parts;
 }
 
-std::vector<Method> parse_methods(const std::string& text) {
-  if (text == "all") return all_methods();
-  std::vector<Method> methods;
-  for (const std::string& name : split(text)) methods.push_back(parse_method(name));
-  SALIENCY_CHECK(!methods.empty(), "--method: no method named");
-  return methods;
-}
-
 // "auto" (the top class), class indices, or class names, comma-separated.
 std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int64_t top,
                                    const std::vector<std::string>& names) {

@@ -34,10 +34,11 @@ void Optimizer::step() {
     const Tensor grad = p.tensor.grad();
     if (!grad.defined()) continue;
     const int64_t count = p.tensor.numel();
-    if (slots_[i].empty()) slots_[i].assign(slot_count, std::vector<double>(count, 0.0));
+    const bool fresh_state = slots_[i].empty();
+    if (fresh_state) slots_[i].assign(slot_count, std::vector<double>(count, 0.0));
     std::vector<double> value = p.tensor.to_vector();
     const std::vector<double> gradient = grad.to_vector();
-    update(p, value.data(), gradient.data(), slots_[i], count);
+    update(p, value.data(), gradient.data(), slots_[i], count, fresh_state);
     Tensor target = p.tensor;  // a handle: writes reach the model's parameter
     target.copy_from(from_vector(target.shape(), value, target.dtype()));
   }
@@ -90,13 +91,12 @@ std::vector<std::string> Sgd::slot_names() const {
 }
 
 void Sgd::update(const ParameterSpec& parameter, double* value, const double* grad,
-                 std::vector<std::vector<double>>& slots, int64_t count) {
-  const bool first_step = steps_ == 0;
+                 std::vector<std::vector<double>>& slots, int64_t count, bool fresh_state) {
   for (int64_t i = 0; i < count; ++i) {
     double g = grad[i] + parameter.weight_decay * value[i];
     if (options_.momentum != 0) {
       double& buffer = slots[0][i];
-      buffer = first_step ? g : options_.momentum * buffer + (1 - options_.dampening) * g;
+      buffer = fresh_state ? g : options_.momentum * buffer + (1 - options_.dampening) * g;
       g = options_.nesterov ? g + options_.momentum * buffer : buffer;
     }
     value[i] -= learning_rate_ * g;
@@ -115,7 +115,7 @@ std::vector<std::string> Adam::slot_names() const {
 }
 
 void Adam::update(const ParameterSpec& parameter, double* value, const double* grad,
-                  std::vector<std::vector<double>>& slots, int64_t count) {
+                  std::vector<std::vector<double>>& slots, int64_t count, bool) {
   const double t = double(steps_ + 1);
   const double correction1 = 1 - std::pow(options_.beta1, t);
   const double correction2 = 1 - std::pow(options_.beta2, t);

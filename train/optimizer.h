@@ -40,10 +40,11 @@ class Optimizer {
   void load_state(const std::map<std::string, Tensor>& state, int64_t steps);
 
  protected:
-  // Updates `value` in place from `grad` (float32 or float64 buffers of `count` elements);
-  // `slots` are this parameter's state buffers, zero-initialized, as many as slot_names().
+  // Updates `value` in place from `grad` (`count` elements); `slots` are this parameter's state
+  // buffers, as many as slot_names(), zero-initialized when `fresh_state` (its first update
+  // since the optimizer was made or its state loaded without this parameter).
   virtual void update(const ParameterSpec& parameter, double* value, const double* grad,
-                      std::vector<std::vector<double>>& slots, int64_t count) = 0;
+                      std::vector<std::vector<double>>& slots, int64_t count, bool fresh_state) = 0;
   virtual std::vector<std::string> slot_names() const = 0;
 
   double learning_rate_;
@@ -61,15 +62,15 @@ struct SgdOptions {
   bool nesterov = false;
 };
 
-// p -= lr * d, with g = grad + wd * p, b = momentum * b + (1 - dampening) * g (b = g on the first
-// step) and d = b, or g + momentum * b with Nesterov.
+// p -= lr * d, with g = grad + wd * p, b = momentum * b + (1 - dampening) * g (b = g on the
+// parameter's first update, as PyTorch) and d = b, or g + momentum * b with Nesterov.
 class Sgd final : public Optimizer {
  public:
   Sgd(std::vector<ParameterSpec> parameters, double learning_rate, const SgdOptions& options = {});
 
  private:
   void update(const ParameterSpec& parameter, double* value, const double* grad,
-              std::vector<std::vector<double>>& slots, int64_t count) override;
+              std::vector<std::vector<double>>& slots, int64_t count, bool fresh_state) override;
   std::vector<std::string> slot_names() const override;
   SgdOptions options_;
 };
@@ -90,7 +91,7 @@ class Adam final : public Optimizer {
 
  private:
   void update(const ParameterSpec& parameter, double* value, const double* grad,
-              std::vector<std::vector<double>>& slots, int64_t count) override;
+              std::vector<std::vector<double>>& slots, int64_t count, bool fresh_state) override;
   std::vector<std::string> slot_names() const override;
   AdamOptions options_;
 };
