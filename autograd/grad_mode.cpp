@@ -3,6 +3,17 @@
 namespace saliency::autograd {
 namespace {
 thread_local bool grad_mode_enabled = true;
+thread_local bool save_for_rules = false;
+}  // namespace
+
+SaveForRulesGuard::SaveForRulesGuard() : previous_(save_for_rules) {
+  save_for_rules = true;
+}
+SaveForRulesGuard::~SaveForRulesGuard() {
+  save_for_rules = previous_;
+}
+bool SaveForRulesGuard::active() {
+  return save_for_rules;
 }
 
 bool GradMode::enabled() {

@@ -11,6 +11,22 @@ class GradMode {
   static void set_enabled(bool enabled);
 };
 
+// Ops whose exact backward needs only shapes (add, sub, average pooling) do not keep their
+// inputs. Relevance rules need the values (LRP divides by each input's share of the output),
+// so while a guard is alive those ops save their operands and output too. Off by default:
+// plain gradients keep no extra memory.
+class SaveForRulesGuard {
+ public:
+  SaveForRulesGuard();
+  ~SaveForRulesGuard();
+  SaveForRulesGuard(const SaveForRulesGuard&) = delete;
+  SaveForRulesGuard& operator=(const SaveForRulesGuard&) = delete;
+  static bool active();
+
+ private:
+  bool previous_;
+};
+
 class NoGradGuard {
  public:
   NoGradGuard() : previous_(GradMode::enabled()) { GradMode::set_enabled(false); }

@@ -16,6 +16,9 @@ Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
                const MethodOptions& options);
 Tensor guided_gradcam(const Classifier& model, const Tensor& input, int64_t target,
                       const MethodOptions& options);
+// One backward pass of relevance under the composite's LRP rules; the model's BatchNorm must
+// be folded.
+Tensor lrp(const Classifier& model, const Tensor& input, int64_t target, const LrpOptions& options);
 // Upsamples a [1, 1, h, w] map to height x width, bilinear or nearest.
 Tensor upsample_map(const Tensor& map, int64_t height, int64_t width, const std::string& mode);
 

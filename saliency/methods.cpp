@@ -13,11 +13,17 @@ namespace saliency {
 namespace {
 
 const std::pair<Method, const char*> kNames[] = {
-    {Method::Vanilla, "vanilla"},       {Method::GradientXInput, "grad-x-input"},
-    {Method::SmoothGrad, "smoothgrad"}, {Method::SmoothGradSquared, "smoothgrad-sq"},
-    {Method::VarGrad, "vargrad"},       {Method::IntegratedGradients, "integrated-gradients"},
-    {Method::GradCam, "gradcam"},       {Method::GuidedBackprop, "guided-backprop"},
-    {Method::Deconvnet, "deconvnet"},   {Method::GuidedGradCam, "guided-gradcam"},
+    {Method::Vanilla, "vanilla"},
+    {Method::GradientXInput, "grad-x-input"},
+    {Method::SmoothGrad, "smoothgrad"},
+    {Method::SmoothGradSquared, "smoothgrad-sq"},
+    {Method::VarGrad, "vargrad"},
+    {Method::IntegratedGradients, "integrated-gradients"},
+    {Method::GradCam, "gradcam"},
+    {Method::GuidedBackprop, "guided-backprop"},
+    {Method::Deconvnet, "deconvnet"},
+    {Method::GuidedGradCam, "guided-gradcam"},
+    {Method::Lrp, "lrp"},
 };
 
 }  // namespace
@@ -69,7 +75,7 @@ MethodOptions MethodOptions::preset(const std::string& name) {
 
 Tensor input_gradients(const Classifier& model, const Tensor& inputs,
                        const std::vector<int64_t>& targets, const autograd::RuleSet* rules,
-                       Tensor* logits_out) {
+                       Tensor* logits_out, Seed seed_kind) {
   Tensor x = inputs.detach().set_requires_grad(true);
   const Tensor logits = model(x);
   SALIENCY_CHECK(logits.rank() == 2 && logits.size(0) == x.size(0), "the model returned logits ",
@@ -81,7 +87,7 @@ Tensor input_gradients(const Classifier& model, const Tensor& inputs,
     const int64_t target = targets.size() == 1 ? targets[0] : targets[n];
     SALIENCY_CHECK(target >= 0 && target < logits.size(1), "target class ", target,
                    " is out of range for a model with ", logits.size(1), " classes");
-    seed.set({n, target}, 1.0);
+    seed.set({n, target}, seed_kind == Seed::One ? 1.0 : logits.at({n, target}));
   }
   std::optional<autograd::RuleScope> scope;
   if (rules) scope.emplace(*rules);
@@ -132,6 +138,9 @@ Explanation explain(const Classifier& model, const Tensor& input, Method method,
       break;
     case Method::GuidedGradCam:
       result.attribution = methods::guided_gradcam(model, input, result.target, options);
+      break;
+    case Method::Lrp:
+      result.attribution = methods::lrp(model, input, result.target, options.lrp);
       break;
   }
   return result;

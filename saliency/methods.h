@@ -11,6 +11,7 @@
 
 #include "autograd/rules.h"
 #include "core/tensor.h"
+#include "saliency/lrp.h"
 
 namespace saliency {
 
@@ -29,6 +30,7 @@ enum class Method {
   GuidedBackprop,       // gradient through guided ReLUs             (Springenberg 2015)
   Deconvnet,            // gradient through deconvnet ReLUs          (Zeiler & Fergus 2014)
   GuidedGradCam,        // guided backprop * upsampled Grad-CAM
+  Lrp,                  // relevance of the target logit by LRP rules (Bach 2015; Zennit)
 };
 Method parse_method(const std::string& name);  // "vanilla", "grad-x-input", ... as in the CLI
 // A comma-separated list of those names, or "all".
@@ -55,6 +57,19 @@ struct IntegratedGradientsOptions {
   Tensor baseline;  // same shape as the input; undefined means zeros
 };
 
+struct LrpOptions {
+  std::string preset = "epsilon-plus-flat";  // or "epsilon-gamma-box" (see saliency/lrp.h)
+  double epsilon = 1e-6;                     // the epsilon rule of fully connected layers
+  double gamma = 0.25;                       // epsilon-gamma-box's convolutions
+  double stabilizer = 1e-6;                  // every other rule's denominator shift
+  // z^B's box (epsilon-gamma-box): per-channel bounds of the normalized input. Empty means
+  // pixels in [0, 1] under ImageNet's normalization.
+  std::vector<double> low, high;
+  std::optional<LrpComposite> custom;  // any composite; replaces the preset when set
+
+  LrpComposite composite() const;
+};
+
 struct MethodOptions {
   SmoothGradOptions smoothgrad;
   IntegratedGradientsOptions integrated_gradients;
@@ -62,6 +77,7 @@ struct MethodOptions {
   bool gradcam_relu = true;      // the paper's ReLU; Captum's LayerGradCam omits it by default
   std::string upsampling = "bilinear";  // Grad-CAM to input size: bilinear or nearest (Captum)
   int64_t batch_size = 16;              // noisy samples / path points per forward+backward pass
+  LrpOptions lrp;
 
   // The paper defaults above, or Captum's: SmoothGrad 5 samples with absolute stdev 1.0,
   // Grad-CAM without ReLU and with nearest upsampling; IG is the same in both.
@@ -71,7 +87,7 @@ struct MethodOptions {
 struct Explanation {
   Method method;
   int64_t target = -1;
-  // Vanilla .. IG, GuidedBackprop, Deconvnet, GuidedGradCam: [1, C, H, W] like the input.
+  // Vanilla .. IG, GuidedBackprop, Deconvnet, GuidedGradCam, Lrp: [1, C, H, W] like the input.
   // GradCam: [1, 1, h, w] at the layer's resolution.
   Tensor attribution;
   // IG only: completeness delta sum(attribution) - (f(x) - f(baseline)).
@@ -80,12 +96,17 @@ struct Explanation {
 
 // --- the engine features the methods are made of ---
 
+// What the backward pass starts from at each target logit: 1 (a gradient), or the logit's own
+// value (LRP: the relevance to distribute is the score).
+enum class Seed { One, Logit };
+
 // d(sum_n logits[n, targets[n]]) / d inputs for a batch, with `rules` (if any) replacing
 // backward rules. targets has one entry per row, or one for all rows. Returns the gradients;
 // `logits` (optional) receives the forward output.
 Tensor input_gradients(const Classifier& model, const Tensor& inputs,
                        const std::vector<int64_t>& targets,
-                       const autograd::RuleSet* rules = nullptr, Tensor* logits = nullptr);
+                       const autograd::RuleSet* rules = nullptr, Tensor* logits = nullptr,
+                       Seed seed = Seed::One);
 
 // Runs fn(begin, end) over [0, count) in chunks of at most batch_size: the one loop every
 // sampling method (IG steps, SmoothGrad samples) uses, so memory stays bounded.

@@ -80,6 +80,11 @@ LoadedModel load_model(const std::map<std::string, Tensor>& state,
   return loaded;
 }
 
+void canonize_for(const LoadedModel& model, const std::vector<Method>& methods) {
+  if (std::find(methods.begin(), methods.end(), Method::Lrp) != methods.end())
+    model.network->fold_batch_norm();
+}
+
 LoadedModel load_model(const std::string& weights_path, const std::string& expected_model) {
   weights::Metadata metadata;
   const weights::TensorMap state = weights::read_weights(weights_path, &metadata);

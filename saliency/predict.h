@@ -7,6 +7,7 @@
 
 #include "models/resnet.h"
 #include "saliency/image.h"
+#include "saliency/methods.h"
 
 namespace saliency {
 
@@ -36,6 +37,10 @@ struct LoadedModel {
 
 // load_resnet plus the model's ModelInfo.
 LoadedModel load_model(const std::string& weights_path, const std::string& expected_model = "");
+// LRP explains the canonical network: BatchNorm folded into the convolutions. Folds the model
+// when `methods` include LRP (the same function up to float rounding for every other method).
+void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
+
 // The same from tensors already read (`source` names them in errors).
 LoadedModel load_model(const std::map<std::string, Tensor>& state,
                        const std::map<std::string, std::string>& metadata,

@@ -58,13 +58,12 @@ uint8_t to_byte(double v) {
 }  // namespace
 
 ChannelReduction default_reduction(Method method) {
-  return method == Method::IntegratedGradients || method == Method::GradientXInput
-             ? ChannelReduction::Sum
-             : ChannelReduction::MaxAbs;
+  return is_signed(method) ? ChannelReduction::Sum : ChannelReduction::MaxAbs;
 }
 
 bool is_signed(Method method) {
-  return method == Method::IntegratedGradients || method == Method::GradientXInput;
+  return method == Method::IntegratedGradients || method == Method::GradientXInput ||
+         method == Method::Lrp;
 }
 
 std::vector<float> reduce_to_map(const Tensor& attribution, ChannelReduction reduction,

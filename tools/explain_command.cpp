@@ -2,6 +2,7 @@
 // with a ResNet, written as heatmaps, overlays, a side-by-side grid and raw .npy tensors.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -29,11 +30,11 @@ struct ExplainOptions {
   std::vector<std::string> images;
   std::string weights, model, methods = "vanilla", target = "auto", layer = "layer4";
   std::string ig_method = "gausslegendre", baseline = "zero", noise, out = "outputs", save_raw;
-  std::string colormap, preset = "paper", smooth_method;
+  std::string colormap, preset = "paper", smooth_method, lrp_preset = "epsilon-plus-flat";
   std::function<bool(const std::string&)> given;  // whether the user set an option
   int64_t steps = 50, samples = 50, batch_size = 16;
   int64_t max_image_pixels = ImageLimits{}.max_pixels;
-  double noise_level = 0.15, percentile = 99.0;
+  double noise_level = 0.15, percentile = 99.0, lrp_epsilon = 1e-6, lrp_gamma = 0.25;
   uint64_t seed = 0;
   bool json = false;
 };
@@ -70,7 +71,8 @@ std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int
 }
 
 // The preset's defaults, overridden by every option the user gave.
-MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
+MethodOptions method_options(const ExplainOptions& o, const Tensor& input,
+                             const Normalization& normalization) {
   MethodOptions options = MethodOptions::preset(o.preset);
   options.layer = o.layer;
   options.batch_size = o.batch_size;
@@ -83,6 +85,13 @@ MethodOptions method_options(const ExplainOptions& o, const Tensor& input) {
   if (!o.noise.empty()) options.smoothgrad.noise = weights::read_npy(o.noise);
   if (!o.smooth_method.empty()) options.smoothgrad.base = parse_method(o.smooth_method);
   options.integrated_gradients = {o.steps, o.ig_method, make_baseline(o.baseline, input, o.seed)};
+  options.lrp.preset = o.lrp_preset;
+  options.lrp.epsilon = o.lrp_epsilon;
+  options.lrp.gamma = o.lrp_gamma;
+  // z^B's box: the pixels [0, 1] under this model's normalization.
+  normalized_input_bounds({normalization.mean.begin(), normalization.mean.end()},
+                          {normalization.std.begin(), normalization.std.end()}, options.lrp.low,
+                          options.lrp.high);
   return options;
 }
 
@@ -139,6 +148,7 @@ int run_explain(const ExplainOptions& o) {
   const std::vector<Method> methods = parse_methods(o.methods);
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
   const LoadedModel loaded = load_model(weights_path, o.model);
+  canonize_for(loaded, methods);
   const models::ResNet* model = loaded.network.get();
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   const size_t outputs = o.images.size() * methods.size();
@@ -160,7 +170,7 @@ int run_explain(const ExplainOptions& o) {
     const std::vector<double> probabilities = softmax(logits.to(DType::Float64), 1).to_vector();
     const std::vector<int64_t> targets =
         parse_targets(o.target, logits.size(1), top.index, loaded.info.labels);
-    const MethodOptions options = method_options(o, input);
+    const MethodOptions options = method_options(o, input, preprocessing.normalization);
     const RgbImage picture = to_image(input);
     const std::string image_stem = std::filesystem::path(image_path).stem().string();
     nlohmann::json entry{{"image", image_path},
@@ -230,7 +240,7 @@ Command add_explain_command(CLI::App& app) {
   c->add_option("--method", o->methods,
                 "Comma-separated methods or 'all': vanilla, grad-x-input, smoothgrad, "
                 "smoothgrad-sq, vargrad, integrated-gradients, gradcam, guided-backprop, "
-                "deconvnet, guided-gradcam")
+                "deconvnet, guided-gradcam, lrp")
       ->capture_default_str();
   c->add_option("--weights", o->weights,
                 "ResNet weights (.safetensors or torchvision .pth; default: $SALIENCY_WEIGHTS, "
@@ -276,6 +286,18 @@ Command add_explain_command(CLI::App& app) {
   c->add_option("--smooth-method", o->smooth_method,
                 "What SmoothGrad averages: the signed gradient (default), or vanilla, "
                 "grad-x-input, guided-backprop, deconvnet (e.g. smooth guided backprop)");
+  c->add_option("--lrp-preset", o->lrp_preset,
+                "LRP rules by layer: epsilon-plus-flat (flat first layer, z+ convolutions) or "
+                "epsilon-gamma-box (z-box first layer, gamma convolutions); dense layers use "
+                "epsilon, as Zennit's composites")
+      ->check(CLI::IsMember({"epsilon-plus-flat", "epsilon-gamma-box"}))
+      ->capture_default_str();
+  c->add_option("--lrp-epsilon", o->lrp_epsilon, "LRP epsilon of the fully connected layers")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  c->add_option("--lrp-gamma", o->lrp_gamma, "LRP gamma of the convolutions (epsilon-gamma-box)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   c->add_option("--max-image-pixels", o->max_image_pixels,
                 "Refuse images whose header claims more pixels (checked before decoding)")
       ->check(CLI::PositiveNumber)

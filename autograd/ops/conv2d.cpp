@@ -63,20 +63,40 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
   if (!autograd::should_record({&input, &weight, &bias})) return output;
   return autograd::attach(
       output, std::make_shared<autograd::Conv2dNode>(autograd::edges_to({&input, &weight, &bias}),
-                                                     input.detach(), weight.detach(), g));
+                                                     input.detach(), weight.detach(),
+                                                     bias.defined() ? bias.detach() : Tensor(), g));
+}
+
+Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
+                             const cpu::Conv2dGeometry& g) {
+  SALIENCY_CHECK(grad_output.shape() == Shape({g.batch, g.out_channels, g.out_h(), g.out_w()}) &&
+                     weight.shape() ==
+                         Shape({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}),
+                 "conv2d_input_gradient: gradient ", grad_output.shape(), " or weight ",
+                 weight.shape(), " does not match the layer");
+  check_same_dtype_device("conv2d_input_gradient", grad_output, weight);
+  Tensor grad_input = Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype());
+  dispatch_dtype(weight.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(g.forward_flops());
+    cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
+  });
+  return grad_input;
 }
 
 namespace autograd {
 
+Conv2dOptions Conv2dNode::options() const {
+  const cpu::Conv2dGeometry& g = geometry_;
+  return {.stride = {g.stride_h, g.stride_w},
+          .padding = {g.pad_h, g.pad_w},
+          .dilation = {g.dilation_h, g.dilation_w},
+          .groups = g.groups};
+}
+
 TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    if (needs[0]) {
-      grads[0] = Tensor::empty(input_.shape(), input_.dtype());
-      FlopCounter::add(geometry_.forward_flops());  // the transposed product
-      cpu::conv2d_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
-                                 grads[0].data<T>());
-    }
+    if (needs[0]) grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_);
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
       FlopCounter::add(geometry_.forward_flops());

@@ -22,26 +22,35 @@ struct Conv2dOptions {
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
               const Conv2dOptions& options = {});
 
+// The transposed convolution that maps an output gradient back to the input: what the default
+// backward computes, here with any weight of the layer's shape (relevance rules use modified
+// weights). Records no graph.
+Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
+                             const kernels::cpu::Conv2dGeometry& geometry);
+
 namespace autograd {
 
-// Saves input and weight (shared storage, not copies): the input gradient needs the weight,
-// the weight gradient needs the input, and LRP rules need both.
+// Saves input, weight and bias (shared storage, not copies): the input gradient needs the
+// weight, the weight gradient needs the input, and LRP rules need all three.
 class Conv2dNode final : public Node {
  public:
-  Conv2dNode(std::vector<Edge> inputs, Tensor input, Tensor weight,
+  Conv2dNode(std::vector<Edge> inputs, Tensor input, Tensor weight, Tensor bias,
              kernels::cpu::Conv2dGeometry geometry)
       : Node(OpKind::Conv2d, std::move(inputs)),
         input_(std::move(input)),
         weight_(std::move(weight)),
+        bias_(std::move(bias)),
         geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   const Tensor& input() const { return input_; }
   const Tensor& weight() const { return weight_; }
+  const Tensor& bias() const { return bias_; }  // undefined when the layer has none
   const kernels::cpu::Conv2dGeometry& geometry() const { return geometry_; }
+  Conv2dOptions options() const;  // stride, padding, dilation, groups as given to conv2d
 
  private:
-  void clear_saved() override { input_ = weight_ = Tensor(); }
-  Tensor input_, weight_;
+  void clear_saved() override { input_ = weight_ = bias_ = Tensor(); }
+  Tensor input_, weight_, bias_;
   kernels::cpu::Conv2dGeometry geometry_;
 };
 

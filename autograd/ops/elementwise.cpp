@@ -1,5 +1,6 @@
 #include "autograd/ops/elementwise.h"
 
+#include "autograd/grad_mode.h"
 #include "core/error.h"
 
 namespace saliency {
@@ -61,7 +62,7 @@ Tensor binary(OpKind kind, cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
     cpu::binary_forward(op, layout, a.data<T>(), b.data<T>(), out);
   });
   if (!should_record({&a, &b})) return output;
-  const bool saves_operands = kind == OpKind::Mul;
+  const bool saves_operands = kind == OpKind::Mul || autograd::SaveForRulesGuard::active();
   return attach(output, std::make_shared<autograd::BinaryNode>(
                             kind, edges_to({&a, &b}), saves_operands ? a.detach() : Tensor(),
                             saves_operands ? b.detach() : Tensor(), a.shape(), b.shape()));

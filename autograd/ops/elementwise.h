@@ -89,7 +89,8 @@ class ScaleShiftNode final : public Node {
   double scale_;
 };
 
-// add, sub and mul. Saves the operands only for mul (add and sub need just their shapes).
+// add, sub and mul. Saves the operands for mul, and for add and sub only under a
+// SaveForRulesGuard (their exact backward needs just the shapes).
 class BinaryNode final : public Node {
  public:
   BinaryNode(OpKind kind, std::vector<Edge> inputs, Tensor a, Tensor b, Shape a_shape,

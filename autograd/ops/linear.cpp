@@ -28,7 +28,23 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   if (!autograd::should_record({&input, &weight, &bias})) return output;
   return autograd::attach(
       output, std::make_shared<autograd::LinearNode>(autograd::edges_to({&input, &weight, &bias}),
-                                                     input.detach(), weight.detach(), g));
+                                                     input.detach(), weight.detach(),
+                                                     bias.defined() ? bias.detach() : Tensor(), g));
+}
+
+Tensor linear_input_gradient(const Tensor& grad_output, const Tensor& weight) {
+  SALIENCY_CHECK(
+      grad_output.rank() == 2 && weight.rank() == 2 && grad_output.size(1) == weight.size(0),
+      "linear_input_gradient: gradient ", grad_output.shape(), " does not match weight ",
+      weight.shape());
+  check_same_dtype_device("linear_input_gradient", grad_output, weight);
+  const cpu::LinearGeometry g{grad_output.size(0), weight.size(1), weight.size(0)};
+  Tensor grad_input = Tensor::empty({g.batch, g.in_features}, weight.dtype());
+  dispatch_dtype(weight.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(2.0 * g.batch * g.in_features * g.out_features);
+    cpu::linear_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
+  });
+  return grad_input;
 }
 
 namespace autograd {
@@ -36,12 +52,7 @@ namespace autograd {
 TensorList LinearNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    if (needs[0]) {
-      grads[0] = Tensor::empty(input_.shape(), input_.dtype());
-      FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);
-      cpu::linear_backward_input(geometry_, grad_output.data<T>(), weight_.data<T>(),
-                                 grads[0].data<T>());
-    }
+    if (needs[0]) grads[0] = linear_input_gradient(grad_output, weight_);
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
       FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);

@@ -1,5 +1,6 @@
 #include "autograd/ops/pooling.h"
 
+#include "autograd/grad_mode.h"
 #include "core/error.h"
 
 namespace saliency {
@@ -38,6 +39,12 @@ Shape pooled_shape(const Tensor& input, int64_t out_h, int64_t out_w) {
   return {input.size(0), input.size(1), out_h, out_w};
 }
 
+Tensor attach_avg_pool(const Tensor& input, const Tensor& output,
+                       std::shared_ptr<autograd::AvgPoolNode> node) {
+  if (autograd::SaveForRulesGuard::active()) node->save_for_rules(input.detach(), output.detach());
+  return autograd::attach(output, std::move(node));
+}
+
 }  // namespace
 
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
@@ -61,9 +68,10 @@ Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
     cpu::avg_pool2d_forward(g, options.count_include_pad, input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
-  return autograd::attach(output, std::make_shared<autograd::AvgPoolNode>(
-                                      OpKind::AvgPool2d, autograd::edges_to({&input}),
-                                      input.shape(), out_shape, g, options.count_include_pad));
+  return attach_avg_pool(input, output,
+                         std::make_shared<autograd::AvgPoolNode>(
+                             OpKind::AvgPool2d, autograd::edges_to({&input}), input.shape(),
+                             out_shape, g, options.count_include_pad));
 }
 
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
@@ -81,9 +89,10 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
                                      input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
-  return autograd::attach(output, std::make_shared<autograd::AvgPoolNode>(
-                                      OpKind::AdaptiveAvgPool2d, autograd::edges_to({&input}),
-                                      input.shape(), out_shape, g, true));
+  return attach_avg_pool(input, output,
+                         std::make_shared<autograd::AvgPoolNode>(
+                             OpKind::AdaptiveAvgPool2d, autograd::edges_to({&input}), input.shape(),
+                             out_shape, g, true));
 }
 
 namespace autograd {

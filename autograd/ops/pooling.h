@@ -42,7 +42,8 @@ class MaxPoolNode final : public Node {
   std::shared_ptr<kernels::cpu::Scratch<int32_t>> argmax_;
 };
 
-// Average pooling, plain or adaptive (attributes tell which).
+// Average pooling, plain or adaptive (attributes tell which). Its backward needs only shapes;
+// input and output are kept only under a SaveForRulesGuard (undefined otherwise).
 class AvgPoolNode final : public Node {
  public:
   AvgPoolNode(OpKind kind, std::vector<Edge> inputs, Shape input_shape, Shape output_shape,
@@ -54,8 +55,16 @@ class AvgPoolNode final : public Node {
         count_include_pad_(count_include_pad) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   const Shape& input_shape() const { return input_shape_; }
+  void save_for_rules(Tensor input, Tensor output) {
+    input_ = std::move(input);
+    output_ = std::move(output);
+  }
+  const Tensor& input() const { return input_; }
+  const Tensor& output() const { return output_; }
 
  private:
+  void clear_saved() override { input_ = output_ = Tensor(); }
+  Tensor input_, output_;
   Shape input_shape_, output_shape_;
   kernels::cpu::PoolGeometry geometry_;
   bool count_include_pad_;
