@@ -1,6 +1,8 @@
 #pragma once
-// Metrics that judge saliency maps against ground truth. So far: the pointing game
-// (Zhang et al. 2016, "Top-down neural attention by excitation backprop").
+// Metrics that judge saliency maps against ground truth: the pointing game (Zhang et al. 2016,
+// "Top-down neural attention by excitation backprop"). The metrics that judge maps against the
+// model live beside it: deletion / insertion (deletion.h), sensitivity-n (sensitivity.h), the
+// model randomization test (sanity.h); ground-truth boxes from files in boxes.h.
 #include <cstddef>
 #include <cstdint>
 #include <vector>

@@ -82,6 +82,21 @@ def write_safetensors(path, tensors):
             f.write(blob)
 
 
+def read_safetensors(path):
+    """The inverse of write_safetensors (float32 tensors), for the scripts that reuse these models."""
+    data = pathlib.Path(path).read_bytes()
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + length])
+    tensors = {}
+    for name, entry in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = entry["data_offsets"]
+        array = np.frombuffer(data[8 + length + begin:8 + length + end], dtype="<f4")
+        tensors[name] = torch.from_numpy(array.reshape(entry["shape"]).copy())
+    return tensors
+
+
 def run(model, image):
     """Logits, the input gradient of each image's top logit, layer4's value and gradient."""
     captured = {}

@@ -27,7 +27,6 @@ Needs torch, torchvision, numpy and zennit (pip install zennit==0.5.1; Debian's 
 import copy
 import json
 import pathlib
-import struct
 import sys
 
 import numpy as np
@@ -41,7 +40,7 @@ from zennit.torchvision import ResNetCanonizer
 from zennit.types import Convolution
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from make_fixtures import TinyResNet  # noqa: E402
+from make_fixtures import TinyResNet, read_safetensors  # noqa: E402
 
 FIXTURES = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 OUT = FIXTURES / "lrp"
@@ -56,21 +55,6 @@ def _merge_without_stray_eps(modules, batch_norm):
 
 
 canonizers.MergeBatchNorm.merge_batch_norm = staticmethod(_merge_without_stray_eps)
-
-
-def read_safetensors(path):
-    data = path.read_bytes()
-    (length,) = struct.unpack("<Q", data[:8])
-    header = json.loads(data[8:8 + length])
-    base = 8 + length
-    tensors = {}
-    for name, entry in header.items():
-        if name == "__metadata__":
-            continue
-        begin, end = entry["data_offsets"]
-        array = np.frombuffer(data[base + begin:base + end], dtype="<f4").reshape(entry["shape"])
-        tensors[name] = torch.from_numpy(array.copy())
-    return tensors
 
 
 def load_model(name, block, layers):
