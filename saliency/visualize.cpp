@@ -136,6 +136,32 @@ RgbImage to_image(const Tensor& normalized, const Normalization& normalization) 
   return out;
 }
 
+void draw_text(RgbImage& image, int64_t left, int64_t top, const std::string& text,
+               const std::array<uint8_t, 3>& colour, int scale) {
+  // stb_easy_font turns text into axis-aligned quads (16-byte vertices, 4 per quad); fill them.
+  std::vector<char> vertices(64 * 1024);
+  std::string copy = text;
+  const int quads = stb_easy_font_print(0, 0, copy.data(), nullptr, vertices.data(),
+                                        static_cast<int>(vertices.size()));
+  for (int q = 0; q < quads; ++q) {
+    float corner[4][2];
+    for (int v = 0; v < 4; ++v) std::memcpy(corner[v], &vertices[(q * 4 + v) * 16], 8);
+    const int64_t x0 = left + int64_t(corner[0][0] * float(scale)),
+                  y0 = top + int64_t(corner[0][1] * float(scale));
+    const int64_t x1 = left + int64_t(corner[2][0] * float(scale)),
+                  y1 = top + int64_t(corner[2][1] * float(scale));
+    for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, image.height); ++y)
+      for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x1, image.width); ++x)
+        for (int c = 0; c < 3; ++c)
+          image.pixels[static_cast<size_t>((y * image.width + x) * 3 + c)] = colour[size_t(c)];
+  }
+}
+
+int64_t text_width(const std::string& text, int scale) {
+  std::string copy = text;
+  return int64_t(stb_easy_font_width(copy.data())) * scale;
+}
+
 RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines) {
   constexpr int kScale = 2, kLineHeight = 12 * kScale, kMargin = 4;
   const int64_t band = kMargin * 2 + kLineHeight * int64_t(lines.size());
@@ -143,26 +169,9 @@ RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lin
       panel.width, panel.height + band,
       std::vector<uint8_t>(static_cast<size_t>(panel.width * (panel.height + band) * 3), 255)};
   std::copy(panel.pixels.begin(), panel.pixels.end(), out.pixels.begin());
-  // stb_easy_font turns text into axis-aligned quads (16-byte vertices, 4 per quad); fill them.
-  std::vector<char> vertices(64 * 1024);
-  for (size_t line = 0; line < lines.size(); ++line) {
-    std::string text = lines[line];
-    const int quads = stb_easy_font_print(0, 0, text.data(), nullptr, vertices.data(),
-                                          static_cast<int>(vertices.size()));
-    const int64_t top = panel.height + kMargin + int64_t(line) * kLineHeight;
-    for (int q = 0; q < quads; ++q) {
-      float corner[4][2];
-      for (int v = 0; v < 4; ++v) std::memcpy(corner[v], &vertices[(q * 4 + v) * 16], 8);
-      const int64_t x0 = kMargin + int64_t(corner[0][0] * kScale),
-                    y0 = top + int64_t(corner[0][1] * kScale);
-      const int64_t x1 = kMargin + int64_t(corner[2][0] * kScale),
-                    y1 = top + int64_t(corner[2][1] * kScale);
-      for (int64_t y = std::max<int64_t>(y0, 0); y < std::min(y1, out.height); ++y)
-        for (int64_t x = std::max<int64_t>(x0, 0); x < std::min(x1, out.width); ++x)
-          for (int c = 0; c < 3; ++c)
-            out.pixels[static_cast<size_t>((y * out.width + x) * 3 + c)] = 0;
-    }
-  }
+  for (size_t line = 0; line < lines.size(); ++line)
+    draw_text(out, kMargin, panel.height + kMargin + int64_t(line) * kLineHeight, lines[line],
+              {0, 0, 0}, kScale);
   return out;
 }
 

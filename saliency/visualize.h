@@ -44,6 +44,10 @@ RgbImage render_heatmap(const Explanation& explanation, int64_t height, int64_t 
 RgbImage overlay(const RgbImage& image, const RgbImage& heat, double alpha = 0.5);
 // Undoes ImageNet normalization of a [1, 3, H, W] tensor for display.
 RgbImage to_image(const Tensor& normalized, const Normalization& normalization = {});
+// Text in stb_easy_font's 6 x 12 px glyphs times `scale`, top-left at (left, top).
+void draw_text(RgbImage& image, int64_t left, int64_t top, const std::string& text,
+               const std::array<uint8_t, 3>& colour, int scale = 1);
+int64_t text_width(const std::string& text, int scale = 1);
 // The panel with a white band below holding one line of text per entry (a small bitmap font,
 // drawn at twice its size).
 RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines);

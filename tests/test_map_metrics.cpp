@@ -14,6 +14,7 @@
 #include "saliency/boxes.h"
 #include "saliency/deletion.h"
 #include "saliency/demo_model.h"
+#include "saliency/plot.h"
 #include "saliency/predict.h"
 #include "saliency/sanity.h"
 #include "saliency/sensitivity.h"
@@ -225,6 +226,25 @@ TEST(Boxes, FollowResizeAndCentreCrop) {
   EXPECT_EQ(middle.y1, int64_t(std::ceil(200 * 256.0 / 300)) - 16);
   const Box margin = box_in_model_input({0, 0, 40, 300}, 400, 300, imagenet);
   EXPECT_GE(margin.x0, margin.x1);
+}
+
+// A diagonal series passes through the middle of the plot area in the first palette colour;
+// mismatched series are refused.
+TEST(LinePlot, DrawsSeriesWhereTheAxesPutThem) {
+  PlotSpec spec;
+  spec.title = "test";
+  spec.series.push_back({"diagonal", {0.0, 1.0}, {0.0, 1.0}});
+  const RgbImage image = line_plot(spec);
+  ASSERT_EQ(image.width, 720);
+  // Plot area: x from 70 to 530, y from 36 to 390 (left 70, right 190, top 36, bottom 50).
+  bool found = false;
+  for (int64_t dy = -1; dy <= 1; ++dy)
+    for (int64_t dx = -1; dx <= 1; ++dx)
+      found |= image.at(213 + dy, 300 + dx, 0) == 31 && image.at(213 + dy, 300 + dx, 2) == 180;
+  EXPECT_TRUE(found);
+  EXPECT_EQ(image.at(100, 450, 0), 255);  // far from the line: background
+  spec.series.push_back({"broken", {0.0}, {0.0, 1.0}});
+  EXPECT_THROW(line_plot(spec), InvalidArgument);
 }
 
 }  // namespace

@@ -18,5 +18,6 @@ Command add_explain_command(CLI::App& app);
 Command add_bench_command(CLI::App& app);
 Command add_train_command(CLI::App& app);
 Command add_demo_command(CLI::App& app);
+Command add_eval_command(CLI::App& app);
 
 }  // namespace saliency::cli
