@@ -58,6 +58,16 @@ std::string_view op_name(OpKind kind) {
       return "gaussian_blur";
     case OpKind::CrossEntropy:
       return "cross_entropy";
+    case OpKind::Gelu:
+      return "gelu";
+    case OpKind::LayerNorm:
+      return "layer_norm";
+    case OpKind::MatMul:
+      return "matmul";
+    case OpKind::Permute:
+      return "permute";
+    case OpKind::Concat:
+      return "concat";
   }
   return "unknown";
 }

@@ -38,6 +38,11 @@ enum class OpKind {
   ResizeNearest,
   GaussianBlur,
   CrossEntropy,
+  Gelu,
+  LayerNorm,
+  MatMul,
+  Permute,
+  Concat,
 };
 std::string_view op_name(OpKind kind);
 

@@ -134,6 +134,9 @@ Tensor abs(const Tensor& input) {
 Tensor square(const Tensor& input) {
   return unary(OpKind::Square, cpu::UnaryOp::Square, input);
 }
+Tensor gelu(const Tensor& input) {
+  return unary(OpKind::Gelu, cpu::UnaryOp::Gelu, input);
+}
 
 Tensor scale_shift(const Tensor& input, double scale, double shift) {
   Tensor output = produce("scale_shift", input, input.shape(), [&]<typename T>(T* out) {
@@ -169,7 +172,9 @@ TensorList ReluNode::default_backward(const Tensor& grad_output, const InputMask
 }
 
 TensorList UnaryNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  const cpu::UnaryOp op = kind() == OpKind::Abs ? cpu::UnaryOp::Abs : cpu::UnaryOp::Square;
+  const cpu::UnaryOp op = kind() == OpKind::Abs      ? cpu::UnaryOp::Abs
+                          : kind() == OpKind::Square ? cpu::UnaryOp::Square
+                                                     : cpu::UnaryOp::Gelu;
   return {produce(name().data(), grad_output, grad_output.shape(), [&]<typename T>(T* out) {
     cpu::unary_backward(op, grad_output.numel(), grad_output.data<T>(), input_.data<T>(), out);
   })};

@@ -9,6 +9,7 @@ namespace saliency {
 Tensor relu(const Tensor& input);
 Tensor abs(const Tensor& input);
 Tensor square(const Tensor& input);
+Tensor gelu(const Tensor& input);  // x * Phi(x), exact (erf), as torch.nn.GELU()
 Tensor scale_shift(const Tensor& input, double scale, double shift);  // scale * x + shift
 Tensor mul_scalar(const Tensor& input, double scale);
 Tensor add_scalar(const Tensor& input, double shift);

@@ -106,7 +106,92 @@ Tensor select(const Tensor& input, int64_t dim, int64_t index) {
                                       autograd::edges_to({&input}), input.shape(), axis, index));
 }
 
+Tensor concat(const std::vector<Tensor>& inputs, int64_t dim) {
+  SALIENCY_CHECK(!inputs.empty(), "concat: no tensors to concatenate");
+  const Tensor& first = inputs.front();
+  const int64_t axis = first.shape().normalize_dim(dim, "concat");
+  std::vector<int64_t> dims = first.shape().dims(), sizes;
+  dims[size_t(axis)] = 0;
+  for (const Tensor& t : inputs) {
+    check_cpu("concat", t);
+    check_same_dtype_device("concat", first, t);
+    bool same = t.rank() == first.rank();
+    for (int64_t d = 0; same && d < t.rank(); ++d) same = d == axis || t.size(d) == first.size(d);
+    SALIENCY_CHECK(same, "concat: shapes ", first.shape(), " and ", t.shape(),
+                   " differ outside dimension ", axis);
+    sizes.push_back(t.size(axis));
+    dims[size_t(axis)] += t.size(axis);
+  }
+  const Shape out_shape(dims);
+  const Split out = split_at(out_shape, axis);
+  Tensor output = Tensor::empty(out_shape, first.dtype());
+  int64_t begin = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    dispatch_dtype(first.dtype(), [&]<typename T>() {
+      cpu::copy_slabs(out.outer, sizes[i] * out.inner, sizes[i] * out.inner, 0,
+                      out.size * out.inner, begin * out.inner, inputs[i].data<T>(),
+                      output.data<T>());
+    });
+    begin += sizes[i];
+  }
+  std::vector<const Tensor*> pointers;
+  for (const Tensor& t : inputs) pointers.push_back(&t);
+  bool record = false;
+  for (const Tensor* t : pointers) record = record || autograd::should_record({t});
+  if (!record) return output;
+  std::vector<autograd::Edge> edges;
+  for (const Tensor& t : inputs) edges.push_back(autograd::edge_to(t));
+  return autograd::attach(output, std::make_shared<autograd::ConcatNode>(
+                                      std::move(edges), out_shape, axis, std::move(sizes)));
+}
+
+Tensor permute(const Tensor& input, const std::vector<int64_t>& order) {
+  SALIENCY_CHECK(int64_t(order.size()) == input.rank(), "permute: ", order.size(),
+                 " dimensions given for a tensor of rank ", input.rank());
+  std::vector<bool> seen(order.size(), false);
+  std::vector<int64_t> dims;
+  for (int64_t d : order) {
+    SALIENCY_CHECK(d >= 0 && d < input.rank() && !seen[size_t(d)], "permute: order is not a ",
+                   "permutation of 0..", input.rank() - 1);
+    seen[size_t(d)] = true;
+    dims.push_back(input.size(d));
+  }
+  check_cpu("permute", input);
+  Tensor output = Tensor::empty(Shape(dims), input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    cpu::permute_copy(input.shape().dims(), order, input.data<T>(), output.data<T>());
+  });
+  if (!autograd::should_record({&input})) return output;
+  return autograd::attach(
+      output, std::make_shared<autograd::PermuteNode>(autograd::edges_to({&input}), order));
+}
+
 namespace autograd {
+
+TensorList ConcatNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
+  const Split out = split_at(output_shape_, dim_);
+  TensorList grads(sizes_.size());
+  int64_t begin = 0;
+  for (size_t i = 0; i < sizes_.size(); ++i) {
+    if (needs[i]) {
+      std::vector<int64_t> dims = output_shape_.dims();
+      dims[size_t(dim_)] = sizes_[i];
+      grads[i] = Tensor::empty(Shape(dims), grad_output.dtype());
+      dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
+        cpu::copy_slabs(out.outer, sizes_[i] * out.inner, out.size * out.inner, begin * out.inner,
+                        sizes_[i] * out.inner, 0, grad_output.data<T>(), grads[i].data<T>());
+      });
+    }
+    begin += sizes_[i];
+  }
+  return grads;
+}
+
+TensorList PermuteNode::default_backward(const Tensor& grad_output, const InputMask&) const {
+  std::vector<int64_t> inverse(order_.size());
+  for (size_t d = 0; d < order_.size(); ++d) inverse[size_t(order_[d])] = int64_t(d);
+  return {permute(grad_output, inverse)};
+}
 
 TensorList ReshapeNode::default_backward(const Tensor& grad_output, const InputMask&) const {
   return {grad_output.view(input_shape_)};

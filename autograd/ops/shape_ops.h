@@ -1,6 +1,7 @@
 #pragma once
-// Ops that move elements without arithmetic: reshape / flatten (views), concatenation along
-// the batch dimension, and select (one index of one dimension, e.g. one logit per image).
+// Ops that move elements without arithmetic: reshape / flatten (views), concatenation (along
+// the batch dimension, or any), select (one index of one dimension, e.g. one logit per image)
+// and permute (reordered dimensions, copied).
 #include "autograd/node.h"
 
 namespace saliency {
@@ -12,6 +13,10 @@ Tensor flatten(const Tensor& input, int64_t start_dim = 1);
 Tensor concat_batch(const std::vector<Tensor>& inputs);
 // Drops dimension `dim`, keeping entry `index` of it: select(logits [N, K], 1, c) -> [N].
 Tensor select(const Tensor& input, int64_t dim, int64_t index);
+// Joins tensors along `dim`; the other extents must agree (torch.cat).
+Tensor concat(const std::vector<Tensor>& inputs, int64_t dim);
+// Output dimension d is input dimension order[d] (torch.permute); a contiguous copy.
+Tensor permute(const Tensor& input, const std::vector<int64_t>& order);
 
 namespace autograd {
 
@@ -49,6 +54,31 @@ class SelectNode final : public Node {
  private:
   Shape input_shape_;
   int64_t dim_, index_;
+};
+
+class ConcatNode final : public Node {
+ public:
+  ConcatNode(std::vector<Edge> inputs, Shape output_shape, int64_t dim, std::vector<int64_t> sizes)
+      : Node(OpKind::Concat, std::move(inputs)),
+        output_shape_(std::move(output_shape)),
+        dim_(dim),
+        sizes_(std::move(sizes)) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  Shape output_shape_;
+  int64_t dim_;
+  std::vector<int64_t> sizes_;  // each input's extent along dim_
+};
+
+class PermuteNode final : public Node {
+ public:
+  PermuteNode(std::vector<Edge> inputs, std::vector<int64_t> order)
+      : Node(OpKind::Permute, std::move(inputs)), order_(std::move(order)) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  std::vector<int64_t> order_;
 };
 
 }  // namespace autograd

@@ -66,22 +66,43 @@ void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input)
 
 template <typename T>
 void unary_forward(UnaryOp op, int64_t count, const T* input, T* output) {
-  if (op == UnaryOp::Abs)
-    parallel_elements(count, [&](int64_t i) { output[i] = std::abs(input[i]); });
-  else
-    parallel_elements(count, [&](int64_t i) { output[i] = input[i] * input[i]; });
+  switch (op) {
+    case UnaryOp::Abs:
+      parallel_elements(count, [&](int64_t i) { output[i] = std::abs(input[i]); });
+      break;
+    case UnaryOp::Square:
+      parallel_elements(count, [&](int64_t i) { output[i] = input[i] * input[i]; });
+      break;
+    case UnaryOp::Gelu:
+      parallel_elements(count, [&](int64_t i) {
+        output[i] = T(0.5) * input[i] * (T(1) + std::erf(input[i] * T(M_SQRT1_2)));
+      });
+      break;
+  }
 }
 
 template <typename T>
 void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* input,
                     T* grad_input) {
-  if (op == UnaryOp::Abs) {
-    parallel_elements(count, [&](int64_t i) {
-      const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
-      grad_input[i] = sign * grad_output[i];
-    });
-  } else {
-    parallel_elements(count, [&](int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+  switch (op) {
+    case UnaryOp::Abs:
+      parallel_elements(count, [&](int64_t i) {
+        const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
+        grad_input[i] = sign * grad_output[i];
+      });
+      break;
+    case UnaryOp::Square:
+      parallel_elements(count,
+                        [&](int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+      break;
+    case UnaryOp::Gelu:
+      parallel_elements(count, [&](int64_t i) {
+        const T x = input[i];
+        const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
+        const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1 / sqrt(2 pi)
+        grad_input[i] = grad_output[i] * (cdf + x * pdf);
+      });
+      break;
   }
 }
 

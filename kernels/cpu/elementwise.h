@@ -20,10 +20,11 @@ void relu_backward_guided(int64_t count, const T* grad_output, const T* output, 
 template <typename T>
 void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input);
 
-enum class UnaryOp { Abs, Square };
+// Gelu: x * Phi(x) with the exact normal CDF (PyTorch's default, approximate='none').
+enum class UnaryOp { Abs, Square, Gelu };
 template <typename T>
 void unary_forward(UnaryOp op, int64_t count, const T* input, T* output);
-// abs'(0) = 0 (sign), square' = 2x.
+// abs'(0) = 0 (sign), square' = 2x, gelu' = Phi(x) + x phi(x).
 template <typename T>
 void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* input, T* grad_input);
 
