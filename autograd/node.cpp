@@ -68,6 +68,8 @@ std::string_view op_name(OpKind kind) {
       return "permute";
     case OpKind::Concat:
       return "concat";
+    case OpKind::Narrow:
+      return "narrow";
   }
   return "unknown";
 }

@@ -43,6 +43,7 @@ enum class OpKind {
   MatMul,
   Permute,
   Concat,
+  Narrow,
 };
 std::string_view op_name(OpKind kind);
 

@@ -43,6 +43,12 @@ const Tap& TapScope::operator[](std::string_view name) const {
   return *record;
 }
 
+bool tap_requested(std::string_view name) {
+  for (TapScope* scope = innermost_scope; scope != nullptr; scope = scope->outer_)
+    if (scope->find(name)) return true;
+  return false;
+}
+
 Tensor tap_point(std::string_view name, const Tensor& input) {
   for (TapScope* scope = innermost_scope; scope != nullptr; scope = scope->outer_) {
     if (std::shared_ptr<Tap> record = scope->find(name)) return tap(input, record);

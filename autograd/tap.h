@@ -50,11 +50,15 @@ class TapScope {
 
  private:
   friend Tensor tap_point(std::string_view name, const Tensor& input);
+  friend bool tap_requested(std::string_view name);
   std::vector<std::shared_ptr<Tap>> taps_;
   TapScope* outer_;
 };
 
 Tensor tap_point(std::string_view name, const Tensor& input);
+// Whether an active scope asked for `name`: lets a model build a tap-only view (e.g. a ViT's
+// tokens as a feature map) just when someone will look at it.
+bool tap_requested(std::string_view name);
 
 class TapNode final : public Node {
  public:

@@ -181,6 +181,10 @@ Tensor ResNet::forward(const Tensor& image) const {
   return autograd::tap_point("fc", fc_->forward(x));
 }
 
+std::vector<std::string> ResNet::randomization_cascade() const {
+  return {"fc", "layer4", "layer3", "layer2", "layer1", "conv1"};
+}
+
 void ResNet::fold_batch_norm() {
   conv1_->absorb_batch_norm(*bn1_);
   for (size_t k = 0; k < 4; ++k)

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 
+#include "models/classifier.h"
 #include "nn/layers.h"
 
 namespace saliency::models {
@@ -40,11 +41,16 @@ struct ResNetConfig {
   bool operator==(const ResNetConfig&) const = default;
 };
 
-class ResNet : public nn::Module {
+class ResNet : public ImageClassifier {
  public:
   explicit ResNet(const ResNetConfig& config);
   // image [N, 3, H, W] (normalized) -> logits [N, num_classes].
-  Tensor forward(const Tensor& image) const;
+  Tensor forward(const Tensor& image) const override;
+  std::string architecture() const override { return "resnet"; }
+  std::string default_cam_layer() const override { return "layer4"; }
+  // By stage: fc, layer4, layer3, layer2, layer1, conv1.
+  std::vector<std::string> randomization_cascade() const override;
+  void canonize_for_lrp() override { fold_batch_norm(); }
   // torchvision's initialization: Kaiming-normal convs (fan-out), BN weight 1 and bias 0,
   // default Linear init. Seeded, for benchmarks and tests without downloaded weights.
   void initialize(Generator& generator);

@@ -71,6 +71,15 @@ Tensor BatchNorm2d::forward(const Tensor& input) const {
                       {.training = is_training(), .momentum = momentum_, .eps = eps_});
 }
 
+LayerNorm::LayerNorm(int64_t features, double eps)
+    : weight_(register_parameter("weight", ones({features}))),
+      bias_(register_parameter("bias", zeros({features}))),
+      eps_(eps) {}
+
+Tensor LayerNorm::forward(const Tensor& input) const {
+  return layer_norm(input, weight_, bias_, eps_);
+}
+
 Linear::Linear(int64_t in_features, int64_t out_features, bool bias)
     : weight_(register_parameter("weight", zeros({out_features, in_features}))) {
   if (bias) bias_ = register_parameter("bias", zeros({out_features}));

@@ -55,6 +55,17 @@ class BatchNorm2d : public Module {
   bool folded_ = false;
 };
 
+// torch.nn.LayerNorm over the last dimension: "weight" (ones) and "bias" (zeros).
+class LayerNorm : public Module {
+ public:
+  explicit LayerNorm(int64_t features, double eps = 1e-5);
+  Tensor forward(const Tensor& input) const;
+
+ private:
+  Tensor weight_, bias_;
+  double eps_;
+};
+
 class Linear : public Module {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);

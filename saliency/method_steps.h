@@ -19,6 +19,8 @@ Tensor guided_gradcam(const Classifier& model, const Tensor& input, int64_t targ
 // One backward pass of relevance under the composite's LRP rules; the model's BatchNorm must
 // be folded.
 Tensor lrp(const Classifier& model, const Tensor& input, int64_t target, const LrpOptions& options);
+// Attention rollout of the model's tapped attention maps (class-agnostic).
+Tensor rollout(const Classifier& model, const Tensor& input, const RolloutOptions& options);
 // Upsamples a [1, 1, h, w] map to height x width, bilinear or nearest.
 Tensor upsample_map(const Tensor& map, int64_t height, int64_t width, const std::string& mode);
 

@@ -24,6 +24,7 @@ const std::pair<Method, const char*> kNames[] = {
     {Method::Deconvnet, "deconvnet"},
     {Method::GuidedGradCam, "guided-gradcam"},
     {Method::Lrp, "lrp"},
+    {Method::AttentionRollout, "rollout"},
 };
 
 }  // namespace
@@ -37,8 +38,8 @@ Method parse_method(const std::string& name) {
   throw InvalidArgument(concat("unknown method '", name, "' (known: ", known, ")"));
 }
 
-std::vector<Method> parse_methods(const std::string& list) {
-  if (list == "all") return all_methods();
+std::vector<Method> parse_methods(const std::string& list, const std::vector<Method>& all) {
+  if (list == "all") return all;
   std::vector<Method> methods;
   size_t begin = 0;
   while (begin <= list.size()) {
@@ -141,6 +142,9 @@ Explanation explain(const Classifier& model, const Tensor& input, Method method,
       break;
     case Method::Lrp:
       result.attribution = methods::lrp(model, input, result.target, options.lrp);
+      break;
+    case Method::AttentionRollout:
+      result.attribution = methods::rollout(model, input, options.rollout);
       break;
   }
   return result;

@@ -31,12 +31,15 @@ enum class Method {
   Deconvnet,            // gradient through deconvnet ReLUs          (Zeiler & Fergus 2014)
   GuidedGradCam,        // guided backprop * upsampled Grad-CAM
   Lrp,                  // relevance of the target logit by LRP rules (Bach 2015; Zennit)
+  AttentionRollout,     // attention multiplied through the layers (Abnar & Zuidema 2020)
 };
 Method parse_method(const std::string& name);  // "vanilla", "grad-x-input", ... as in the CLI
-// A comma-separated list of those names, or "all".
-std::vector<Method> parse_methods(const std::string& list);
-std::string method_name(Method method);
 std::vector<Method> all_methods();
+// A comma-separated list of those names, or "all" (= `all`, by default every method; the CLI
+// passes the methods the loaded model supports).
+std::vector<Method> parse_methods(const std::string& list,
+                                  const std::vector<Method>& all = all_methods());
+std::string method_name(Method method);
 
 struct SmoothGradOptions {
   int64_t samples = 50;
@@ -70,6 +73,14 @@ struct LrpOptions {
   LrpComposite composite() const;
 };
 
+struct RolloutOptions {
+  std::string fusion = "mean";  // how heads combine: mean (the paper), max or min
+  double discard_ratio = 0.0;   // zero this fraction of the lowest fused attentions per layer
+  // Tap points of the attention maps, first layer first; empty: torchvision's ViT names
+  // ("encoder.layers.encoder_layer_<i>.attention"), as many as the model has.
+  std::vector<std::string> taps;
+};
+
 struct MethodOptions {
   SmoothGradOptions smoothgrad;
   IntegratedGradientsOptions integrated_gradients;
@@ -78,6 +89,7 @@ struct MethodOptions {
   std::string upsampling = "bilinear";  // Grad-CAM to input size: bilinear or nearest (Captum)
   int64_t batch_size = 16;              // noisy samples / path points per forward+backward pass
   LrpOptions lrp;
+  RolloutOptions rollout;
 
   // The paper defaults above, or Captum's: SmoothGrad 5 samples with absolute stdev 1.0,
   // Grad-CAM without ReLU and with nearest upsampling; IG is the same in both.
@@ -88,7 +100,8 @@ struct Explanation {
   Method method;
   int64_t target = -1;
   // Vanilla .. IG, GuidedBackprop, Deconvnet, GuidedGradCam, Lrp: [1, C, H, W] like the input.
-  // GradCam: [1, 1, h, w] at the layer's resolution.
+  // GradCam: [1, 1, h, w] at the layer's resolution; AttentionRollout: [1, 1, h, w] on the
+  // patch grid.
   Tensor attribution;
   // IG only: completeness delta sum(attribution) - (f(x) - f(baseline)).
   double delta = std::numeric_limits<double>::quiet_NaN();

@@ -62,17 +62,22 @@ std::string ModelInfo::label(int64_t index) const {
   return "class " + std::to_string(index);
 }
 
-LoadedModel load_model(const std::map<std::string, Tensor>& state,
-                       const std::map<std::string, std::string>& metadata,
-                       const std::string& source, const std::string& expected_model) {
-  models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, source);
-  config.apply_metadata(metadata, source);
-  if (!expected_model.empty()) {
-    const models::ResNetConfig expected =
-        models::ResNetConfig::named(expected_model, config.num_classes);
-    SALIENCY_CHECK(config == expected, source, ": weights do not describe a ", expected_model);
-  }
-  LoadedModel loaded{std::make_unique<models::ResNet>(config),
+namespace {
+
+// The configuration of either architecture from the tensors, checked against a model name.
+template <typename Config>
+Config checked_config(Config config, const std::string& source, const std::string& expected_model) {
+  if (!expected_model.empty())
+    SALIENCY_CHECK(config == Config::named(expected_model, config.num_classes), source,
+                   ": weights do not describe a ", expected_model);
+  return config;
+}
+
+// The network built from `config`, the weights in, frozen for inference.
+template <typename Network, typename Config>
+LoadedModel build(const Config& config, const std::map<std::string, Tensor>& state,
+                  const std::map<std::string, std::string>& metadata, const std::string& source) {
+  LoadedModel loaded{std::make_unique<Network>(config),
                      model_info(metadata, source, config.num_classes)};
   loaded.network->load_state_dict(state, source);
   loaded.network->eval();
@@ -80,9 +85,45 @@ LoadedModel load_model(const std::map<std::string, Tensor>& state,
   return loaded;
 }
 
+}  // namespace
+
+LoadedModel load_model(const std::map<std::string, Tensor>& state,
+                       const std::map<std::string, std::string>& metadata,
+                       const std::string& source, const std::string& expected_model) {
+  if (models::is_vit_state_dict(state))
+    return build<models::VisionTransformer>(
+        checked_config(models::VitConfig::from_state_dict(state, metadata, source), source,
+                       expected_model),
+        state, metadata, source);
+  SALIENCY_CHECK(!expected_model.starts_with("vit"), source, ": weights are not a ViT's (no ",
+                 "conv_proj.weight), so not a ", expected_model);
+  models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, source);
+  config.apply_metadata(metadata, source);
+  return build<models::ResNet>(checked_config(config, source, expected_model), state, metadata,
+                               source);
+}
+
 void canonize_for(const LoadedModel& model, const std::vector<Method>& methods) {
   if (std::find(methods.begin(), methods.end(), Method::Lrp) != methods.end())
-    model.network->fold_batch_norm();
+    model.network->canonize_for_lrp();
+}
+
+std::vector<Method> supported_methods(const models::ImageClassifier& model) {
+  std::vector<Method> methods;
+  for (Method m : all_methods()) {
+    if (m == Method::Lrp && model.architecture() != "resnet") continue;
+    if (m == Method::AttentionRollout && model.attention_taps().empty()) continue;
+    methods.push_back(m);
+  }
+  return methods;
+}
+
+void adapt_options(MethodOptions& options, const LoadedModel& model, bool keep_layer) {
+  if (!keep_layer) options.layer = model.network->default_cam_layer();
+  options.rollout.taps = model.network->attention_taps();
+  const Normalization& n = model.info.preprocessing().normalization;
+  normalized_input_bounds({n.mean.begin(), n.mean.end()}, {n.std.begin(), n.std.end()},
+                          options.lrp.low, options.lrp.high);
 }
 
 LoadedModel load_model(const std::string& weights_path, const std::string& expected_model) {
@@ -93,7 +134,10 @@ LoadedModel load_model(const std::string& weights_path, const std::string& expec
 
 std::unique_ptr<models::ResNet> load_resnet(const std::string& weights_path,
                                             const std::string& expected_model) {
-  return load_model(weights_path, expected_model).network;
+  LoadedModel loaded = load_model(weights_path, expected_model);
+  SALIENCY_CHECK(loaded.network->architecture() == "resnet", weights_path, ": holds a ",
+                 loaded.network->architecture(), ", not a ResNet");
+  return std::unique_ptr<models::ResNet>(static_cast<models::ResNet*>(loaded.network.release()));
 }
 
 std::string default_weights_path() {

@@ -1,11 +1,13 @@
 #pragma once
-// Classification: load a ResNet from a weights file, run images through it, rank the classes.
+// Classification: load a ResNet or a Vision Transformer from a weights file, run images through
+// it, rank the classes.
 #include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "models/resnet.h"
+#include "models/vit.h"
 #include "saliency/image.h"
 #include "saliency/methods.h"
 
@@ -31,15 +33,23 @@ struct ModelInfo {
 };
 
 struct LoadedModel {
-  std::unique_ptr<models::ResNet> network;
+  std::unique_ptr<models::ImageClassifier> network;  // a ResNet or a VisionTransformer
   ModelInfo info;
 };
 
-// load_resnet plus the model's ModelInfo.
+// The architecture the tensors describe (a ViT when conv_proj.weight is present, else a
+// ResNet), loaded, plus the model's ModelInfo. With a model name ("resnet50", "vit_b_16"), the
+// file must match that configuration.
 LoadedModel load_model(const std::string& weights_path, const std::string& expected_model = "");
 // LRP explains the canonical network: BatchNorm folded into the convolutions. Folds the model
 // when `methods` include LRP (the same function up to float rounding for every other method).
 void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
+// The methods `--method all` means for this model: every gradient method and Grad-CAM; LRP
+// for ResNets; attention rollout for models with attention.
+std::vector<Method> supported_methods(const models::ImageClassifier& model);
+// Method options for this model: its Grad-CAM layer and attention taps, and z^B's box for its
+// normalization.
+void adapt_options(MethodOptions& options, const LoadedModel& model, bool keep_layer = false);
 
 // The same from tensors already read (`source` names them in errors).
 LoadedModel load_model(const std::map<std::string, Tensor>& state,

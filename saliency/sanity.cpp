@@ -18,8 +18,8 @@ bool in_layer(const std::string& name, const std::string& prefix) {
   return name.starts_with(prefix + ".");
 }
 
-// The parameters a randomization step redraws: weights of rank >= 2 (convolution, linear) and
-// the biases beside them.
+// The parameters a randomization step redraws: weights of rank >= 2 (convolution, linear,
+// attention's in_proj_weight) and the biases beside them.
 std::vector<std::pair<std::string, Tensor>> layer_parameters(const nn::Module& model,
                                                              const std::string& prefix) {
   std::map<std::string, Tensor> parameters;
@@ -27,11 +27,11 @@ std::vector<std::pair<std::string, Tensor>> layer_parameters(const nn::Module& m
   std::vector<std::pair<std::string, Tensor>> chosen;
   for (auto& [name, tensor] : parameters) {
     if (!in_layer(name, prefix)) continue;
-    const bool weight = name.ends_with(".weight") && tensor.rank() >= 2;
-    const std::string owner = name.substr(0, name.rfind('.'));
-    const auto sibling = parameters.find(owner + ".weight");
-    const bool bias =
-        name.ends_with(".bias") && sibling != parameters.end() && sibling->second.rank() >= 2;
+    const bool weight = name.ends_with("weight") && tensor.rank() >= 2;
+    const auto sibling = name.ends_with("bias")
+                             ? parameters.find(name.substr(0, name.size() - 4) + "weight")
+                             : parameters.end();
+    const bool bias = sibling != parameters.end() && sibling->second.rank() >= 2;
     if (weight || bias) chosen.emplace_back(name, tensor);
   }
   return chosen;
@@ -91,10 +91,6 @@ class ParameterBackup {
 
 double spearman_correlation(const std::vector<float>& a, const std::vector<float>& b) {
   return pearson_correlation(ranks(a), ranks(b));
-}
-
-std::vector<std::string> resnet_stage_cascade() {
-  return {"fc", "layer4", "layer3", "layer2", "layer1", "conv1"};
 }
 
 std::vector<RandomizationStep> cascading_randomization(nn::Module& model,

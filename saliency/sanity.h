@@ -34,9 +34,6 @@ std::vector<RandomizationStep> cascading_randomization(nn::Module& model,
                                                        const MapFunction& explain_map,
                                                        uint64_t seed = 0);
 
-// ResNet's cascade by stage, top first: fc, layer4, layer3, layer2, layer1, conv1.
-std::vector<std::string> resnet_stage_cascade();
-
 // Spearman's rank correlation (ties get their average rank).
 double spearman_correlation(const std::vector<float>& a, const std::vector<float>& b);
 

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# Downloads torchvision's ImageNet ResNet-50 weights and converts them for saliency:
-#   weights/resnet50.safetensors      IMAGENET1K_V1 (resnet50-0676ba61.pth, top-1 76.13%)
-#   weights/resnet50-v2.safetensors   IMAGENET1K_V2 (resnet50-11ad3fa6.pth, top-1 80.86%)
+# Downloads torchvision's ImageNet weights and converts them for saliency:
+#   weights/resnet50.safetensors      ResNet-50 IMAGENET1K_V1 (resnet50-0676ba61.pth, top-1 76.13%)
+#   weights/resnet50-v2.safetensors   ResNet-50 IMAGENET1K_V2 (resnet50-11ad3fa6.pth, top-1 80.86%)
+#   weights/vit_b_16.safetensors      ViT-B/16 IMAGENET1K_V1 (vit_b_16-c867db91.pth, top-1 81.07%)
 # Each download is checked against the SHA-256 prefix in its file name (torchvision's
 # convention), then converted natively by `saliency convert` (no Python needed).
-# Needs the internet; run scripts/setup.sh first. Usage: scripts/get-weights.sh [v1|v2|all]
+# Needs the internet; run scripts/setup.sh first. Usage: scripts/get-weights.sh [v1|v2|vit|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 base_url="https://download.pytorch.org/models"
 which=${1:-v1}
+# checkpoint:converted file:model name (checked by predict after converting)
+v1="resnet50-0676ba61.pth:resnet50.safetensors:resnet50"
+v2="resnet50-11ad3fa6.pth:resnet50-v2.safetensors:resnet50"
+vit="vit_b_16-c867db91.pth:vit_b_16.safetensors:vit_b_16"
 case "$which" in
-  v1) files=("resnet50-0676ba61.pth:resnet50.safetensors") ;;
-  v2) files=("resnet50-11ad3fa6.pth:resnet50-v2.safetensors") ;;
-  all) files=("resnet50-0676ba61.pth:resnet50.safetensors" "resnet50-11ad3fa6.pth:resnet50-v2.safetensors") ;;
-  *) echo "usage: $0 [v1|v2|all]" >&2; exit 2 ;;
+  v1) files=("$v1") ;;
+  v2) files=("$v2") ;;
+  vit) files=("$vit") ;;
+  all) files=("$v1" "$v2" "$vit") ;;
+  *) echo "usage: $0 [v1|v2|vit|all]" >&2; exit 2 ;;
 esac
 
 if [[ ! -x build/saliency ]]; then
@@ -32,7 +38,8 @@ fi
 
 mkdir -p weights/downloads
 for pair in "${files[@]}"; do
-  checkpoint=${pair%%:*} target=weights/${pair##*:}
+  IFS=: read -r checkpoint target model <<<"$pair"
+  target=weights/$target
   download=weights/downloads/$checkpoint
   if [[ ! -s $download ]]; then
     echo "get-weights: downloading $checkpoint"
@@ -53,5 +60,5 @@ for pair in "${files[@]}"; do
     exit 1
   fi
   build/saliency convert "$download" "$target"
-  build/saliency predict data/images/dog.jpg --weights "$target" --model resnet50 --topk 3
+  build/saliency predict data/images/dog.jpg --weights "$target" --model "$model" --topk 3
 done

@@ -163,10 +163,12 @@ TEST(SanityCheck, CascadingRandomizationSeparatesTheMethodsAndRestoresTheModel) 
     };
   };
   const std::vector<float> before = map_of(Method::Vanilla)(classifier);
-  const auto vanilla = cascading_randomization(*loaded.network, classifier, resnet_stage_cascade(),
-                                               map_of(Method::Vanilla));
-  const auto guided = cascading_randomization(*loaded.network, classifier, resnet_stage_cascade(),
-                                              map_of(Method::GuidedBackprop));
+  const auto vanilla =
+      cascading_randomization(*loaded.network, classifier, loaded.network->randomization_cascade(),
+                              map_of(Method::Vanilla));
+  const auto guided =
+      cascading_randomization(*loaded.network, classifier, loaded.network->randomization_cascade(),
+                              map_of(Method::GuidedBackprop));
   ASSERT_EQ(vanilla.size(), 6u);
   EXPECT_EQ(vanilla.front().layer, "fc");
   EXPECT_EQ(vanilla.back().layer, "conv1");

@@ -301,9 +301,9 @@ void write_page(const DemoOptions& o, const LoadedModel& model,
 }
 
 int run_demo(DemoOptions o) {
-  o.method_list = parse_methods(o.methods);
   const auto start = std::chrono::steady_clock::now();
   const LoadedModel model = o.weights.empty() ? load_shapes_model() : load_model(o.weights);
+  o.method_list = parse_methods(o.methods, supported_methods(*model.network));
   canonize_for(model, o.method_list);
   SALIENCY_CHECK(model.info.labels == datasets::shape_class_names() && model.info.input_size > 0,
                  model.info.source, ": not a shapes model (its metadata must name the classes ",

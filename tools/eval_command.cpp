@@ -188,12 +188,10 @@ class Evaluation {
   Evaluation(const EvalOptions& o, const LoadedModel& model, std::vector<Method> methods)
       : o_(o), model_(model), methods_(std::move(methods)), metrics_(parse_metrics(o.metrics)) {
     classifier_ = [this](const Tensor& x) { return model_.network->forward(x); };
+    adapt_options(options_, model_);
     options_.batch_size = o.batch_size;
     options_.integrated_gradients.steps = o.ig_steps;
     options_.smoothgrad.samples = o.samples;
-    const Normalization& n = model_.info.preprocessing().normalization;
-    normalized_input_bounds({n.mean.begin(), n.mean.end()}, {n.std.begin(), n.std.end()},
-                            options_.lrp.low, options_.lrp.high);
     curve_.steps = o.steps;
     curve_.batch_size = o.batch_size;
     sensitivity_.fractions = parse_fractions(o.fractions);
@@ -286,7 +284,7 @@ class Evaluation {
       }
       if (wants(Metric::Sanity) && !a.sanity_count.empty()) {
         nlohmann::json cascade = nlohmann::json::array();
-        const std::vector<std::string> layers = resnet_stage_cascade();
+        const std::vector<std::string> layers = model_.network->randomization_cascade();
         for (size_t i = 0; i < layers.size(); ++i)
           cascade.push_back({{"layer", layers[i]},
                              {"spearman_abs", mean_or_null(a.sanity_sum[i], a.sanity_count[i])},
@@ -378,7 +376,7 @@ class Evaluation {
       PlotSpec spec = plot_spec("Cascading randomization", "randomized down to", "Spearman |map|");
       spec.y_low = 0;
       spec.y_high = 1;
-      spec.x_tick_labels = resnet_stage_cascade();
+      spec.x_tick_labels = model_.network->randomization_cascade();
       for (const auto& s : summary) {
         if (!s.contains("sanity")) continue;
         PlotSeries series{s["method"], {}, {}};
@@ -447,8 +445,8 @@ class Evaluation {
       return reduce_to_map(e.attribution, default_reduction(method), item.input.size(2),
                            item.input.size(3), options_.upsampling);
     };
-    const auto steps = cascading_randomization(*model_.network, classifier_, resnet_stage_cascade(),
-                                               map_of, o_.seed);
+    const auto steps = cascading_randomization(
+        *model_.network, classifier_, model_.network->randomization_cascade(), map_of, o_.seed);
     if (acc.sanity_count.empty()) {
       acc.sanity_sum.assign(steps.size(), 0.0);
       acc.sanity_signed_sum.assign(steps.size(), 0.0);
@@ -624,9 +622,9 @@ LoadedModel load_eval_model(const EvalOptions& o) {
 int run_eval(const EvalOptions& o) {
   SALIENCY_CHECK(o.shapes > 0 || !o.inputs.empty(),
                  "eval: name images, folders or lists, or --shapes N for held-out shapes images");
-  const std::vector<Method> methods = parse_methods(o.methods);
   parse_metrics(o.metrics);  // bad names are bad usage before any model loads
   const LoadedModel model = load_eval_model(o);
+  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*model.network));
   canonize_for(model, methods);
   Evaluation evaluation(o, model, methods);
   const Items items(o, model);

@@ -28,13 +28,14 @@ namespace {
 
 struct ExplainOptions {
   std::vector<std::string> images;
-  std::string weights, model, methods = "vanilla", target = "auto", layer = "layer4";
+  std::string weights, model, methods = "vanilla", target = "auto", layer, fusion = "mean";
   std::string ig_method = "gausslegendre", baseline = "zero", noise, out = "outputs", save_raw;
   std::string colormap, preset = "paper", smooth_method, lrp_preset = "epsilon-plus-flat";
   std::function<bool(const std::string&)> given;  // whether the user set an option
   int64_t steps = 50, samples = 50, batch_size = 16;
   int64_t max_image_pixels = ImageLimits{}.max_pixels;
   double noise_level = 0.15, percentile = 99.0, lrp_epsilon = 1e-6, lrp_gamma = 0.25;
+  double discard_ratio = 0.0;
   uint64_t seed = 0;
   bool json = false;
 };
@@ -72,9 +73,12 @@ std::vector<int64_t> parse_targets(const std::string& text, int64_t classes, int
 
 // The preset's defaults, overridden by every option the user gave.
 MethodOptions method_options(const ExplainOptions& o, const Tensor& input,
-                             const Normalization& normalization) {
+                             const LoadedModel& model) {
   MethodOptions options = MethodOptions::preset(o.preset);
-  options.layer = o.layer;
+  adapt_options(options, model, !o.layer.empty());
+  if (!o.layer.empty()) options.layer = o.layer;
+  options.rollout.fusion = o.fusion;
+  options.rollout.discard_ratio = o.discard_ratio;
   options.batch_size = o.batch_size;
   if (o.given("--samples")) options.smoothgrad.samples = o.samples;
   if (o.given("--noise-level")) {
@@ -88,10 +92,6 @@ MethodOptions method_options(const ExplainOptions& o, const Tensor& input,
   options.lrp.preset = o.lrp_preset;
   options.lrp.epsilon = o.lrp_epsilon;
   options.lrp.gamma = o.lrp_gamma;
-  // z^B's box: the pixels [0, 1] under this model's normalization.
-  normalized_input_bounds({normalization.mean.begin(), normalization.mean.end()},
-                          {normalization.std.begin(), normalization.std.end()}, options.lrp.low,
-                          options.lrp.high);
   return options;
 }
 
@@ -145,11 +145,11 @@ Rendered render(const ExplainOptions& o, const Explanation& explanation, const R
 }
 
 int run_explain(const ExplainOptions& o) {
-  const std::vector<Method> methods = parse_methods(o.methods);
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
   const LoadedModel loaded = load_model(weights_path, o.model);
+  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*loaded.network));
   canonize_for(loaded, methods);
-  const models::ResNet* model = loaded.network.get();
+  const models::ImageClassifier* model = loaded.network.get();
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   const size_t outputs = o.images.size() * methods.size();
   // A progress line on stderr, only when a person is watching it.
@@ -170,7 +170,7 @@ int run_explain(const ExplainOptions& o) {
     const std::vector<double> probabilities = softmax(logits.to(DType::Float64), 1).to_vector();
     const std::vector<int64_t> targets =
         parse_targets(o.target, logits.size(1), top.index, loaded.info.labels);
-    const MethodOptions options = method_options(o, input, preprocessing.normalization);
+    const MethodOptions options = method_options(o, input, loaded);
     const RgbImage picture = to_image(input);
     const std::string image_stem = std::filesystem::path(image_path).stem().string();
     nlohmann::json entry{{"image", image_path},
@@ -234,23 +234,33 @@ int run_explain(const ExplainOptions& o) {
 Command add_explain_command(CLI::App& app) {
   auto o = std::make_shared<ExplainOptions>();
   auto* c = app.add_subcommand("explain",
-                               "Explain a ResNet's prediction with saliency maps (heatmap and "
+                               "Explain a classifier's prediction with saliency maps (heatmap and "
                                "overlay PNGs per method, a grid for several, raw .npy on request)");
   c->add_option("images", o->images, "Image files or normalized .npy tensors")->required();
   c->add_option("--method", o->methods,
                 "Comma-separated methods or 'all': vanilla, grad-x-input, smoothgrad, "
                 "smoothgrad-sq, vargrad, integrated-gradients, gradcam, guided-backprop, "
-                "deconvnet, guided-gradcam, lrp")
+                "deconvnet, guided-gradcam, lrp (ResNets), rollout (ViTs)")
       ->capture_default_str();
   c->add_option("--weights", o->weights,
                 "ResNet weights (.safetensors or torchvision .pth; default: $SALIENCY_WEIGHTS, "
                 "else weights/resnet50.safetensors)");
-  c->add_option("--model", o->model, "Check the weights are this model (e.g. resnet50)");
+  c->add_option("--model", o->model,
+                "Check the weights are this model (resnet18..resnet152, vit_b_16, vit_b_32, "
+                "vit_l_16, vit_l_32, vit_h_14)");
   c->add_option("--target", o->target,
                 "auto (top class), a class index or ImageNet name; several, comma-separated, "
                 "give one map each")
       ->capture_default_str();
-  c->add_option("--layer", o->layer, "Grad-CAM layer (maxpool, layer1..layer4, layer3.5, ...)")
+  c->add_option("--layer", o->layer,
+                "Grad-CAM layer (default: layer4 on a ResNet, the last block's ln_1 on a ViT; "
+                "maxpool, layer1..layer4, layer3.5, encoder.layers.encoder_layer_5.ln_1, ...)");
+  c->add_option("--fusion", o->fusion, "Attention rollout: how heads combine")
+      ->check(CLI::IsMember({"mean", "max", "min"}))
+      ->capture_default_str();
+  c->add_option("--discard-ratio", o->discard_ratio,
+                "Attention rollout: zero this fraction of the lowest attentions per layer")
+      ->check(CLI::Range(0.0, 0.99))
       ->capture_default_str();
   c->add_option("--steps", o->steps, "Integrated Gradients steps")->capture_default_str();
   c->add_option("--ig-method", o->ig_method,

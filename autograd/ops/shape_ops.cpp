@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/factory.h"
 #include "kernels/cpu/indexing.h"
 
 namespace saliency {
@@ -145,6 +146,24 @@ Tensor concat(const std::vector<Tensor>& inputs, int64_t dim) {
                                       std::move(edges), out_shape, axis, std::move(sizes)));
 }
 
+Tensor narrow(const Tensor& input, int64_t dim, int64_t begin, int64_t length) {
+  const int64_t axis = input.shape().normalize_dim(dim, "narrow");
+  SALIENCY_CHECK(begin >= 0 && length >= 0 && begin + length <= input.size(axis), "narrow: [",
+                 begin, ", ", begin + length, ") outside dimension ", axis, " of ", input.shape());
+  check_cpu("narrow", input);
+  const Split in = split_at(input.shape(), axis);
+  std::vector<int64_t> dims = input.shape().dims();
+  dims[size_t(axis)] = length;
+  Tensor output = Tensor::empty(Shape(dims), input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    cpu::copy_slabs(in.outer, length * in.inner, in.size * in.inner, begin * in.inner,
+                    length * in.inner, 0, input.data<T>(), output.data<T>());
+  });
+  if (!autograd::should_record({&input})) return output;
+  return autograd::attach(output, std::make_shared<autograd::NarrowNode>(
+                                      autograd::edges_to({&input}), input.shape(), axis, begin));
+}
+
 Tensor permute(const Tensor& input, const std::vector<int64_t>& order) {
   SALIENCY_CHECK(int64_t(order.size()) == input.rank(), "permute: ", order.size(),
                  " dimensions given for a tensor of rank ", input.rank());
@@ -185,6 +204,17 @@ TensorList ConcatNode::default_backward(const Tensor& grad_output, const InputMa
     begin += sizes_[i];
   }
   return grads;
+}
+
+TensorList NarrowNode::default_backward(const Tensor& grad_output, const InputMask&) const {
+  const Split in = split_at(input_shape_, dim_);
+  const int64_t length = grad_output.size(dim_);
+  Tensor grad_input = zeros(input_shape_, grad_output.dtype());
+  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
+    cpu::copy_slabs(in.outer, length * in.inner, length * in.inner, 0, in.size * in.inner,
+                    begin_ * in.inner, grad_output.data<T>(), grad_input.data<T>());
+  });
+  return {grad_input};
 }
 
 TensorList PermuteNode::default_backward(const Tensor& grad_output, const InputMask&) const {

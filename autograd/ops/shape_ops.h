@@ -13,6 +13,8 @@ Tensor flatten(const Tensor& input, int64_t start_dim = 1);
 Tensor concat_batch(const std::vector<Tensor>& inputs);
 // Drops dimension `dim`, keeping entry `index` of it: select(logits [N, K], 1, c) -> [N].
 Tensor select(const Tensor& input, int64_t dim, int64_t index);
+// Entries [begin, begin + length) of dimension `dim` (torch.narrow), copied.
+Tensor narrow(const Tensor& input, int64_t dim, int64_t begin, int64_t length);
 // Joins tensors along `dim`; the other extents must agree (torch.cat).
 Tensor concat(const std::vector<Tensor>& inputs, int64_t dim);
 // Output dimension d is input dimension order[d] (torch.permute); a contiguous copy.
@@ -69,6 +71,20 @@ class ConcatNode final : public Node {
   Shape output_shape_;
   int64_t dim_;
   std::vector<int64_t> sizes_;  // each input's extent along dim_
+};
+
+class NarrowNode final : public Node {
+ public:
+  NarrowNode(std::vector<Edge> inputs, Shape input_shape, int64_t dim, int64_t begin)
+      : Node(OpKind::Narrow, std::move(inputs)),
+        input_shape_(std::move(input_shape)),
+        dim_(dim),
+        begin_(begin) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  Shape input_shape_;
+  int64_t dim_, begin_;
 };
 
 class PermuteNode final : public Node {

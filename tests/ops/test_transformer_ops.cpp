@@ -72,6 +72,16 @@ TEST(Permute, ReordersAndInvertsInBackward) {
   EXPECT_THROW(permute(x, {0, 0, 1}), InvalidArgument);
 }
 
+TEST(Narrow, KeepsARangeAndScattersItsGradient) {
+  const Tensor x = arange(0, 24, 1, DType::Float64).view({2, 3, 4});
+  const Tensor y = narrow(x, 1, 1, 2);
+  ASSERT_EQ(y.shape(), Shape({2, 2, 4}));
+  EXPECT_EQ(y.at({1, 0, 3}), x.at({1, 1, 3}));
+  EXPECT_TRUE(gradcheck([](const auto& in) { return narrow(in[0], 1, 1, 2); },
+                        {random64({2, 3, 4}, 18)}));
+  EXPECT_THROW(narrow(x, 2, 3, 2), InvalidArgument);
+}
+
 TEST(Concat, JoinsAlongAnyDimension) {
   const Tensor a = full({2, 1, 3}, 1.0, DType::Float64), b = full({2, 2, 3}, 2.0, DType::Float64);
   const Tensor c = concat({a, b}, 1);

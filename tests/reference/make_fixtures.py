@@ -64,9 +64,9 @@ def randomize(model, generator):
         model.eval()
 
 
-def write_safetensors(path, tensors):
+def write_safetensors(path, tensors, metadata=None):
     """The safetensors layout: u64 LE header length, JSON header, then the raw data."""
-    header, offset, blobs = {}, 0, []
+    header, offset, blobs = ({"__metadata__": metadata} if metadata else {}), 0, []
     for name in sorted(tensors):
         array = np.ascontiguousarray(tensors[name], dtype="<f4")
         header[name] = {"dtype": "F32", "shape": list(array.shape),

@@ -1,0 +1,29 @@
+#pragma once
+// What the tools need from an image classifier beside its forward pass: where Grad-CAM looks
+// by default, the order of the model randomization test, how to put it in LRP's canonical form,
+// and the tap points of its attention maps. ResNet and VisionTransformer implement it, so
+// predict / explain / eval / demo work with either.
+#include <string>
+#include <vector>
+
+#include "nn/module.h"
+
+namespace saliency::models {
+
+class ImageClassifier : public nn::Module {
+ public:
+  // image [N, 3, H, W] (normalized) -> logits [N, classes].
+  virtual Tensor forward(const Tensor& image) const = 0;
+  virtual std::string architecture() const = 0;  // "resnet", "vit"
+  // The tap point Grad-CAM uses when none is named: a feature map [N, K, h, w].
+  virtual std::string default_cam_layer() const = 0;
+  // Module prefixes from the logits down, for cascading randomization (saliency/sanity.h).
+  virtual std::vector<std::string> randomization_cascade() const = 0;
+  // LRP's canonical form (ResNet: BatchNorm folded); throws when the model has no LRP rules.
+  virtual void canonize_for_lrp() = 0;
+  // Tap points of the attention probabilities [N, heads, T, T], first layer first; empty for
+  // models without attention.
+  virtual std::vector<std::string> attention_taps() const { return {}; }
+};
+
+}  // namespace saliency::models
