@@ -4,12 +4,16 @@
 ResNet-50 at 224x224, batch 1, 2 threads, random weights (time does not depend on the values),
 target class 207. For each method PyTorch/Captum and `saliency bench` run alternately, each
 reporting the median of --repeat runs; the table gives both and the ratio ours / theirs.
-Needs torch, torchvision, captum (Debian's python3-torch + pip captum work). Not run in CI.
+Needs torch, torchvision, captum (Debian's python3-torch + pip captum work); LRP is compared
+with Zennit's EpsilonPlusFlat + ResNetCanonizer when zennit is installed (its composite is
+registered once, outside the timing, as a user explaining many images would). Not run in CI.
 
     /usr/bin/python3 benchmarks/compare_pytorch.py [--saliency build/saliency] [--repeat 3]
-        [--markdown benchmarks/RESULTS.md]
+        [--methods forward,vanilla,...] [--markdown benchmarks/RESULTS.md]
 """
 import argparse
+import contextlib
+import copy
 import datetime
 import json
 import platform
@@ -48,6 +52,25 @@ def pytorch_methods(model, x, steps, samples, batch):
     }
 
 
+@contextlib.contextmanager
+def zennit_lrp(model, x):
+    """A function running one LRP pass with Zennit, inside its registered composite."""
+    from zennit.composites import EpsilonPlusFlat
+    from zennit.torchvision import ResNetCanonizer
+    model = copy.deepcopy(model)
+    for module in model.modules():
+        if isinstance(module, torch.nn.ReLU):
+            module.inplace = False
+    with EpsilonPlusFlat(canonizers=[ResNetCanonizer()]).context(model) as modified:
+        def run():
+            xi = x.clone().requires_grad_(True)
+            out = modified(xi)
+            seed = torch.zeros_like(out)
+            seed[0, TARGET] = out[0, TARGET].detach()
+            torch.autograd.grad(out, xi, seed)
+        yield run
+
+
 def ours(binary, method, repeat, steps, samples, batch):
     # Batch 1 like the PyTorch side; the internal batch only for IG / SmoothGrad.
     chunk = batch if method in ("integrated-gradients", "smoothgrad") else 1
@@ -67,6 +90,7 @@ def main():
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--batch", type=int, default=16, help="IG / SmoothGrad internal batch")
     parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--methods", help="comma-separated subset (default: all, lrp with zennit)")
     args = parser.parse_args()
 
     torch.set_num_threads(2)
@@ -75,11 +99,21 @@ def main():
         p.requires_grad_(False)
     x = torch.randn(1, 3, 224, 224)
     methods = pytorch_methods(model, x, args.steps, args.samples, args.batch)
+    try:
+        import zennit  # noqa: F401
+        methods["lrp"] = None
+    except ImportError:
+        print("zennit is not installed: no LRP row")
+    if args.methods:
+        methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     rows, report = [], None
     for name, fn in methods.items():
         if name == "forward":
             with torch.no_grad():
                 theirs = median_seconds(fn, args.repeat)
+        elif name == "lrp":
+            with zennit_lrp(model, x) as run:
+                theirs = median_seconds(run, args.repeat)
         else:
             theirs = median_seconds(fn, args.repeat)
         mine, report = ours(args.saliency, name, args.repeat, args.steps, args.samples, args.batch)
@@ -92,7 +126,7 @@ def main():
         lines = [
             f"## {datetime.date.today()}, {machine['cpu']}, {machine['threads']} threads",
             "",
-            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)])}`; "
+            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)] + (['--methods', args.methods] if args.methods else []))}`; "
             f"torch {torch.__version__}, torchvision {torchvision.__version__}, {platform.python_version()}; "
             f"FMA peak {report['peak_gflops']:.0f} GFLOP/s; ResNet-50 224x224, batch 1, "
             f"IG {args.steps} steps and SmoothGrad {args.samples} samples in batches of {args.batch}.",
