@@ -89,6 +89,9 @@ class Sequential : public Module {
     steps_.push_back([module](const Tensor& x) { return module->forward(x); });
     return register_module(std::to_string(steps_.size() - 1), std::move(module));
   }
+  // A step without parameters (ReLU, pooling, dropout at inference) that still takes an index,
+  // as torch.nn.Sequential numbers those modules too.
+  void append_function(Step step) { steps_.push_back(std::move(step)); }
   // With a tap prefix, each child's output passes tap point "<prefix>.<index>".
   Tensor forward(const Tensor& input, const std::string& tap_prefix = "") const;
   size_t size() const { return steps_.size(); }

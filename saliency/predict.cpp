@@ -97,6 +97,12 @@ LoadedModel load_model(const std::map<std::string, Tensor>& state,
         state, metadata, source);
   SALIENCY_CHECK(!expected_model.starts_with("vit"), source, ": weights are not a ViT's (no ",
                  "conv_proj.weight), so not a ", expected_model);
+  if (models::is_vgg_state_dict(state))
+    return build<models::Vgg>(
+        checked_config(models::VggConfig::from_state_dict(state, source), source, expected_model),
+        state, metadata, source);
+  SALIENCY_CHECK(!expected_model.starts_with("vgg"), source, ": weights are not a VGG's (no ",
+                 "features.0.weight), so not a ", expected_model);
   models::ResNetConfig config = models::ResNetConfig::from_state_dict(state, source);
   config.apply_metadata(metadata, source);
   return build<models::ResNet>(checked_config(config, source, expected_model), state, metadata,
@@ -111,7 +117,7 @@ void canonize_for(const LoadedModel& model, const std::vector<Method>& methods) 
 std::vector<Method> supported_methods(const models::ImageClassifier& model) {
   std::vector<Method> methods;
   for (Method m : all_methods()) {
-    if (m == Method::Lrp && model.architecture() != "resnet") continue;
+    if (m == Method::Lrp && model.architecture() == "vit") continue;
     if (m == Method::AttentionRollout && model.attention_taps().empty()) continue;
     methods.push_back(m);
   }

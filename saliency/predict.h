@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "models/resnet.h"
+#include "models/vgg.h"
 #include "models/vit.h"
 #include "saliency/image.h"
 #include "saliency/methods.h"

@@ -3,9 +3,10 @@
 #   weights/resnet50.safetensors      ResNet-50 IMAGENET1K_V1 (resnet50-0676ba61.pth, top-1 76.13%)
 #   weights/resnet50-v2.safetensors   ResNet-50 IMAGENET1K_V2 (resnet50-11ad3fa6.pth, top-1 80.86%)
 #   weights/vit_b_16.safetensors      ViT-B/16 IMAGENET1K_V1 (vit_b_16-c867db91.pth, top-1 81.07%)
+#   weights/vgg16.safetensors         VGG-16 IMAGENET1K_V1 (vgg16-397923af.pth, top-1 71.59%)
 # Each download is checked against the SHA-256 prefix in its file name (torchvision's
 # convention), then converted natively by `saliency convert` (no Python needed).
-# Needs the internet; run scripts/setup.sh first. Usage: scripts/get-weights.sh [v1|v2|vit|all]
+# Needs the internet; run scripts/setup.sh first. Usage: scripts/get-weights.sh [v1|v2|vit|vgg|all]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,12 +16,14 @@ which=${1:-v1}
 v1="resnet50-0676ba61.pth:resnet50.safetensors:resnet50"
 v2="resnet50-11ad3fa6.pth:resnet50-v2.safetensors:resnet50"
 vit="vit_b_16-c867db91.pth:vit_b_16.safetensors:vit_b_16"
+vgg="vgg16-397923af.pth:vgg16.safetensors:vgg16"
 case "$which" in
   v1) files=("$v1") ;;
   v2) files=("$v2") ;;
   vit) files=("$vit") ;;
-  all) files=("$v1" "$v2" "$vit") ;;
-  *) echo "usage: $0 [v1|v2|vit|all]" >&2; exit 2 ;;
+  vgg) files=("$vgg") ;;
+  all) files=("$v1" "$v2" "$vit" "$vgg") ;;
+  *) echo "usage: $0 [v1|v2|vit|vgg|all]" >&2; exit 2 ;;
 esac
 
 if [[ ! -x build/saliency ]]; then

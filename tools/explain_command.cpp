@@ -246,8 +246,8 @@ Command add_explain_command(CLI::App& app) {
                 "ResNet weights (.safetensors or torchvision .pth; default: $SALIENCY_WEIGHTS, "
                 "else weights/resnet50.safetensors)");
   c->add_option("--model", o->model,
-                "Check the weights are this model (resnet18..resnet152, vit_b_16, vit_b_32, "
-                "vit_l_16, vit_l_32, vit_h_14)");
+                "Check the weights are this model (resnet18..resnet152, vgg11..vgg19[_bn], "
+                "vit_b_16, vit_b_32, vit_l_16, vit_l_32, vit_h_14)");
   c->add_option("--target", o->target,
                 "auto (top class), a class index or ImageNet name; several, comma-separated, "
                 "give one map each")
