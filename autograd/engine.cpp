@@ -1,6 +1,7 @@
 #include "autograd/engine.h"
 
 #include <algorithm>
+#include <chrono>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -8,6 +9,7 @@
 #include "autograd/ops/accumulate_grad.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/rules.h"
+#include "autograd/trace.h"
 #include "core/error.h"
 #include "core/factory.h"
 
@@ -75,8 +77,16 @@ Tensor resolve_seed(const Tensor& output, const Tensor& seed) {
 TensorList run_node(Node& node, const Tensor& grad_output, const InputMask& needs) {
   node.check_not_released();
   const BackwardRule* rule = active_rule(node.kind());
+  const bool tracing = TraceScope::active();
+  const auto start =
+      tracing ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point();
   TensorList grads =
       rule ? (*rule)(node, grad_output, needs) : node.default_backward(grad_output, needs);
+  if (tracing)
+    TraceScope::on_backward(
+        node, grad_output, grads, active_rule_name(node.kind()),
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   SALIENCY_ASSERT(grads.size() == node.inputs().size(), "backward of ", node.name(), " returned ",
                   grads.size(), " gradients for ", node.inputs().size(), " inputs");
   return grads;

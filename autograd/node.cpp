@@ -1,5 +1,7 @@
 #include "autograd/node.h"
 
+#include "autograd/trace.h"
+
 #include "autograd/grad_mode.h"
 #include "autograd/ops/accumulate_grad.h"
 #include "core/error.h"
@@ -110,7 +112,15 @@ std::vector<Edge> edges_to(std::initializer_list<const Tensor*> inputs) {
   return edges;
 }
 
+int64_t bytes_of(std::initializer_list<const Tensor*> tensors) {
+  int64_t total = 0;
+  for (const Tensor* t : tensors)
+    if (t->defined()) total += int64_t(t->nbytes());
+  return total;
+}
+
 Tensor attach(Tensor output, std::shared_ptr<Node> node) {
+  if (TraceScope::active()) TraceScope::on_record(*node, output);
   output.autograd_meta().grad_fn = std::move(node);
   return output;
 }

@@ -79,6 +79,10 @@ class Node {
   virtual bool observes_gradient() const { return false; }
   virtual void observe_gradient(const Tensor&) {}
 
+  // Bytes of activations this node keeps for its backward (parameters and tensors shared with
+  // the model are not counted): what `saliency trace` reports per op.
+  virtual int64_t saved_bytes() const { return 0; }
+
   // Frees saved tensors after a backward pass that does not retain the graph.
   void release_saved();
   bool saved_released() const { return released_; }
@@ -93,6 +97,9 @@ class Node {
   std::vector<Edge> inputs_;
   bool released_ = false;
 };
+
+// The bytes of the defined tensors among `tensors` (for saved_bytes overrides).
+int64_t bytes_of(std::initializer_list<const Tensor*> tensors);
 
 // Typed access for backward rules: rule code downcasts to the node of its op kind.
 template <typename NodeType>

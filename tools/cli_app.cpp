@@ -32,7 +32,8 @@ struct Application {
     commands = {{"check", add_check_command(app)},     {"predict", add_predict_command(app)},
                 {"convert", add_convert_command(app)}, {"explain", add_explain_command(app)},
                 {"bench", add_bench_command(app)},     {"train", add_train_command(app)},
-                {"demo", add_demo_command(app)},       {"eval", add_eval_command(app)}};
+                {"demo", add_demo_command(app)},       {"eval", add_eval_command(app)},
+                {"trace", add_trace_command(app)}};
   }
 
   int dispatch() {

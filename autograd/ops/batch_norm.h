@@ -36,6 +36,7 @@ class BatchNormNode final : public Node {
   const Tensor& weight() const { return weight_; }
   const Tensor& mean() const { return mean_; }        // [C] used for normalization
   const Tensor& inv_std() const { return inv_std_; }  // [C] 1 / sqrt(var + eps)
+  int64_t saved_bytes() const override { return bytes_of({&input_, &mean_, &inv_std_}); }
   bool batch_statistics() const { return batch_statistics_; }
 
  private:

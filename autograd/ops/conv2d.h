@@ -46,6 +46,7 @@ class Conv2dNode final : public Node {
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined when the layer has none
   const kernels::cpu::Conv2dGeometry& geometry() const { return geometry_; }
+  int64_t saved_bytes() const override { return bytes_of({&input_}); }
   Conv2dOptions options() const;  // stride, padding, dilation, groups as given to conv2d
 
  private:

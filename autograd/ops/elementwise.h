@@ -61,6 +61,7 @@ class ReluNode final : public Node {
       : Node(OpKind::Relu, std::move(inputs)), output_(std::move(output)) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   const Tensor& output() const { return output_; }
+  int64_t saved_bytes() const override { return bytes_of({&output_}); }
 
  private:
   void clear_saved() override { output_ = Tensor(); }
@@ -73,6 +74,7 @@ class UnaryNode final : public Node {
       : Node(kind, std::move(inputs)), input_(std::move(input)) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   const Tensor& input() const { return input_; }
+  int64_t saved_bytes() const override { return bytes_of({&input_}); }
 
  private:
   void clear_saved() override { input_ = Tensor(); }
@@ -106,6 +108,7 @@ class BinaryNode final : public Node {
   const Tensor& b() const { return b_; }
   const Shape& a_shape() const { return a_shape_; }
   const Shape& b_shape() const { return b_shape_; }
+  int64_t saved_bytes() const override { return bytes_of({&a_, &b_}); }
 
  private:
   void clear_saved() override { a_ = b_ = Tensor(); }

@@ -22,6 +22,7 @@ class LayerNormNode final : public Node {
         rstd_(std::move(rstd)),
         geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  int64_t saved_bytes() const override { return bytes_of({&input_, &mean_, &rstd_}); }
 
  private:
   void clear_saved() override { input_ = weight_ = mean_ = rstd_ = Tensor(); }

@@ -25,6 +25,7 @@ class LinearNode final : public Node {
   const Tensor& input() const { return input_; }
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined when the layer has none
+  int64_t saved_bytes() const override { return bytes_of({&input_}); }
 
  private:
   void clear_saved() override { input_ = weight_ = bias_ = Tensor(); }

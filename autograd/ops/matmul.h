@@ -15,6 +15,7 @@ class MatMulNode final : public Node {
   MatMulNode(std::vector<Edge> inputs, Tensor a, Tensor b)
       : Node(OpKind::MatMul, std::move(inputs)), a_(std::move(a)), b_(std::move(b)) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  int64_t saved_bytes() const override { return bytes_of({&a_, &b_}); }
 
  private:
   void clear_saved() override { a_ = b_ = Tensor(); }

@@ -34,6 +34,11 @@ class MaxPoolNode final : public Node {
   // Index of each output's winner within its input plane.
   const int32_t* argmax() const { return argmax_->data(); }
   const kernels::cpu::PoolGeometry& geometry() const { return geometry_; }
+  int64_t saved_bytes() const override {
+    return argmax_
+               ? int64_t(sizeof(int32_t)) * geometry_.planes * geometry_.out_h() * geometry_.out_w()
+               : 0;
+  }
 
  private:
   void clear_saved() override { argmax_.reset(); }
@@ -61,6 +66,7 @@ class AvgPoolNode final : public Node {
   }
   const Tensor& input() const { return input_; }
   const Tensor& output() const { return output_; }
+  int64_t saved_bytes() const override { return bytes_of({&input_, &output_}); }
 
  private:
   void clear_saved() override { input_ = output_ = Tensor(); }

@@ -35,6 +35,7 @@ class SoftmaxNode final : public Node {
               kernels::cpu::SoftmaxGeometry geometry)
       : Node(kind, std::move(inputs)), output_(std::move(output)), geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  int64_t saved_bytes() const override { return bytes_of({&output_}); }
 
  private:
   void clear_saved() override { output_ = Tensor(); }
