@@ -1,0 +1,28 @@
+#pragma once
+// What the numbered examples share: a model and one image to explain, and where pictures go.
+// By default the embedded shapes model and a held-out shapes image (no files needed); with
+// arguments `IMAGE [WEIGHTS]` any image and, say, ResNet-50 weights. `--out DIR` (default
+// outputs/examples) receives the pictures.
+#include <string>
+
+#include "saliency/image.h"
+#include "saliency/predict.h"
+
+namespace saliency::examples {
+
+struct Setup {
+  LoadedModel model;
+  Tensor input;      // [1, 3, H, W], normalized for the model
+  RgbImage picture;  // the same image as the model sees it, for overlays
+  std::string out;   // output folder (created)
+  Classifier classifier;
+};
+
+// Parses `[IMAGE [WEIGHTS]] [--out DIR]`; throws InvalidArgument with a usage line on bad input.
+Setup setup(int argc, char** argv, const std::string& example);
+
+// Writes `picture` as <out>/<file> (enlarged to about 256 px high when smaller) and prints the
+// path.
+void save(const Setup& setup, const std::string& file, const RgbImage& picture);
+
+}  // namespace saliency::examples
