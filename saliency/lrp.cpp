@@ -105,8 +105,12 @@ Tensor epsilon_relevance(const AffineLayer& layer, const Tensor& relevance, doub
 // without negative entries are exact zeros and are skipped.
 struct SignedInputs {
   Tensor positive, negative;  // negative undefined when the input has no negative entry
-  explicit SignedInputs(const Tensor& x)
-      : positive(positive_part(x)), negative(has_negative(x) ? negative_part(x) : Tensor()) {}
+  explicit SignedInputs(const Tensor& x) {
+    // After a ReLU (most layers) the input is its own positive part: no copy.
+    const bool mixed = has_negative(x);
+    positive = mixed ? positive_part(x) : x;
+    if (mixed) negative = negative_part(x);
+  }
 };
 
 Tensor signed_output(const AffineLayer& layer, const SignedInputs& x, const Tensor& w_pos,

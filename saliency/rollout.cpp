@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops.h"
 #include "autograd/tap.h"
 #include "core/error.h"
 #include "core/factory.h"
@@ -63,8 +64,10 @@ Tensor attention_rollout(const std::vector<Tensor>& attentions, const RolloutOpt
   SALIENCY_CHECK(grid * grid + 1 == tokens, "attention rollout: ", tokens,
                  " tokens are not a class token plus a square grid");
   const size_t t = size_t(tokens);
-  Matrix result(t * t, 0.0);
-  for (size_t i = 0; i < t; ++i) result[i * t + i] = 1.0;
+  // The running product R = A_l ... A_1, in float64, by the engine's matmul.
+  std::vector<double> identity(t * t, 0.0);
+  for (size_t i = 0; i < t; ++i) identity[i * t + i] = 1.0;
+  Tensor result = from_vector({tokens, tokens}, identity, DType::Float64);
   for (const Tensor& attention : attentions) {
     SALIENCY_CHECK(attention.shape() == shape, "attention rollout: layers differ in shape (", shape,
                    " and ", attention.shape(), ")");
@@ -76,13 +79,10 @@ Tensor attention_rollout(const std::vector<Tensor>& attentions, const RolloutOpt
       for (size_t j = 0; j < t; ++j) row += a[i * t + j] / 2.0;
       for (size_t j = 0; j < t; ++j) a[i * t + j] = a[i * t + j] / 2.0 / row;
     }
-    Matrix product(t * t, 0.0);  // a @ result
-    for (size_t i = 0; i < t; ++i)
-      for (size_t k = 0; k < t; ++k)
-        for (size_t j = 0; j < t; ++j) product[i * t + j] += a[i * t + k] * result[k * t + j];
-    result.swap(product);
+    result = matmul(from_vector({tokens, tokens}, a, DType::Float64), result);
   }
-  std::vector<double> mask(result.begin() + 1, result.begin() + int64_t(t));
+  const std::vector<double> product = result.to_vector();
+  std::vector<double> mask(product.begin() + 1, product.begin() + int64_t(t));
   const double peak = *std::max_element(mask.begin(), mask.end());
   if (peak > 0)
     for (double& v : mask) v /= peak;

@@ -198,8 +198,6 @@ class Evaluation {
     sensitivity_.samples = o.sensitivity_samples;
     sensitivity_.seed = o.seed;
     sensitivity_.batch_size = o.batch_size;
-    SALIENCY_CHECK(o.substrate == "rise" || o.substrate == "zeros" || o.substrate == "blur",
-                   "--substrate must be rise, zeros or blur, got '", o.substrate, "'");
     const int64_t size = model_.info.preprocessing().crop;
     tolerance_ = o.tolerance >= 0 ? o.tolerance : 15.0 * double(size) / 224.0;
     accumulators_.resize(methods_.size());
