@@ -165,19 +165,24 @@ ResNet::ResNet(const ResNetConfig& config) : config_(config) {
   fc_ = register_module("fc", std::make_shared<nn::Linear>(in, config.num_classes));
 }
 
-Tensor ResNet::forward(const Tensor& image) const {
+Tensor ResNet::features(const Tensor& image, int64_t stages) const {
   SALIENCY_CHECK(image.rank() == 4 && image.size(1) == 3,
                  "ResNet: expected an image batch "
                  "[N, 3, H, W], got ",
                  image.shape());
+  SALIENCY_CHECK(stages >= 1 && stages <= 4, "ResNet: stages must be 1..4, got ", stages);
   Tensor x = relu(bn1_->forward(conv1_->forward(image)));
   if (config_.stem_max_pool) x = max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1});
   x = autograd::tap_point("maxpool", x);
-  for (size_t k = 0; k < 4; ++k) {
+  for (size_t k = 0; k < size_t(stages); ++k) {
     const std::string name = "layer" + std::to_string(k + 1);
     x = autograd::tap_point(name, layers_[k]->forward(x, name));
   }
-  x = flatten(adaptive_avg_pool2d(x, 1));
+  return x;
+}
+
+Tensor ResNet::forward(const Tensor& image) const {
+  const Tensor x = flatten(adaptive_avg_pool2d(features(image), 1));
   return autograd::tap_point("fc", fc_->forward(x));
 }
 

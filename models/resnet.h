@@ -46,6 +46,9 @@ class ResNet : public ImageClassifier {
   explicit ResNet(const ResNetConfig& config);
   // image [N, 3, H, W] (normalized) -> logits [N, num_classes].
   Tensor forward(const Tensor& image) const override;
+  // The stem and the first `stages` residual stages (1..4): the feature map a new head can be
+  // built on (tap points as in forward).
+  Tensor features(const Tensor& image, int64_t stages = 4) const;
   std::string architecture() const override { return "resnet"; }
   std::string default_cam_layer() const override { return "layer4"; }
   // By stage: fc, layer4, layer3, layer2, layer1, conv1.

@@ -162,8 +162,8 @@ int64_t text_width(const std::string& text, int scale) {
   return int64_t(stb_easy_font_width(copy.data())) * scale;
 }
 
-RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines) {
-  constexpr int kScale = 2, kLineHeight = 12 * kScale, kMargin = 4;
+RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines, int scale) {
+  const int64_t kLineHeight = 12 * scale, kMargin = 2 * scale;
   const int64_t band = kMargin * 2 + kLineHeight * int64_t(lines.size());
   RgbImage out{
       panel.width, panel.height + band,
@@ -171,7 +171,7 @@ RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lin
   std::copy(panel.pixels.begin(), panel.pixels.end(), out.pixels.begin());
   for (size_t line = 0; line < lines.size(); ++line)
     draw_text(out, kMargin, panel.height + kMargin + int64_t(line) * kLineHeight, lines[line],
-              {0, 0, 0}, kScale);
+              {0, 0, 0}, scale);
   return out;
 }
 

@@ -48,9 +48,9 @@ RgbImage to_image(const Tensor& normalized, const Normalization& normalization =
 void draw_text(RgbImage& image, int64_t left, int64_t top, const std::string& text,
                const std::array<uint8_t, 3>& colour, int scale = 1);
 int64_t text_width(const std::string& text, int scale = 1);
-// The panel with a white band below holding one line of text per entry (a small bitmap font,
-// drawn at twice its size).
-RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines);
+// The panel with a white band below holding one line of text per entry (the bitmap font of
+// draw_text, at `scale` times its size).
+RgbImage with_caption(const RgbImage& panel, const std::vector<std::string>& lines, int scale = 2);
 // Tiles images left to right with a gap (they must share a height).
 RgbImage side_by_side(const std::vector<RgbImage>& images, int64_t gap = 4);
 

@@ -168,5 +168,24 @@ TEST(ResNet, SeededInitializationIsReproducible) {
   EXPECT_EQ(a.state_dict().at("layer1.0.bn1.weight").to_vector(), std::vector<double>(4, 1.0));
 }
 
+// features(x, k) is the trunk up to stage k: the same values the layer<k> tap sees in forward.
+TEST(ResNet, FeaturesStopAfterTheRequestedStage) {
+  models::ResNet model(tiny(models::BlockKind::Bottleneck, {3, 4, 6, 3}, 4));
+  model.load_state_dict(weights::read_safetensors(fixture("tiny_resnet50.safetensors")));
+  Generator generator(2);
+  const Tensor x = randn({1, 3, 32, 32}, generator);
+  autograd::NoGradGuard no_grad;
+  for (int64_t stage = 1; stage <= 4; ++stage) {
+    const std::string name = "layer" + std::to_string(stage);
+    autograd::TapScope taps({name});
+    model.forward(x);
+    const Tensor features = model.features(x, stage);
+    EXPECT_EQ(features.shape(), taps[name].value().shape()) << name;
+    EXPECT_EQ(features.to_vector(), taps[name].value().to_vector()) << name;
+  }
+  EXPECT_THROW(model.features(x, 0), InvalidArgument);
+  EXPECT_THROW(model.features(x, 5), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace saliency

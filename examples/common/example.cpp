@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "core/error.h"
-#include "datasets/shapes.h"
 #include "saliency/demo_model.h"
 #include "saliency/visualize.h"
 
@@ -25,11 +24,15 @@ Setup setup(int argc, char** argv, const std::string& example) {
       throw InvalidArgument(concat("usage: ", example, " [IMAGE [WEIGHTS]] [--out DIR]"));
   }
   SALIENCY_CHECK(positional.size() <= 2, "usage: ", example, " [IMAGE [WEIGHTS]] [--out DIR]");
-  Setup s{
-      positional.size() == 2 ? load_model(positional[1]) : load_shapes_model(), {}, {}, out, {}};
+  Setup s{positional.size() == 2 ? load_model(positional[1]) : load_shapes_model(),
+          {},
+          {},
+          out,
+          {},
+          {}};
   if (positional.empty()) {  // held-out shape 3 of the test split (a triangle)
-    s.input = preprocess(datasets::make_shape_sample(datasets::kShapesTestSeed, 3).image,
-                         s.model.info.preprocessing());
+    s.shape = datasets::make_shape_sample(datasets::kShapesTestSeed, 3);
+    s.input = preprocess(s.shape->image, s.model.info.preprocessing());
   } else {
     s.input = load_model_input(positional[0], s.model.info.preprocessing());
   }
@@ -37,6 +40,32 @@ Setup setup(int argc, char** argv, const std::string& example) {
   s.classifier = [network = s.model.network.get()](const Tensor& x) { return network->forward(x); };
   std::filesystem::create_directories(out);
   return s;
+}
+
+namespace {
+
+// The first held-out sample whose object lies within columns [x0, x1) and is
+// at least a fifth of the image wide, with a label other than `other`.
+datasets::ShapeSample find_sample(int64_t size, int64_t x0, int64_t x1, int64_t other) {
+  for (uint64_t i = 0;; ++i) {
+    datasets::ShapeSample sample = datasets::make_shape_sample(datasets::kShapesTestSeed, i, size);
+    if (sample.box.x0 >= x0 && sample.box.x1 <= x1 && sample.label != other &&
+        sample.box.x1 - sample.box.x0 > size / 5)
+      return sample;
+  }
+}
+
+}  // namespace
+
+TwoObjects two_objects(int64_t size) {
+  const datasets::ShapeSample left = find_sample(size, 0, size / 2 - 2, -1);
+  const datasets::ShapeSample right = find_sample(size, size / 2 + 2, size, left.label);
+  TwoObjects result{left.image, left.label, right.label};
+  const size_t row = static_cast<size_t>(size * 3), half = static_cast<size_t>(size / 2 * 3);
+  for (size_t y = 0; y < static_cast<size_t>(size); ++y)
+    std::copy_n(right.image.pixels.begin() + y * row + half, row - half,
+                result.image.pixels.begin() + y * row + half);
+  return result;
 }
 
 void save(const Setup& setup, const std::string& file, const RgbImage& picture) {

@@ -3,8 +3,10 @@
 // By default the embedded shapes model and a held-out shapes image (no files needed); with
 // arguments `IMAGE [WEIGHTS]` any image and, say, ResNet-50 weights. `--out DIR` (default
 // outputs/examples) receives the pictures.
+#include <optional>
 #include <string>
 
+#include "datasets/shapes.h"
 #include "saliency/image.h"
 #include "saliency/predict.h"
 
@@ -16,10 +18,21 @@ struct Setup {
   RgbImage picture;  // the same image as the model sees it, for overlays
   std::string out;   // output folder (created)
   Classifier classifier;
+  // The held-out shapes sample (label, box, mask) when no IMAGE was given, so examples can
+  // score a map against where the object really is.
+  std::optional<datasets::ShapeSample> shape;
 };
 
 // Parses `[IMAGE [WEIGHTS]] [--out DIR]`; throws InvalidArgument with a usage line on bad input.
 Setup setup(int argc, char** argv, const std::string& example);
+
+// A test image with two objects of different classes: the left half of one held-out shapes
+// image next to the right half of another (the model was trained on one object per image).
+struct TwoObjects {
+  RgbImage image;
+  int64_t left_label = 0, right_label = 0;
+};
+TwoObjects two_objects(int64_t size = 64);
 
 // Writes `picture` as <out>/<file> (enlarged to about 256 px high when smaller) and prints the
 // path.
