@@ -31,10 +31,7 @@ install(FILES ${PROJECT_BINARY_DIR}/saliencyConfig.cmake
               ${PROJECT_BINARY_DIR}/saliencyConfigVersion.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/saliency)
 
-set(SALIENCY_PC_LIBS "-lsaliency")
-if(SALIENCY_OPENMP)
-  string(APPEND SALIENCY_PC_LIBS " -fopenmp")
-endif()
+set(SALIENCY_PC_LIBS "-lsaliency -pthread")
 if(SALIENCY_HAS_CUDA)
   string(APPEND SALIENCY_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcudart")
 endif()

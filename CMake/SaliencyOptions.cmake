@@ -1,6 +1,5 @@
 # Build options and the compiler flags they imply. Included once from the top-level CMakeLists.
 
-option(SALIENCY_OPENMP "Parallelize CPU kernels with OpenMP" ON)
 option(SALIENCY_NATIVE "Compile for the build machine's CPU (-march=native)" ON)
 option(SALIENCY_SANITIZE "Build everything with AddressSanitizer and UBSan (for tests)" OFF)
 option(SALIENCY_FUZZ "Build the libFuzzer programs of tests/fuzz (clang; see scripts/fuzz.sh)" OFF)

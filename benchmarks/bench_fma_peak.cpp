@@ -1,6 +1,6 @@
 // The floating-point peak of this machine as our compiler flags reach it (the library's
 // measure_fma_peak_gflops: independent FMA chains on the widest vectors -march=native allows),
-// on 1 and 2 OpenMP threads. The threads:2 figure is the ceiling for 2-thread kernels;
+// on 1 and 2 threads. The threads:2 figure is the ceiling for 2-thread kernels;
 // `saliency bench` measures the same way.
 #include <benchmark/benchmark.h>
 

@@ -28,10 +28,10 @@ if ((${#missing[@]})); then
     "${missing[@]}"
 fi
 
-# OpenMP off: clang's runtime (libomp) is not needed to fuzz loaders, and one thread keeps
-# executions reproducible.
+# One thread keeps executions reproducible.
+export OMP_NUM_THREADS=1
 CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DSALIENCY_FUZZ=ON -DSALIENCY_OPENMP=OFF -DSALIENCY_CUDA=OFF -DSALIENCY_BUILD_TESTS=OFF \
+  -DSALIENCY_FUZZ=ON -DSALIENCY_CUDA=OFF -DSALIENCY_BUILD_TESTS=OFF \
   -DSALIENCY_BUILD_BENCHMARKS=OFF -DSALIENCY_BUILD_SHARED=OFF >/dev/null
 cmake --build build-fuzz --target "fuzz_$target" --parallel "$(nproc)"
 

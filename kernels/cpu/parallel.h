@@ -1,17 +1,23 @@
 #pragma once
-// Threading for CPU kernels: we split work across OpenMP threads ourselves and keep every GEMM
-// call single-threaded inside. Eigen's own threading collapses on convolution shapes; splitting
-// the output ourselves keeps both cores busy.
+// Threading for CPU kernels: a small pool of our own threads splits each kernel's range into
+// chunks, and every GEMM call inside a chunk is single-threaded. Eigen's own threading
+// collapses on convolution shapes; splitting the output ourselves keeps both cores busy.
+//
+// Why not OpenMP: libgomp's idle threads spin for a long time before they sleep, so two
+// processes with 2 threads each on a 2-core machine starve each other (3-4x slower than one
+// after the other). The pool's threads spin briefly, yielding the core, and then sleep; the
+// thread that starts a region takes any chunk nobody has started, so it never waits for a
+// worker that the OS has not scheduled yet.
 #include <algorithm>
 #include <cstdint>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 namespace saliency::kernels::cpu {
 
+// Threads a parallel region started by this thread uses (itself included): what this thread
+// gave set_num_threads (it affects this thread only, as omp_set_num_threads did), else
+// $OMP_NUM_THREADS, else the machine's hardware threads.
 int num_threads();
+void set_num_threads(int threads);
 
 // How many items of `work_per_item` elements make a chunk worth a thread: waking a second
 // thread costs microseconds, so tiny kernels (gradient checks, small layers) stay serial.
@@ -19,7 +25,15 @@ inline int64_t grain_for(int64_t work_per_item) {
   constexpr int64_t kMinWorkPerChunk = 1 << 15;
   return std::max<int64_t>(1, kMinWorkPerChunk / std::max<int64_t>(work_per_item, 1));
 }
-void set_num_threads(int threads);
+
+namespace detail {
+using ChunkFunction = void (*)(const void* context, int64_t lo, int64_t hi);
+// Runs chunk c = [begin + range c / chunks, begin + range (c + 1) / chunks) for every c on the
+// pool; returns when all are done. Nested calls (from inside a chunk) run serially.
+void run_chunks(int64_t begin, int64_t range, int64_t chunks, ChunkFunction function,
+                const void* context);
+bool inside_parallel_region();
+}  // namespace detail
 
 // Calls fn(lo, hi) over consecutive chunks covering [begin, end), in parallel when the range is
 // at least two grains long. Chunks are fixed by the range and the thread count alone, so a
@@ -28,18 +42,16 @@ template <typename Fn>
 void parallel_for(int64_t begin, int64_t end, int64_t grain, const Fn& fn) {
   const int64_t range = end - begin;
   if (range <= 0) return;
-#ifdef _OPENMP
   const int64_t chunks = std::min<int64_t>(num_threads(), range / std::max<int64_t>(grain, 1));
-  if (chunks > 1 && !omp_in_parallel()) {
-#pragma omp parallel for schedule(static) num_threads(static_cast <int>(chunks))
-    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
-      const int64_t lo = begin + range * chunk / chunks;
-      const int64_t hi = begin + range * (chunk + 1) / chunks;
-      fn(lo, hi);
-    }
+  if (chunks > 1 && !detail::inside_parallel_region()) {
+    detail::run_chunks(
+        begin, range, chunks,
+        [](const void* context, int64_t lo, int64_t hi) {
+          (*static_cast<const Fn*>(context))(lo, hi);
+        },
+        &fn);
     return;
   }
-#endif
   fn(begin, end);
 }
 

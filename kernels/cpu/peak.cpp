@@ -1,6 +1,7 @@
 #include "kernels/cpu/peak.h"
 
 #include <chrono>
+#include <vector>
 
 #include "kernels/cpu/parallel.h"
 
@@ -33,22 +34,24 @@ float fma_chains() {
 }  // namespace
 
 double measure_fma_peak_gflops(int threads, double seconds) {
+  const int previous = num_threads();
+  set_num_threads(threads);  // one chain set per thread
   const double flops_per_round = 2.0 * kLanes * kChains * kSteps * threads;
   volatile float sink = 0;
   double best = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
   while (std::chrono::steady_clock::now() < deadline) {
     const auto start = std::chrono::steady_clock::now();
-    float partial = 0;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(threads) reduction(+ : partial)
-#endif
-    partial += fma_chains();
-    sink = sink + partial;
+    std::vector<float> partial(static_cast<size_t>(threads));
+    parallel_for(0, threads, 1, [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) partial[size_t(t)] = fma_chains();
+    });
+    for (float p : partial) sink = sink + p;
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     best = std::max(best, flops_per_round / elapsed / 1e9);  // the best round: least disturbed
   }
+  set_num_threads(previous);
   return best;
 }
 
