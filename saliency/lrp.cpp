@@ -130,8 +130,12 @@ Tensor signed_redistribution(const AffineLayer& layer, const SignedInputs& x, co
 Tensor alpha_beta_relevance(const AffineLayer& layer, const Tensor& relevance, double alpha,
                             double beta, double eps) {
   const SignedInputs x(layer.input());
-  const Tensor w_plus = positive_part(layer.weight()), w_minus = negative_part(layer.weight());
-  const Tensor b_plus = positive_part(layer.bias()), b_minus = negative_part(layer.bias());
+  // z+ on a ReLU's output (most layers) needs W+ only; W- and b- are built when used.
+  const Tensor w_plus = positive_part(layer.weight());
+  const Tensor w_minus =
+      x.negative.defined() || beta != 0.0 ? sub(layer.weight(), w_plus) : Tensor();
+  const Tensor b_plus = positive_part(layer.bias());
+  const Tensor b_minus = beta != 0.0 ? negative_part(layer.bias()) : Tensor();
   auto share = [&](const Tensor& w_pos, const Tensor& bias, const Tensor& w_neg) {
     const Tensor z = signed_output(layer, x, w_pos, bias, w_neg);
     return signed_redistribution(layer, x, w_pos, w_neg, stabilized_ratio(relevance, z, eps));
