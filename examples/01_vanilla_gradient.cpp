@@ -6,7 +6,6 @@
 // seed the backward pass with 1 at the target logit, and read the input's gradient.
 //
 // Run: 01_vanilla_gradient [IMAGE [WEIGHTS]] [--out DIR]
-#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -39,9 +38,7 @@ int main(int argc, char** argv) try {
   const Explanation library = explain(s.classifier, s.input, Method::Vanilla, target);
   const std::vector<float> same =
       reduce_to_map(library.attribution, ChannelReduction::MaxAbs, height, width);
-  double largest_difference = 0;
-  for (size_t i = 0; i < map.size(); ++i)
-    largest_difference = std::max(largest_difference, double(std::abs(map[i] - same[i])));
+  const double largest_difference = examples::max_abs_difference(map, same);
 
   std::printf("class %lld (%s), logit %.4f; gradient norm %.4g; differs from explain() by %g\n",
               static_cast<long long>(target), s.model.info.label(target).c_str(),

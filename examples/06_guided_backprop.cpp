@@ -11,8 +11,6 @@
 // negative gradients at every layer keeps only the evidence that raises the class.
 //
 // Run: 06_guided_backprop [IMAGE [WEIGHTS]] [--out DIR]
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "autograd/ops.h"
@@ -86,9 +84,7 @@ int main(int argc, char** argv) try {
   const autograd::RuleSet by_hand = guided_rule_by_hand(record);
   const Tensor guided = input_gradients(s.classifier, s.input, {target}, &by_hand);
   const Explanation library = explain(s.classifier, s.input, Method::GuidedBackprop, target);
-  const std::vector<double> a = guided.to_vector(), b = library.attribution.to_vector();
-  double difference = 0;
-  for (size_t i = 0; i < a.size(); ++i) difference = std::max(difference, std::abs(a[i] - b[i]));
+  const double difference = examples::max_abs_difference(guided, library.attribution);
   std::printf("the rule by hand differs from Method::GuidedBackprop by %g\n", difference);
   print_rule_table(record);
 

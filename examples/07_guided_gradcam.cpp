@@ -12,8 +12,6 @@
 // Grad-CAM.
 //
 // Run: 07_guided_gradcam [IMAGE [WEIGHTS]] [--out DIR]
-#include <algorithm>
-#include <cmath>
 #include <cstdio>
 
 #include "autograd/grad_mode.h"
@@ -51,12 +49,9 @@ Maps guided_gradcam_by_hand(const examples::Setup& s, const Tensor& input, int64
                               std::vector<double>(upsampled.begin(), upsampled.end())));
   }
   const Explanation library = explain(s.classifier, input, Method::GuidedGradCam, target, options);
-  const std::vector<double> a = product.to_vector(), b = library.attribution.to_vector();
-  double difference = 0, largest = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    difference = std::max(difference, std::abs(a[i] - b[i]));
-    largest = std::max(largest, std::abs(b[i]));
-  }
+  const double difference = examples::max_abs_difference(product, library.attribution);
+  const double largest =
+      examples::max_abs_difference(library.attribution, zeros(library.attribution.shape()));
   std::printf("%-10s by hand vs Method::GuidedGradCam: max difference %.2g of %.2g\n",
               s.model.info.label(target).c_str(), difference, largest);
   SALIENCY_CHECK(difference <= 1e-6 * largest, "the product by hand is not guided Grad-CAM");

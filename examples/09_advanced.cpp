@@ -21,6 +21,7 @@
 // With ViT weights (scripts/get-weights.sh vit) part 2 uses that model; otherwise a tiny ViT
 // with seeded, untrained weights shows the mechanics (its maps mean nothing).
 #include <cstdio>
+#include <memory>
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
@@ -92,19 +93,21 @@ RgbImage lrp_composites(const examples::Setup& s, int64_t target) {
 
 RgbImage rollout(const examples::Setup& s) {
   const bool has_attention = !s.model.network->attention_taps().empty();
-  models::VisionTransformer tiny(models::VitConfig{.image_size = s.input.size(2),
-                                                   .patch_size = s.input.size(2) / 8,
-                                                   .layers = 4,
-                                                   .heads = 4,
-                                                   .hidden = 64,
-                                                   .mlp = 128,
-                                                   .num_classes = 6});
+  std::unique_ptr<models::VisionTransformer> tiny;  // only when the model has no attention
   if (!has_attention) {
+    tiny = std::make_unique<models::VisionTransformer>(
+        models::VitConfig{.image_size = s.input.size(2),
+                          .patch_size = s.input.size(2) / 8,
+                          .layers = 4,
+                          .heads = 4,
+                          .hidden = 64,
+                          .mlp = 128,
+                          .num_classes = 6});
     Generator generator(9);
-    tiny.initialize(generator);
-    tiny.set_requires_grad(false);
+    tiny->initialize(generator);
+    tiny->set_requires_grad(false);
   }
-  const models::ImageClassifier& vit = has_attention ? *s.model.network : tiny;
+  const models::ImageClassifier& vit = has_attention ? *s.model.network : *tiny;
   const Classifier classifier = [&vit](const Tensor& x) { return vit.forward(x); };
   MethodOptions options;
   options.rollout.taps = vit.attention_taps();

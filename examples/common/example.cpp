@@ -1,6 +1,7 @@
 #include "examples/common/example.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <vector>
@@ -55,7 +56,25 @@ datasets::ShapeSample find_sample(int64_t size, int64_t x0, int64_t x1, int64_t 
   }
 }
 
+template <typename Values>
+double largest_gap(const Values& a, const Values& b) {
+  SALIENCY_CHECK(a.size() == b.size(), "max_abs_difference: ", a.size(), " vs ", b.size(),
+                 " values");
+  double largest = 0;
+  for (size_t i = 0; i < a.size(); ++i)
+    largest = std::max(largest, std::abs(double(a[i]) - double(b[i])));
+  return largest;
+}
+
 }  // namespace
+
+double max_abs_difference(const Tensor& a, const Tensor& b) {
+  return largest_gap(a.to_vector(), b.to_vector());
+}
+
+double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b) {
+  return largest_gap(a, b);
+}
 
 TwoObjects two_objects(int64_t size) {
   const datasets::ShapeSample left = find_sample(size, 0, size / 2 - 2, -1);

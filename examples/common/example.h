@@ -34,6 +34,10 @@ struct TwoObjects {
 };
 TwoObjects two_objects(int64_t size = 64);
 
+// The largest |a - b| over all elements: how far a computation by hand is from the library's.
+double max_abs_difference(const Tensor& a, const Tensor& b);
+double max_abs_difference(const std::vector<float>& a, const std::vector<float>& b);
+
 // Writes `picture` as <out>/<file> (enlarged to about 256 px high when smaller) and prints the
 // path.
 void save(const Setup& setup, const std::string& file, const RgbImage& picture);
