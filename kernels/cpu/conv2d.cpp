@@ -1,7 +1,9 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <type_traits>
 
+#include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
@@ -113,8 +115,7 @@ void for_each_unfolded_block(const Conv2dGeometry& g, const T* input, Fn fn) {
 }  // namespace
 
 template <typename T>
-void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output) {
+void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, T* output) {
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   // output_g [Cout_g, out_plane] = W_g [Cout_g, patch] * columns [patch, out_plane]
   const GemmArgs product{.m = g.out_channels_per_group(),
@@ -126,7 +127,21 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
     parallel_gemm(product, T(1), weight + at.weight, columns, T(0), output + at.output);
   });
+}
+
+template <typename T>
+void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
+                    T* output) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (implicit_conv2d_applies(g))
+      implicit_conv2d_forward(g, input, weight, output);
+    else
+      im2col_conv2d_forward(g, input, weight, output);
+  } else {
+    im2col_conv2d_forward(g, input, weight, output);
+  }
   if (bias == nullptr) return;
+  const int64_t out_plane = g.out_h() * g.out_w();
   parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
       const T b = bias[p % g.out_channels];
@@ -139,6 +154,18 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (implicit_conv2d_applies(g)) {
+      implicit_conv2d_backward_input(g, grad_output, weight, grad_input);
+      return;
+    }
+  }
+  im2col_conv2d_backward_input(g, grad_output, weight, grad_input);
+}
+
+template <typename T>
+void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                                  T* grad_input) {
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   const int64_t in_block = g.in_channels_per_group() * g.in_h * g.in_w;
   const bool pointwise = g.is_pointwise();
@@ -200,10 +227,12 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   });
 }
 
-#define SALIENCY_INSTANTIATE_CONV2D(T)                                                      \
-  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);    \
-  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);   \
+#define SALIENCY_INSTANTIATE_CONV2D(T)                                                          \
+  template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
+  template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*); \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);     \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);
 SALIENCY_INSTANTIATE_CONV2D(float)
 SALIENCY_INSTANTIATE_CONV2D(double)

@@ -1,7 +1,8 @@
 #pragma once
 // 2-D convolution (cross-correlation, as in PyTorch) on NCHW buffers. Weights are
-// [out_channels, in_channels / groups, kernel_h, kernel_w]. im2col + GEMM; a 1x1, stride-1,
-// unpadded convolution skips im2col and is a plain GEMM on the input.
+// [out_channels, in_channels / groups, kernel_h, kernel_w]. Forward and backward-to-input run
+// as an implicit GEMM where that applies (float, stride 1: conv2d_implicit.h), else im2col +
+// GEMM; a 1x1, stride-1, unpadded convolution skips im2col and is a plain GEMM on the input.
 #include <cstdint>
 
 namespace saliency::kernels::cpu {
@@ -41,6 +42,15 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input);
+
+// The im2col + GEMM algorithm, for every geometry and type: what conv2d_forward and
+// conv2d_backward_input run where the implicit-GEMM path (conv2d_implicit.h) does not apply,
+// and the reference that path is tested against.
+template <typename T>
+void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, T* output);
+template <typename T>
+void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                                  T* grad_input);
 
 // grad_weight (overwritten) summed over the batch.
 template <typename T>

@@ -2,12 +2,16 @@
 // im2col + GEMM forward/backward against a direct loop convolution.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/parallel.h"
 
 namespace saliency {
@@ -128,6 +132,197 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   kernels::cpu::set_num_threads(previous);
   EXPECT_EQ(outputs[0], outputs[1]);
   EXPECT_EQ(gradients[0], gradients[1]);
+}
+
+// The implicit-GEMM path (float, stride 1) against the im2col path run in float64 on the same
+// values, element by element, within the float32 bound for a k-term dot product:
+// |error| <= k * 2^-24 * sum |w| |x| (the sum itself from the float64 path on |w|, |x|). Shapes
+// cover edge tiles in rows (channels not a multiple of 8) and columns (flat widths that end
+// mid-vector), several k slices, row and column blocks, non-square kernels and every padding
+// the path accepts; outputs are poisoned with NaN first, so an element left unwritten fails.
+struct ImplicitCase {
+  const char* name;
+  kernels::cpu::Conv2dGeometry geometry;
+};
+
+const ImplicitCase kImplicitCases[] = {
+    {"3x3_pad1_edges",
+     {.batch = 2,
+      .in_channels = 5,
+      .in_h = 9,
+      .in_w = 11,
+      .out_channels = 13,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"3x3_unpadded",
+     {.in_channels = 3, .in_h = 6, .in_w = 7, .out_channels = 8, .kernel_h = 3, .kernel_w = 3}},
+    {"5x5_pad2",
+     {.in_channels = 4,
+      .in_h = 12,
+      .in_w = 10,
+      .out_channels = 9,
+      .kernel_h = 5,
+      .kernel_w = 5,
+      .pad_h = 2,
+      .pad_w = 2}},
+    {"7x7_pad3",
+     {.in_channels = 3,
+      .in_h = 10,
+      .in_w = 9,
+      .out_channels = 4,
+      .kernel_h = 7,
+      .kernel_w = 7,
+      .pad_h = 3,
+      .pad_w = 3}},
+    {"3x3_pad2",
+     {.in_channels = 2,
+      .in_h = 5,
+      .in_w = 6,
+      .out_channels = 3,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 2,
+      .pad_w = 2}},
+    {"1x3_row",
+     {.in_channels = 2,
+      .in_h = 1,
+      .in_w = 50,
+      .out_channels = 3,
+      .kernel_h = 1,
+      .kernel_w = 3,
+      .pad_w = 1}},
+    {"3x1_pad_h_only",
+     {.in_channels = 6,
+      .in_h = 7,
+      .in_w = 5,
+      .out_channels = 17,
+      .kernel_h = 3,
+      .kernel_w = 1,
+      .pad_h = 1}},
+    {"2x2_even",
+     {.in_channels = 3,
+      .in_h = 8,
+      .in_w = 8,
+      .out_channels = 5,
+      .kernel_h = 2,
+      .kernel_w = 2,
+      .pad_h = 1,
+      .pad_w = 0}},
+    {"3x3_on_one_pixel",
+     {.in_channels = 9,
+      .in_h = 1,
+      .in_w = 1,
+      .out_channels = 3,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"blocks_and_slices",
+     {.in_channels = 70,
+      .in_h = 30,
+      .in_w = 30,
+      .out_channels = 67,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+};
+
+void PrintTo(const ImplicitCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+std::vector<float> random_floats(int64_t count, uint64_t seed) {
+  Generator gen(seed);
+  const std::vector<double> values = randn({count}, gen).to_vector();
+  return {values.begin(), values.end()};
+}
+
+template <typename From>
+std::vector<double> widened(const std::vector<From>& values, bool absolute) {
+  std::vector<double> out(values.size());
+  for (size_t i = 0; i < values.size(); ++i)
+    out[i] = absolute ? std::abs(double(values[i])) : double(values[i]);
+  return out;
+}
+
+// Checks fast[i] against exact[i] within k * 2^-24 * magnitude[i].
+void expect_within_float_bound(const std::vector<float>& fast, const std::vector<double>& exact,
+                               const std::vector<double>& magnitude, int64_t terms) {
+  ASSERT_EQ(fast.size(), exact.size());
+  const double unit = std::ldexp(1.0, -24) * double(terms);
+  int64_t failures = 0;
+  for (size_t i = 0; i < fast.size() && failures < 5; ++i) {
+    if (!(std::abs(double(fast[i]) - exact[i]) <= unit * magnitude[i] + 1e-30)) {
+      ADD_FAILURE() << "element " << i << ": " << fast[i] << " vs " << exact[i];
+      ++failures;
+    }
+  }
+}
+
+class Conv2dImplicit : public ::testing::TestWithParam<ImplicitCase> {};
+
+TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  if (!kernels::cpu::implicit_conv2d_applies(g))
+    GTEST_SKIP() << "implicit path not built (no AVX-512) or switched off (SALIENCY_CONV)";
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 1);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 2);
+  std::vector<float> y(g.batch * g.out_channels * g.out_h() * g.out_w(),
+                       std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), y.data());
+  std::vector<double> exact(y.size()), magnitude(y.size());
+  kernels::cpu::im2col_conv2d_forward<double>(g, widened(x, false).data(), widened(w, false).data(),
+                                              exact.data());
+  kernels::cpu::im2col_conv2d_forward<double>(g, widened(x, true).data(), widened(w, true).data(),
+                                              magnitude.data());
+  expect_within_float_bound(y, exact, magnitude, g.patch_size());
+}
+
+TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  if (!kernels::cpu::implicit_conv2d_applies(g))
+    GTEST_SKIP() << "implicit path not built (no AVX-512) or switched off (SALIENCY_CONV)";
+  const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 3);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 4);
+  std::vector<float> dx(g.batch * g.in_channels * g.in_h * g.in_w,
+                        std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::implicit_conv2d_backward_input(g, dy.data(), w.data(), dx.data());
+  std::vector<double> exact(dx.size()), magnitude(dx.size());
+  kernels::cpu::im2col_conv2d_backward_input<double>(g, widened(dy, false).data(),
+                                                     widened(w, false).data(), exact.data());
+  kernels::cpu::im2col_conv2d_backward_input<double>(g, widened(dy, true).data(),
+                                                     widened(w, true).data(), magnitude.data());
+  expect_within_float_bound(dx, exact, magnitude, g.out_channels * g.kernel_h * g.kernel_w);
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(kImplicitCases),
+                         [](const ::testing::TestParamInfo<ImplicitCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
+
+TEST(Conv2dImplicit, AppliesOnlyToStrideOneUngroupedLayers) {
+  kernels::cpu::Conv2dGeometry g{.in_channels = 4,
+                                 .in_h = 8,
+                                 .in_w = 8,
+                                 .out_channels = 4,
+                                 .kernel_h = 3,
+                                 .kernel_w = 3,
+                                 .pad_h = 1,
+                                 .pad_w = 1};
+  if (!kernels::cpu::implicit_conv2d_applies(g)) GTEST_SKIP() << "implicit path not built";
+  auto with = [&](auto change) {
+    kernels::cpu::Conv2dGeometry changed = g;
+    change(changed);
+    return kernels::cpu::implicit_conv2d_applies(changed);
+  };
+  EXPECT_FALSE(with([](auto& c) { c.stride_w = 2; }));
+  EXPECT_FALSE(with([](auto& c) { c.dilation_h = 2; }));
+  EXPECT_FALSE(with([](auto& c) { c.groups = 2; }));
+  EXPECT_FALSE(with([](auto& c) { c.pad_h = 3; }));
+  EXPECT_FALSE(with([](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; }));
 }
 
 TEST(Conv2dErrors, MessagesNameTheOpAndShapes) {

@@ -1,0 +1,40 @@
+#pragma once
+// Stride-1 float convolution as an implicit GEMM on AVX-512: no im2col matrix and no col2im.
+//
+// The input is copied once into a zero-padded plane per channel. In that plane's row-major
+// (flat) order, output position (y, x) sits at j = y * padded_width + x, and the input value
+// that kernel tap (ky, kx) multiplies sits at j + ky * padded_width + kx: every tap is the
+// same contiguous run of the plane shifted by a constant. So the GEMM's right-hand matrix is
+// read straight from the padded planes (row (channel, tap) = plane + tap offset) and the
+// weights straight from their [out, in, kh, kw] layout, both without packing. The flat
+// positions x >= out_w of each row are computed and thrown away (2 of every out_w + 2 for a
+// 3x3 layer), which costs less than building the 9x larger im2col matrix.
+//
+// Backward-to-input of a stride-1 convolution is the same computation on the padded output
+// gradient with the kernel flipped and its in/out channels swapped, so it runs on the same
+// micro-kernel instead of a transposed GEMM plus a scattered col2im.
+//
+// The im2col + GEMM path in conv2d.cpp is the reference this one is tested against; its
+// summation order differs (tolerance in tests/ops/test_conv2d.cpp). Results do not depend on
+// the thread count: every output element is summed in the same order however the tiles are
+// shared out.
+#include "kernels/cpu/conv2d.h"
+
+namespace saliency::kernels::cpu {
+
+// True where the implicit path runs: AVX-512 build, stride 1, no dilation, one group, padding
+// at most kernel - 1 per side, and not switched off with SALIENCY_CONV=im2col (for
+// side-by-side benchmarks). Pointwise (1x1) layers stay on the GEMM path: they need no im2col
+// there, and Eigen's packed kernel measured 15-40% faster on ResNet-50's 1x1 shapes than this
+// one reading B's rows a whole plane apart in place.
+bool implicit_conv2d_applies(const Conv2dGeometry& g);
+
+// output[N, out_channels, out_h, out_w] without bias.
+void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
+                             float* output);
+
+// grad_input[N, in_channels, in_h, in_w] (overwritten).
+void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
+                                    const float* weight, float* grad_input);
+
+}  // namespace saliency::kernels::cpu
