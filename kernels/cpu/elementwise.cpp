@@ -8,10 +8,15 @@
 namespace saliency::kernels::cpu {
 namespace {
 
+// Calls fn(i) for every i in [0, count) on parallel chunks. Each chunk runs a local copy of fn,
+// which captures its pointers by value: the pointers then stay in registers and the loop
+// vectorizes. (Captured by reference, they were reloaded from memory for every element and
+// the loops stayed scalar: ReLU's backward took 5% of a vanilla gradient.)
 template <typename Fn>
-void parallel_elements(int64_t count, Fn fn) {
-  parallel_for(0, count, grain_for(1), [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; ++i) fn(i);
+void parallel_elements(int64_t count, const Fn& fn) {
+  parallel_for(0, count, grain_for(1), [&fn](int64_t lo, int64_t hi) {
+    const Fn body = fn;
+    for (int64_t i = lo; i < hi; ++i) body(i);
   });
 }
 
@@ -43,38 +48,41 @@ T apply(BinaryOp op, T a, T b) {
 
 template <typename T>
 void relu_forward(int64_t count, const T* input, T* output) {
-  parallel_elements(count, [&](int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
+  parallel_elements(count, [=](int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
 }
 
 template <typename T>
 void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input) {
-  parallel_elements(count,
-                    [&](int64_t i) { grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0); });
+  parallel_elements(count, [=](int64_t i) {
+    const T gradient = grad_output[i];  // loaded unconditionally, so the select vectorizes
+    grad_input[i] = output[i] > T(0) ? gradient : T(0);
+  });
 }
 
 template <typename T>
 void relu_backward_guided(int64_t count, const T* grad_output, const T* output, T* grad_input) {
-  parallel_elements(count, [&](int64_t i) {
-    grad_input[i] = (output[i] > T(0) && grad_output[i] > T(0)) ? grad_output[i] : T(0);
+  parallel_elements(count, [=](int64_t i) {
+    const T gradient = grad_output[i];
+    grad_input[i] = (output[i] > T(0) && gradient > T(0)) ? gradient : T(0);
   });
 }
 
 template <typename T>
 void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input) {
-  parallel_elements(count, [&](int64_t i) { grad_input[i] = std::max(grad_output[i], T(0)); });
+  parallel_elements(count, [=](int64_t i) { grad_input[i] = std::max(grad_output[i], T(0)); });
 }
 
 template <typename T>
 void unary_forward(UnaryOp op, int64_t count, const T* input, T* output) {
   switch (op) {
     case UnaryOp::Abs:
-      parallel_elements(count, [&](int64_t i) { output[i] = std::abs(input[i]); });
+      parallel_elements(count, [=](int64_t i) { output[i] = std::abs(input[i]); });
       break;
     case UnaryOp::Square:
-      parallel_elements(count, [&](int64_t i) { output[i] = input[i] * input[i]; });
+      parallel_elements(count, [=](int64_t i) { output[i] = input[i] * input[i]; });
       break;
     case UnaryOp::Gelu:
-      parallel_elements(count, [&](int64_t i) {
+      parallel_elements(count, [=](int64_t i) {
         output[i] = T(0.5) * input[i] * (T(1) + std::erf(input[i] * T(M_SQRT1_2)));
       });
       break;
@@ -86,17 +94,17 @@ void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* in
                     T* grad_input) {
   switch (op) {
     case UnaryOp::Abs:
-      parallel_elements(count, [&](int64_t i) {
+      parallel_elements(count, [=](int64_t i) {
         const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
         grad_input[i] = sign * grad_output[i];
       });
       break;
     case UnaryOp::Square:
       parallel_elements(count,
-                        [&](int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+                        [=](int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
       break;
     case UnaryOp::Gelu:
-      parallel_elements(count, [&](int64_t i) {
+      parallel_elements(count, [=](int64_t i) {
         const T x = input[i];
         const T cdf = T(0.5) * (T(1) + std::erf(x * T(M_SQRT1_2)));
         const T pdf = std::exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1 / sqrt(2 pi)
@@ -108,7 +116,7 @@ void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* in
 
 template <typename T>
 void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
-  parallel_elements(count, [&](int64_t i) { output[i] = scale * input[i] + shift; });
+  parallel_elements(count, [=](int64_t i) { output[i] = scale * input[i] + shift; });
 }
 
 namespace {
