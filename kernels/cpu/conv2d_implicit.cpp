@@ -155,72 +155,96 @@ void run(const ImplicitGemm& g) {
   });
 }
 
-// A [channels, height, width] image in planes of padded_h x padded_w with the image at
-// (top, left) and zeros around it.
-struct PaddedPlanes {
-  int64_t channels, height, width, top, left, padded_h, padded_w;
-  int64_t plane() const { return padded_h * padded_w; }
+// A [channels, height, width] image split by phase for a correlation with strides (sh, sw):
+// plane (a, b) of channel c holds image[c][sh * y + a - top][sw * x + b - left] at (y, x), zero
+// outside the image, each plane rows x columns. In phase planes a strided correlation reads
+// every tap as a contiguous run again: tap (ky, kx) sits in plane (ky % sh, kx % sw) shifted by
+// (ky / sh, kx / sw). With stride 1 there is one plane per channel: the zero-padded image.
+struct PhasePlanes {
+  int64_t channels, height, width, top, left, stride_h, stride_w, rows, columns;
+  int64_t plane() const { return rows * columns; }
+  int64_t channel() const { return stride_h * stride_w * plane(); }
+  // Offset of image position (phase a, b) + (dy, dx) within a channel's planes.
+  int64_t offset(int64_t a, int64_t b, int64_t dy, int64_t dx) const {
+    return (a * stride_w + b) * plane() + dy * columns + dx;
+  }
 };
 
-void pad(const PaddedPlanes& p, const float* image, float* planes) {
-  parallel_for(0, p.channels, grain_for(p.plane()), [&](int64_t lo, int64_t hi) {
+void split_phases(const PhasePlanes& p, const float* image, float* planes) {
+  parallel_for(0, p.channels, grain_for(p.channel()), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
-      float* out = planes + c * p.plane();
       const float* in = image + c * p.height * p.width;
-      std::fill_n(out, p.top * p.padded_w, 0.0f);
-      for (int64_t y = 0; y < p.height; ++y) {
-        float* row = out + (p.top + y) * p.padded_w;
-        std::fill_n(row, p.left, 0.0f);
-        std::copy_n(in + y * p.width, p.width, row + p.left);
-        std::fill(row + p.left + p.width, row + p.padded_w, 0.0f);
-      }
-      std::fill(out + (p.top + p.height) * p.padded_w, out + p.plane(), 0.0f);
+      for (int64_t a = 0; a < p.stride_h; ++a)
+        for (int64_t b = 0; b < p.stride_w; ++b)
+          for (int64_t y = 0; y < p.rows; ++y) {
+            float* row = planes + c * p.channel() + p.offset(a, b, y, 0);
+            const int64_t source_y = p.stride_h * y + a - p.top;
+            if (source_y < 0 || source_y >= p.height) {
+              std::fill_n(row, p.columns, 0.0f);
+              continue;
+            }
+            const float* source = in + source_y * p.width;
+            for (int64_t x = 0; x < p.columns; ++x) {
+              const int64_t source_x = p.stride_w * x + b - p.left;
+              row[x] = source_x >= 0 && source_x < p.width ? source[source_x] : 0.0f;
+            }
+          }
     }
   });
 }
 
-// The valid columns of C's flat rows (row stride `stride`) into [channels, height, width].
-void unpad(int64_t channels, int64_t height, int64_t width, const float* flat, int64_t ldc,
-           int64_t stride, float* image) {
-  parallel_for(0, channels, grain_for(height * width), [&](int64_t lo, int64_t hi) {
+// Where a product's rows x columns block of positions goes in a [channels, height, width]
+// image: position (r, q) of channel c -> (row0 + r * row_step, column0 + q * column_step).
+struct Placement {
+  int64_t height, width, rows, columns, row0, row_step, column0, column_step;
+};
+
+// Copies C (row c at c * ldc, position (r, q) at r * stride + q) into `image` as placed; a null
+// product writes zeros there instead.
+void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride,
+             const Placement& at, float* image) {
+  parallel_for(0, channels, grain_for(at.rows * at.columns), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c)
-      for (int64_t y = 0; y < height; ++y)
-        std::copy_n(flat + c * ldc + y * stride, width, image + (c * height + y) * width);
+      for (int64_t r = 0; r < at.rows; ++r) {
+        float* out = image + (c * at.height + at.row0 + r * at.row_step) * at.width + at.column0;
+        const float* in = product == nullptr ? nullptr : product + c * ldc + r * stride;
+        if (at.column_step == 1 && in != nullptr)
+          std::copy_n(in, at.columns, out);
+        else
+          for (int64_t q = 0; q < at.columns; ++q)
+            out[q * at.column_step] = in == nullptr ? 0.0f : in[q];
+      }
   });
 }
 
-// Runs one stride-1 correlation per image: `source` [channels, h, w] padded as `planes` gives,
-// taps (ky, kx) read at b offset ky_of(t) * padded_w + kx_of(t); A addressed as `gemm` says.
-void correlate(const Conv2dGeometry& g, ImplicitGemm gemm, const PaddedPlanes& planes,
-               const float* source, int64_t source_stride, int64_t out_channels, int64_t out_h,
-               int64_t out_w, float* target, bool flip) {
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  std::vector<int64_t> a_tap(taps), b_tap(taps);
-  for (int64_t t = 0; t < taps; ++t) {
-    const int64_t ky = t / g.kernel_w, kx = t % g.kernel_w;
-    a_tap[t] = t;
-    b_tap[t] = flip ? (g.kernel_h - 1 - ky) * planes.padded_w + (g.kernel_w - 1 - kx)
-                    : ky * planes.padded_w + kx;
-  }
-  const int64_t flat = (out_h - 1) * planes.padded_w + out_w;
-  Scratch<float> padded(planes.channels * planes.plane()), product(out_channels * flat);
-  gemm.m = out_channels;
+// Per image: the source image split into `planes`, then one GEMM over them whose C rows hold
+// at.rows runs of planes.columns flat positions (the last one at.columns long), starting at
+// flat offset `first` of each plane, and C scattered into the target as `at` places it. A, its
+// tap table and B's tap table come filled in; `target_channels` is the GEMM's m.
+void correlate(const Conv2dGeometry& g, ImplicitGemm gemm, const PhasePlanes& planes,
+               const float* source, int64_t first, int64_t target_channels, const Placement& at,
+               float* target) {
+  const int64_t flat = (at.rows - 1) * planes.columns + at.columns;
+  Scratch<float> split(planes.channels * planes.channel()), product(target_channels * flat);
+  gemm.m = target_channels;
   gemm.n = flat;
   gemm.outers = planes.channels;
-  gemm.taps = taps;
-  gemm.a_tap = a_tap.data();
-  gemm.b = padded.data();
-  gemm.b_outer = planes.plane();
-  gemm.b_tap = b_tap.data();
+  gemm.b = split.data() + first;
+  gemm.b_outer = planes.channel();
   gemm.c = product.data();
   gemm.ldc = flat;
-  const int64_t target_stride = out_channels * out_h * out_w;
+  const int64_t source_size = planes.channels * planes.height * planes.width;
+  const int64_t target_size = target_channels * at.height * at.width;
   for (int64_t image = 0; image < g.batch; ++image) {
-    pad(planes, source + image * source_stride, padded.data());
+    split_phases(planes, source + image * source_size, split.data());
     run(gemm);
-    unpad(out_channels, out_h, out_w, product.data(), flat, planes.padded_w,
-          target + image * target_stride);
+    scatter(target_channels, product.data(), flat, planes.columns, at,
+            target + image * target_size);
   }
+}
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
 }
 
 bool switched_off() {
@@ -233,43 +257,97 @@ bool switched_off() {
 
 }  // namespace
 
+bool implicit_conv2d_supports(const Conv2dGeometry& g) {
+  return g.dilation_h == 1 && g.dilation_w == 1 && g.groups == 1 &&
+         (g.kernel_h > 1 || g.kernel_w > 1) && g.pad_h < g.kernel_h && g.pad_w < g.kernel_w &&
+         g.out_h() > 0 && g.out_w() > 0;
+}
+
 bool implicit_conv2d_applies(const Conv2dGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && g.dilation_h == 1 && g.dilation_w == 1 &&
-         g.groups == 1 && !g.is_pointwise() && g.pad_h < g.kernel_h && g.pad_w < g.kernel_w &&
-         g.out_h() > 0 && g.out_w() > 0 && !switched_off();
+  return g.stride_h == 1 && g.stride_w == 1 && implicit_conv2d_supports(g) && !switched_off();
 }
 
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                              float* output) {
-  SALIENCY_ASSERT(implicit_conv2d_applies(g), "implicit conv2d: unsupported geometry");
+  SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
+  const PhasePlanes planes{g.in_channels,
+                           g.in_h,
+                           g.in_w,
+                           g.pad_h,
+                           g.pad_w,
+                           g.stride_h,
+                           g.stride_w,
+                           ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
+                           ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
   const int64_t taps = g.kernel_h * g.kernel_w;
-  // A(out channel, in channel, tap) = weight[out][in][tap]
+  std::vector<int64_t> a_tap(taps), b_tap(taps);
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t ky = t / g.kernel_w, kx = t % g.kernel_w;
+    a_tap[t] = t;  // A(out channel, in channel, tap) = weight[out][in][tap]
+    b_tap[t] = planes.offset(ky % g.stride_h, kx % g.stride_w, ky / g.stride_h, kx / g.stride_w);
+  }
   ImplicitGemm gemm{};
+  gemm.taps = taps;
   gemm.a = weight;
   gemm.a_row = g.in_channels * taps;
   gemm.a_outer = taps;
-  const PaddedPlanes planes{
-      g.in_channels, g.in_h, g.in_w, g.pad_h, g.pad_w, g.in_h + 2 * g.pad_h, g.in_w + 2 * g.pad_w};
-  correlate(g, gemm, planes, input, g.in_channels * g.in_h * g.in_w, g.out_channels, g.out_h(),
-            g.out_w(), output, false);
+  gemm.a_tap = a_tap.data();
+  gemm.b_tap = b_tap.data();
+  const Placement at{g.out_h(), g.out_w(), g.out_h(), g.out_w(), 0, 1, 0, 1};
+  correlate(g, gemm, planes, input, 0, g.out_channels, at, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input) {
-  SALIENCY_ASSERT(implicit_conv2d_applies(g), "implicit conv2d: unsupported geometry");
+  SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
+  // Input position Y = sh * y + ky - pad receives weight[ky] * grad_output[y]. Split Y + pad by
+  // phase a = (Y + pad) % sh, Y' = (Y + pad) / sh: the taps ky = a + sh * m reach it from
+  // y = Y' - m, so each phase is a stride-1 correlation of the output gradient, padded by M - 1
+  // (M of those taps per axis), with the phase's taps flipped. A(in channel, out channel, tap).
   const int64_t taps = g.kernel_h * g.kernel_w;
-  // grad_input[ci][y][x] = sum over (co, ky, kx) of weight[co][ci][ky][kx] *
-  // grad_output[co][y + pad - ky][x + pad - kx]: a correlation of the output gradient, padded
-  // by kernel - 1 - pad, with the flipped kernel; A(in channel, out channel, tap).
-  ImplicitGemm gemm{};
-  gemm.a = weight;
-  gemm.a_row = taps;
-  gemm.a_outer = g.in_channels * taps;
-  const int64_t top = g.kernel_h - 1 - g.pad_h, left = g.kernel_w - 1 - g.pad_w;
-  const PaddedPlanes planes{g.out_channels, g.out_h(),           g.out_w(),           top,
-                            left,           g.out_h() + 2 * top, g.out_w() + 2 * left};
-  correlate(g, gemm, planes, grad_output, g.out_channels * g.out_h() * g.out_w(), g.in_channels,
-            g.in_h, g.in_w, grad_input, true);
+  for (int64_t a = 0; a < g.stride_h; ++a) {
+    for (int64_t b = 0; b < g.stride_w; ++b) {
+      const int64_t first_y = ceil_div(g.pad_h - a, g.stride_h),
+                    end_y = ceil_div(g.pad_h + g.in_h - a, g.stride_h);
+      const int64_t first_x = ceil_div(g.pad_w - b, g.stride_w),
+                    end_x = ceil_div(g.pad_w + g.in_w - b, g.stride_w);
+      if (end_y <= first_y || end_x <= first_x) continue;
+      const Placement at{g.in_h,
+                         g.in_w,
+                         end_y - first_y,
+                         end_x - first_x,
+                         g.stride_h * first_y + a - g.pad_h,
+                         g.stride_h,
+                         g.stride_w * first_x + b - g.pad_w,
+                         g.stride_w};
+      const int64_t taps_y = a < g.kernel_h ? ceil_div(g.kernel_h - a, g.stride_h) : 0;
+      const int64_t taps_x = b < g.kernel_w ? ceil_div(g.kernel_w - b, g.stride_w) : 0;
+      if (taps_y == 0 || taps_x == 0) {  // no tap reaches this phase: its gradient is zero
+        for (int64_t image = 0; image < g.batch; ++image)
+          scatter(g.in_channels, nullptr, 0, 0, at,
+                  grad_input + image * g.in_channels * g.in_h * g.in_w);
+        continue;
+      }
+      const PhasePlanes planes{g.out_channels,    g.out_h(), g.out_w(), taps_y - 1,
+                               taps_x - 1,        1,         1,         end_y + taps_y - 1,
+                               end_x + taps_x - 1};
+      std::vector<int64_t> a_tap, b_tap;
+      for (int64_t m = 0; m < taps_y; ++m)
+        for (int64_t n = 0; n < taps_x; ++n) {
+          a_tap.push_back((a + g.stride_h * m) * g.kernel_w + b + g.stride_w * n);
+          b_tap.push_back(planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
+        }
+      ImplicitGemm gemm{};
+      gemm.taps = static_cast<int64_t>(a_tap.size());
+      gemm.a = weight;
+      gemm.a_row = taps;
+      gemm.a_outer = g.in_channels * taps;
+      gemm.a_tap = a_tap.data();
+      gemm.b_tap = b_tap.data();
+      correlate(g, gemm, planes, grad_output, planes.offset(0, 0, first_y, first_x), g.in_channels,
+                at, grad_input);
+    }
+  }
 }
 
 }  // namespace saliency::kernels::cpu
@@ -277,6 +355,10 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 #else  // no AVX-512: the im2col path serves every convolution
 
 namespace saliency::kernels::cpu {
+
+bool implicit_conv2d_supports(const Conv2dGeometry&) {
+  return false;
+}
 
 bool implicit_conv2d_applies(const Conv2dGeometry&) {
   return false;

@@ -1,5 +1,5 @@
 #pragma once
-// Stride-1 float convolution as an implicit GEMM on AVX-512: no im2col matrix and no col2im.
+// Float convolution as an implicit GEMM on AVX-512: no im2col matrix and no col2im.
 //
 // The input is copied once into a zero-padded plane per channel. In that plane's row-major
 // (flat) order, output position (y, x) sits at j = y * padded_width + x, and the input value
@@ -22,11 +22,21 @@
 
 namespace saliency::kernels::cpu {
 
-// True where the implicit path runs: AVX-512 build, stride 1, no dilation, one group, padding
-// at most kernel - 1 per side, and not switched off with SALIENCY_CONV=im2col (for
-// side-by-side benchmarks). Pointwise (1x1) layers stay on the GEMM path: they need no im2col
-// there, and Eigen's packed kernel measured 15-40% faster on ResNet-50's 1x1 shapes than this
-// one reading B's rows a whole plane apart in place.
+// Geometries the implicit path computes: AVX-512 build, no dilation, one group, a kernel
+// larger than 1x1, padding at most kernel - 1 per side. Strided layers are split by phase
+// (see PhasePlanes in the .cpp): each stride phase of the input is its own plane, in which
+// every tap is a contiguous run again; backward-to-input runs one stride-1 correlation per
+// phase of the input gradient.
+bool implicit_conv2d_supports(const Conv2dGeometry& g);
+
+// Where conv2d_forward / conv2d_backward_input use it: supported, stride 1, and not switched
+// off with SALIENCY_CONV=im2col (for side-by-side benchmarks). Measured on ResNet-50's layers
+// (2 threads, min of 21 alternating runs): stride-1 3x3 forward 130-160 GFLOP/s vs 101-161
+// for im2col + Eigen; the stride-2 3x3 and 7x7 layers ran slower than im2col + Eigen (forward
+// 95-150 vs 112-190, backward 49-94 vs 89-150: four phases of a quarter of the taps each), so
+// they stay on im2col. Pointwise (1x1) layers stay on the GEMM path: they need no im2col,
+// and Eigen's packed kernel was 15-40% faster on ResNet-50's 1x1 shapes than this one reading
+// B's rows a whole plane apart in place.
 bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
 // output[N, out_channels, out_h, out_w] without bias.

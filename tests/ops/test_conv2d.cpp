@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "autograd/engine.h"
@@ -134,7 +135,7 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   EXPECT_EQ(gradients[0], gradients[1]);
 }
 
-// The implicit-GEMM path (float, stride 1) against the im2col path run in float64 on the same
+// The implicit-GEMM path (float, any stride) against the im2col path run in float64 on the same
 // values, element by element, within the float32 bound for a k-term dot product:
 // |error| <= k * 2^-24 * sum |w| |x| (the sum itself from the float64 path on |w|, |x|). Shapes
 // cover edge tiles in rows (channels not a multiple of 8) and columns (flat widths that end
@@ -219,6 +220,68 @@ const ImplicitCase kImplicitCases[] = {
       .kernel_w = 3,
       .pad_h = 1,
       .pad_w = 1}},
+    {"3x3_stride2_odd",
+     {.batch = 2,
+      .in_channels = 5,
+      .in_h = 13,
+      .in_w = 11,
+      .out_channels = 10,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .stride_h = 2,
+      .stride_w = 2,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"3x3_stride2_even_unpadded",
+     {.in_channels = 4,
+      .in_h = 12,
+      .in_w = 10,
+      .out_channels = 9,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .stride_h = 2,
+      .stride_w = 2}},
+    {"7x7_stride2_stem",
+     {.in_channels = 3,
+      .in_h = 31,
+      .in_w = 29,
+      .out_channels = 16,
+      .kernel_h = 7,
+      .kernel_w = 7,
+      .stride_h = 2,
+      .stride_w = 2,
+      .pad_h = 3,
+      .pad_w = 3}},
+    {"2x2_stride2",
+     {.in_channels = 3,
+      .in_h = 9,
+      .in_w = 8,
+      .out_channels = 5,
+      .kernel_h = 2,
+      .kernel_w = 2,
+      .stride_h = 2,
+      .stride_w = 2}},
+    {"3x3_stride3_gaps",
+     {.in_channels = 2,
+      .in_h = 11,
+      .in_w = 10,
+      .out_channels = 3,
+      .kernel_h = 2,
+      .kernel_w = 3,
+      .stride_h = 3,
+      .stride_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"stride_per_axis",
+     {.in_channels = 3,
+      .in_h = 10,
+      .in_w = 9,
+      .out_channels = 4,
+      .kernel_h = 3,
+      .kernel_w = 1,
+      .stride_h = 2,
+      .stride_w = 1,
+      .pad_h = 1}},
     {"blocks_and_slices",
      {.in_channels = 70,
       .in_h = 30,
@@ -266,8 +329,8 @@ class Conv2dImplicit : public ::testing::TestWithParam<ImplicitCase> {};
 
 TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
-  if (!kernels::cpu::implicit_conv2d_applies(g))
-    GTEST_SKIP() << "implicit path not built (no AVX-512) or switched off (SALIENCY_CONV)";
+  if (!kernels::cpu::implicit_conv2d_supports(g))
+    GTEST_SKIP() << "implicit path not built (no AVX-512)";
   const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 1);
   const auto w = random_floats(g.out_channels * g.patch_size(), 2);
   std::vector<float> y(g.batch * g.out_channels * g.out_h() * g.out_w(),
@@ -283,8 +346,8 @@ TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
 
 TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
-  if (!kernels::cpu::implicit_conv2d_applies(g))
-    GTEST_SKIP() << "implicit path not built (no AVX-512) or switched off (SALIENCY_CONV)";
+  if (!kernels::cpu::implicit_conv2d_supports(g))
+    GTEST_SKIP() << "implicit path not built (no AVX-512)";
   const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 3);
   const auto w = random_floats(g.out_channels * g.patch_size(), 4);
   std::vector<float> dx(g.batch * g.in_channels * g.in_h * g.in_w,
@@ -303,26 +366,33 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(kImplicitCa
                            return std::string(param_info.param.name);
                          });
 
-TEST(Conv2dImplicit, AppliesOnlyToStrideOneUngroupedLayers) {
-  kernels::cpu::Conv2dGeometry g{.in_channels = 4,
-                                 .in_h = 8,
-                                 .in_w = 8,
-                                 .out_channels = 4,
-                                 .kernel_h = 3,
-                                 .kernel_w = 3,
-                                 .pad_h = 1,
-                                 .pad_w = 1};
-  if (!kernels::cpu::implicit_conv2d_applies(g)) GTEST_SKIP() << "implicit path not built";
-  auto with = [&](auto change) {
-    kernels::cpu::Conv2dGeometry changed = g;
-    change(changed);
-    return kernels::cpu::implicit_conv2d_applies(changed);
+TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrideOne) {
+  using kernels::cpu::implicit_conv2d_applies, kernels::cpu::implicit_conv2d_supports;
+  const kernels::cpu::Conv2dGeometry g{.in_channels = 4,
+                                       .in_h = 8,
+                                       .in_w = 8,
+                                       .out_channels = 4,
+                                       .kernel_h = 3,
+                                       .kernel_w = 3,
+                                       .pad_h = 1,
+                                       .pad_w = 1};
+  if (!implicit_conv2d_supports(g)) GTEST_SKIP() << "implicit path not built";
+  auto changed = [&](auto change) {
+    kernels::cpu::Conv2dGeometry c = g;
+    change(c);
+    return c;
   };
-  EXPECT_FALSE(with([](auto& c) { c.stride_w = 2; }));
-  EXPECT_FALSE(with([](auto& c) { c.dilation_h = 2; }));
-  EXPECT_FALSE(with([](auto& c) { c.groups = 2; }));
-  EXPECT_FALSE(with([](auto& c) { c.pad_h = 3; }));
-  EXPECT_FALSE(with([](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; }));
+  const auto strided = changed([](auto& c) { c.stride_w = 2; });
+  EXPECT_TRUE(implicit_conv2d_supports(strided));
+  EXPECT_FALSE(implicit_conv2d_applies(strided));  // measured slower than im2col + Eigen
+  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.dilation_h = 2; })));
+  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.groups = 2; })));
+  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.pad_h = 3; })));
+  EXPECT_FALSE(implicit_conv2d_supports(
+      changed([](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; })));
+  if (std::getenv("SALIENCY_CONV") == nullptr) {
+    EXPECT_TRUE(implicit_conv2d_applies(g));
+  }
 }
 
 TEST(Conv2dErrors, MessagesNameTheOpAndShapes) {
