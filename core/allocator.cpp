@@ -1,5 +1,6 @@
 #include "core/allocator.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <new>
@@ -53,56 +54,72 @@ void* allocate_from_system(size_t bytes) {
 
 void* CpuAllocator::allocate(size_t bytes) {
   const size_t rounded = size_class(bytes);
-  {
-    std::lock_guard lock(mutex_);
-    auto it = free_blocks_.find(rounded);
-    if (it != free_blocks_.end() && !it->second.empty()) {
-      void* block = it->second.back();
-      it->second.pop_back();
-      stats_.bytes_cached -= rounded;
-      stats_.bytes_in_use += rounded;
-      stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
-      ++stats_.cache_hits;
-      return block;
-    }
-  }
+  if (void* cached = cache_.take(rounded)) return cached;
   void* block = allocate_from_system(rounded);
   if (block == nullptr) {
     empty_cache();
     block = allocate_from_system(rounded);
   }
   if (block == nullptr) throw Error(concat("out of memory allocating ", bytes, " bytes"));
-  std::lock_guard lock(mutex_);
-  stats_.bytes_in_use += rounded;
-  stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
-  ++stats_.system_allocations;
+  cache_.add_fresh(rounded);
   return block;
 }
 
 void CpuAllocator::release(void* data, size_t bytes) {
-  if (data == nullptr) return;
-  const size_t rounded = size_class(bytes);
-  std::lock_guard lock(mutex_);
-  free_blocks_[rounded].push_back(data);
-  stats_.bytes_in_use -= rounded;
-  stats_.bytes_cached += rounded;
+  if (data != nullptr) cache_.put(data, size_class(bytes));
 }
 
 void CpuAllocator::empty_cache() {
-  std::lock_guard lock(mutex_);
-  for (auto& [size, blocks] : free_blocks_) {
-    for (void* block : blocks) std::free(block);
-    stats_.bytes_cached -= size * blocks.size();
-  }
-  free_blocks_.clear();
+  for (const auto& [block, size] : cache_.drain()) std::free(block);
 }
 
-AllocatorStats CpuAllocator::stats() const {
+void* BlockCache::take(size_t size_class) {
+  std::lock_guard lock(mutex_);
+  auto it = free_blocks_.find(size_class);
+  if (it == free_blocks_.end() || it->second.empty()) return nullptr;
+  void* block = it->second.back();
+  it->second.pop_back();
+  stats_.bytes_cached -= size_class;
+  note_in_use(size_class);
+  ++stats_.cache_hits;
+  return block;
+}
+
+void BlockCache::add_fresh(size_t size_class) {
+  std::lock_guard lock(mutex_);
+  note_in_use(size_class);
+  ++stats_.system_allocations;
+}
+
+void BlockCache::note_in_use(size_t bytes) {
+  stats_.bytes_in_use += bytes;
+  stats_.peak_bytes_in_use = std::max(stats_.peak_bytes_in_use, stats_.bytes_in_use);
+}
+
+void BlockCache::put(void* block, size_t size_class) {
+  std::lock_guard lock(mutex_);
+  free_blocks_[size_class].push_back(block);
+  stats_.bytes_in_use -= size_class;
+  stats_.bytes_cached += size_class;
+}
+
+std::vector<std::pair<void*, size_t>> BlockCache::drain() {
+  std::lock_guard lock(mutex_);
+  std::vector<std::pair<void*, size_t>> blocks;
+  for (auto& [size, list] : free_blocks_) {
+    for (void* block : list) blocks.emplace_back(block, size);
+    stats_.bytes_cached -= size * list.size();
+  }
+  free_blocks_.clear();
+  return blocks;
+}
+
+AllocatorStats BlockCache::stats() const {
   std::lock_guard lock(mutex_);
   return stats_;
 }
 
-void CpuAllocator::reset_peak() {
+void BlockCache::reset_peak() {
   std::lock_guard lock(mutex_);
   stats_.peak_bytes_in_use = stats_.bytes_in_use;
 }

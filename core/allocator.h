@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 namespace saliency {
@@ -18,6 +19,28 @@ struct AllocatorStats {
   size_t peak_bytes_in_use = 0;     // since the last reset_peak()
   uint64_t system_allocations = 0;  // blocks obtained from the system
   uint64_t cache_hits = 0;          // requests served from the cache
+};
+
+// The cache behind both allocators (host and device): freed blocks kept by size class, and
+// the statistics. Thread-safe. The allocators add only where the blocks come from.
+class BlockCache {
+ public:
+  // A cached block of this size class, now in use; null when none is cached.
+  void* take(size_t size_class);
+  // Counts a block fresh from the system as in use.
+  void add_fresh(size_t size_class);
+  // Keeps a block the caller is done with for the next take() of its class.
+  void put(void* block, size_t size_class);
+  // Every cached block with its size class, forgotten by the cache (to free them).
+  std::vector<std::pair<void*, size_t>> drain();
+  AllocatorStats stats() const;
+  void reset_peak();
+
+ private:
+  void note_in_use(size_t bytes);  // with mutex_ held
+  mutable std::mutex mutex_;
+  std::map<size_t, std::vector<void*>> free_blocks_;
+  AllocatorStats stats_;
 };
 
 class CpuAllocator {
@@ -32,8 +55,8 @@ class CpuAllocator {
 
   // Returns cached blocks to the system (e.g. after a large one-off job).
   void empty_cache();
-  AllocatorStats stats() const;
-  void reset_peak();
+  AllocatorStats stats() const { return cache_.stats(); }
+  void reset_peak() { cache_.reset_peak(); }
 
   // The size class a request is rounded up to; equal classes share cached blocks.
   static size_t size_class(size_t bytes);
@@ -42,9 +65,7 @@ class CpuAllocator {
 
  private:
   CpuAllocator() = default;
-  mutable std::mutex mutex_;
-  std::map<size_t, std::vector<void*>> free_blocks_;
-  AllocatorStats stats_;
+  BlockCache cache_;
 };
 
 }  // namespace saliency
