@@ -1,6 +1,6 @@
 #pragma once
-// What the CUDA side of this build can do. The CUDA kernels themselves arrive with the CUDA
-// backend; for now the build compiles and links a device query so the toolchain is exercised.
+// What the CUDA side of this build can do: whether it was built with nvcc and how many GPUs it
+// sees. The kernels (memory.h, elementwise.h, conv2d.h) check device_count() before use.
 #include <string>
 
 namespace saliency::kernels::cuda {

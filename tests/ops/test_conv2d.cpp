@@ -10,6 +10,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
+#include "float_bound.h"
 #include "gradcheck.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_implicit.h"
@@ -18,8 +19,10 @@
 namespace saliency {
 namespace {
 
+using testing::expect_within_float_bound;
 using testing::gradcheck;
 using testing::random64;
+using testing::widened;
 
 struct ConvCase {
   const char* name;
@@ -303,28 +306,6 @@ std::vector<float> random_floats(int64_t count, uint64_t seed) {
   return {values.begin(), values.end()};
 }
 
-template <typename From>
-std::vector<double> widened(const std::vector<From>& values, bool absolute) {
-  std::vector<double> out(values.size());
-  for (size_t i = 0; i < values.size(); ++i)
-    out[i] = absolute ? std::abs(double(values[i])) : double(values[i]);
-  return out;
-}
-
-// Checks fast[i] against exact[i] within k * 2^-24 * magnitude[i].
-void expect_within_float_bound(const std::vector<float>& fast, const std::vector<double>& exact,
-                               const std::vector<double>& magnitude, int64_t terms) {
-  ASSERT_EQ(fast.size(), exact.size());
-  const double unit = std::ldexp(1.0, -24) * double(terms);
-  int64_t failures = 0;
-  for (size_t i = 0; i < fast.size() && failures < 5; ++i) {
-    if (!(std::abs(double(fast[i]) - exact[i]) <= unit * magnitude[i] + 1e-30)) {
-      ADD_FAILURE() << "element " << i << ": " << fast[i] << " vs " << exact[i];
-      ++failures;
-    }
-  }
-}
-
 class Conv2dImplicit : public ::testing::TestWithParam<ImplicitCase> {};
 
 TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
@@ -336,12 +317,7 @@ TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
   std::vector<float> y(g.batch * g.out_channels * g.out_h() * g.out_w(),
                        std::numeric_limits<float>::quiet_NaN());
   kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), y.data());
-  std::vector<double> exact(y.size()), magnitude(y.size());
-  kernels::cpu::im2col_conv2d_forward<double>(g, widened(x, false).data(), widened(w, false).data(),
-                                              exact.data());
-  kernels::cpu::im2col_conv2d_forward<double>(g, widened(x, true).data(), widened(w, true).data(),
-                                              magnitude.data());
-  expect_within_float_bound(y, exact, magnitude, g.patch_size());
+  testing::expect_conv_forward_within_bound(g, x, w, y);
 }
 
 TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
@@ -353,12 +329,7 @@ TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
   std::vector<float> dx(g.batch * g.in_channels * g.in_h * g.in_w,
                         std::numeric_limits<float>::quiet_NaN());
   kernels::cpu::implicit_conv2d_backward_input(g, dy.data(), w.data(), dx.data());
-  std::vector<double> exact(dx.size()), magnitude(dx.size());
-  kernels::cpu::im2col_conv2d_backward_input<double>(g, widened(dy, false).data(),
-                                                     widened(w, false).data(), exact.data());
-  kernels::cpu::im2col_conv2d_backward_input<double>(g, widened(dy, true).data(),
-                                                     widened(w, true).data(), magnitude.data());
-  expect_within_float_bound(dx, exact, magnitude, g.out_channels * g.kernel_h * g.kernel_w);
+  testing::expect_conv_backward_input_within_bound(g, dy, w, dx);
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(kImplicitCases),

@@ -1,0 +1,24 @@
+#pragma once
+// 2-D convolution on the GPU as an implicit GEMM, the same algorithm as the CPU's
+// kernels/cpu/conv2d_implicit.h: the input is copied into zero-padded planes, in whose flat
+// order every tap is a contiguous run shifted by a constant, and a tiled GEMM reads A (the
+// weights, in place) and B (the planes) through tap tables; backward-to-input is the same
+// correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
+// cuDNN. The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For now:
+// stride 1, no dilation, one group, padding at most kernel - 1 (1x1 layers included).
+#include "kernels/cpu/conv2d.h"
+
+namespace saliency::kernels::cuda {
+
+bool conv2d_supported(const cpu::Conv2dGeometry& g);
+
+// Device pointers; output [N, out_channels, out_h, out_w] without bias.
+template <typename T>
+void conv2d_forward(const cpu::Conv2dGeometry& g, const T* input, const T* weight, T* output);
+
+// grad_input [N, in_channels, in_h, in_w] (overwritten).
+template <typename T>
+void conv2d_backward_input(const cpu::Conv2dGeometry& g, const T* grad_output, const T* weight,
+                           T* grad_input);
+
+}  // namespace saliency::kernels::cuda

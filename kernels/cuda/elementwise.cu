@@ -1,0 +1,95 @@
+#include "kernels/cuda/check.cuh"
+#include "kernels/cuda/elementwise.h"
+
+namespace saliency::kernels::cuda {
+namespace {
+
+// One thread per element, grid-stride so any count fits the grid.
+template <typename T, typename Fn>
+__global__ void map_kernel(int64_t count, Fn fn) {
+  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
+       i += int64_t(gridDim.x) * blockDim.x)
+    fn(i);
+}
+
+template <typename T, typename Fn>
+void launch_map(const char* op, int64_t count, Fn fn) {
+  if (count <= 0) return;
+  constexpr unsigned kMaxBlocks = 65535;
+  const unsigned blocks = std::min<unsigned>(blocks_for(count), kMaxBlocks);
+  map_kernel<T><<<blocks, kThreads>>>(count, fn);
+  check_launch(op);
+}
+
+// scale * x + shift with two roundings: __fmul_rn / __fadd_rn keep nvcc from contracting it
+// into an FMA. (A CPU build that contracts differs by at most one rounding; tests allow it.)
+__device__ inline float multiply_then_add(float scale, float x, float shift) {
+  return __fadd_rn(__fmul_rn(scale, x), shift);
+}
+__device__ inline double multiply_then_add(double scale, double x, double shift) {
+  return __dadd_rn(__dmul_rn(scale, x), shift);
+}
+
+}  // namespace
+
+template <typename T>
+void relu_forward(int64_t count, const T* input, T* output) {
+  launch_map<T>("relu", count,
+                [=] __device__(int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
+}
+
+template <typename T>
+void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input) {
+  launch_map<T>("relu backward", count, [=] __device__(int64_t i) {
+    grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0);
+  });
+}
+
+template <typename T>
+void relu_backward_guided(int64_t count, const T* grad_output, const T* output, T* grad_input) {
+  launch_map<T>("relu backward (guided)", count, [=] __device__(int64_t i) {
+    const T gradient = grad_output[i];
+    grad_input[i] = output[i] > T(0) && gradient > T(0) ? gradient : T(0);
+  });
+}
+
+template <typename T>
+void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input) {
+  launch_map<T>("relu backward (deconvnet)", count, [=] __device__(int64_t i) {
+    grad_input[i] = grad_output[i] > T(0) ? grad_output[i] : T(0);
+  });
+}
+
+template <typename T>
+void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
+  launch_map<T>("scale_shift", count, [=] __device__(int64_t i) {
+    output[i] = multiply_then_add(scale, input[i], shift);
+  });
+}
+
+template <typename T>
+void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out) {
+  switch (op) {
+    case cpu::BinaryOp::Add:
+      launch_map<T>("add", count, [=] __device__(int64_t i) { out[i] = a[i] + b[i]; });
+      break;
+    case cpu::BinaryOp::Sub:
+      launch_map<T>("sub", count, [=] __device__(int64_t i) { out[i] = a[i] - b[i]; });
+      break;
+    case cpu::BinaryOp::Mul:
+      launch_map<T>("mul", count, [=] __device__(int64_t i) { out[i] = a[i] * b[i]; });
+      break;
+  }
+}
+
+#define SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(T)                          \
+  template void relu_forward<T>(int64_t, const T*, T*);                   \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);        \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*); \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);        \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);              \
+  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);
+SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(float)
+SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(double)
+
+}  // namespace saliency::kernels::cuda

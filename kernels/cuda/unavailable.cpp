@@ -1,0 +1,87 @@
+// A build without CUDA: the CUDA kernel API exists so code and tests compile everywhere, and
+// every call says why it cannot run. device_count() is 0 here, so callers check it first.
+#include "core/error.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/memory.h"
+
+namespace saliency::kernels::cuda {
+namespace {
+[[noreturn]] void unavailable(const char* what) {
+  throw Error(concat(what,
+                     ": this build has no CUDA (configure with SALIENCY_CUDA=ON where nvcc "
+                     "is installed)"));
+}
+}  // namespace
+
+CudaAllocator& CudaAllocator::instance() {
+  static CudaAllocator allocator;
+  return allocator;
+}
+CudaAllocator::~CudaAllocator() = default;
+void* CudaAllocator::allocate(size_t) {
+  unavailable("CUDA allocation");
+}
+void CudaAllocator::release(void*, size_t) {}
+void CudaAllocator::empty_cache() {}
+
+void copy_to_device(void*, const void*, size_t) {
+  unavailable("copy to device");
+}
+void copy_to_host(void*, const void*, size_t) {
+  unavailable("copy to host");
+}
+void synchronize(const char* what) {
+  unavailable(what);
+}
+
+template <typename T>
+void relu_forward(int64_t, const T*, T*) {
+  unavailable("relu on CUDA");
+}
+template <typename T>
+void relu_backward(int64_t, const T*, const T*, T*) {
+  unavailable("relu backward on CUDA");
+}
+template <typename T>
+void relu_backward_guided(int64_t, const T*, const T*, T*) {
+  unavailable("guided relu backward on CUDA");
+}
+template <typename T>
+void relu_backward_deconvnet(int64_t, const T*, T*) {
+  unavailable("deconvnet relu backward on CUDA");
+}
+template <typename T>
+void scale_shift(int64_t, T, T, const T*, T*) {
+  unavailable("scale_shift on CUDA");
+}
+template <typename T>
+void binary_same_shape(cpu::BinaryOp, int64_t, const T*, const T*, T*) {
+  unavailable("binary op on CUDA");
+}
+
+bool conv2d_supported(const cpu::Conv2dGeometry&) {
+  return false;
+}
+template <typename T>
+void conv2d_forward(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
+  unavailable("conv2d on CUDA");
+}
+template <typename T>
+void conv2d_backward_input(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
+  unavailable("conv2d backward on CUDA");
+}
+
+#define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                            \
+  template void relu_forward<T>(int64_t, const T*, T*);                                \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);                     \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);              \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                     \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);                           \
+  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);  \
+  template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*); \
+  template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);
+SALIENCY_INSTANTIATE_UNAVAILABLE(float)
+SALIENCY_INSTANTIATE_UNAVAILABLE(double)
+
+}  // namespace saliency::kernels::cuda

@@ -1,0 +1,206 @@
+// The CUDA kernels against their CPU specification: random inputs, outputs poisoned with NaN
+// first (an element a kernel leaves unwritten fails), then exact equality where the arithmetic
+// is the same and the float error bound where the summation order differs. Without a GPU (or
+// in a build without CUDA) every test skips and says why; scripts/gpu-check.sh runs them on a
+// machine with one.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "float_bound.h"
+#include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/elementwise.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/memory.h"
+#include "kernels/cuda/runtime.h"
+
+namespace saliency {
+namespace {
+
+namespace cuda = kernels::cuda;
+namespace cpu = kernels::cpu;
+
+class Cuda : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::built_with_cuda()) GTEST_SKIP() << "this build has no CUDA (SALIENCY_CUDA=OFF)";
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  }
+};
+
+std::vector<float> random_values(int64_t count, uint32_t seed) {
+  std::mt19937 engine(seed);
+  std::normal_distribution<float> normal;
+  std::vector<float> values(static_cast<size_t>(count));
+  for (float& v : values) v = normal(engine);
+  return values;
+}
+
+// A device array filled with NaN: what a kernel does not write stays NaN.
+cuda::DeviceArray<float> poisoned(int64_t count) {
+  return cuda::DeviceArray<float>(
+      std::vector<float>(static_cast<size_t>(count), std::numeric_limits<float>::quiet_NaN()));
+}
+
+TEST_F(Cuda, CopiesRoundTripAndTheAllocatorReusesFreedBlocks) {
+  const auto values = random_values(1000, 1);
+  {
+    cuda::DeviceArray<float> device(values);
+    EXPECT_EQ(device.download(), values);
+  }
+  const uint64_t before = cuda::CudaAllocator::instance().stats().system_allocations;
+  {
+    cuda::DeviceArray<float> again(values);
+    EXPECT_EQ(again.download(), values);
+  }
+  EXPECT_EQ(cuda::CudaAllocator::instance().stats().system_allocations, before);
+}
+
+TEST_F(Cuda, ReluAndItsBackwardRulesEqualTheCpuKernels) {
+  const int64_t n = 100003;  // not a multiple of the block size
+  const auto x = random_values(n, 2), g = random_values(n, 3);
+  std::vector<float> y(n), expected(n);
+  cpu::relu_forward(n, x.data(), y.data());
+  const cuda::DeviceArray<float> dx(x), dy(y), dg(g);
+  auto out = poisoned(n);
+  cuda::relu_forward(n, dx.data(), out.data());
+  EXPECT_EQ(out.download(), y);
+
+  out = poisoned(n);
+  cuda::relu_backward(n, dg.data(), dy.data(), out.data());
+  cpu::relu_backward(n, g.data(), y.data(), expected.data());
+  EXPECT_EQ(out.download(), expected);
+
+  cuda::relu_backward_guided(n, dg.data(), dy.data(), out.data());
+  cpu::relu_backward_guided(n, g.data(), y.data(), expected.data());
+  EXPECT_EQ(out.download(), expected);
+
+  cuda::relu_backward_deconvnet(n, dg.data(), out.data());
+  cpu::relu_backward_deconvnet(n, g.data(), expected.data());
+  EXPECT_EQ(out.download(), expected);
+}
+
+TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
+  const int64_t n = 4097;
+  const auto a = random_values(n, 4), b = random_values(n, 5);
+  const cuda::DeviceArray<float> da(a), db(b);
+  std::vector<float> expected(n);
+  const cpu::BroadcastLayout same{{n}, {1}, {1}};
+  for (cpu::BinaryOp op : {cpu::BinaryOp::Add, cpu::BinaryOp::Sub, cpu::BinaryOp::Mul}) {
+    auto out = poisoned(n);
+    cuda::binary_same_shape(op, n, da.data(), db.data(), out.data());
+    cpu::binary_forward(op, same, a.data(), b.data(), expected.data());
+    EXPECT_EQ(out.download(), expected) << "op " << int(op);
+  }
+  auto out = poisoned(n);
+  cuda::scale_shift(n, 1.7f, -0.3f, da.data(), out.data());
+  cpu::scale_shift(n, 1.7f, -0.3f, a.data(), expected.data());
+  const auto got = out.download();
+  for (int64_t i = 0; i < n; ++i)  // the CPU build may fuse the multiply-add: one rounding apart
+    ASSERT_NEAR(got[i], expected[i], 2e-7 * (std::abs(1.7f * a[i]) + 0.3f)) << "element " << i;
+}
+
+struct CudaConvCase {
+  const char* name;
+  cpu::Conv2dGeometry geometry;
+};
+
+const CudaConvCase kConvCases[] = {
+    {"3x3_pad1_edges",
+     {.batch = 2,
+      .in_channels = 5,
+      .in_h = 9,
+      .in_w = 11,
+      .out_channels = 13,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"1x1",
+     {.in_channels = 70, .in_h = 7, .in_w = 7, .out_channels = 67, .kernel_h = 1, .kernel_w = 1}},
+    {"7x7_pad3",
+     {.in_channels = 3,
+      .in_h = 20,
+      .in_w = 18,
+      .out_channels = 8,
+      .kernel_h = 7,
+      .kernel_w = 7,
+      .pad_h = 3,
+      .pad_w = 3}},
+    {"resnet_layer3_3x3",
+     {.in_channels = 256,
+      .in_h = 14,
+      .in_w = 14,
+      .out_channels = 256,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
+};
+
+void PrintTo(const CudaConvCase& c, std::ostream* out) {
+  *out << c.name;
+}
+
+class CudaConv : public ::testing::TestWithParam<CudaConvCase> {
+ protected:
+  void SetUp() override {
+    if (!cuda::built_with_cuda()) GTEST_SKIP() << "this build has no CUDA (SALIENCY_CUDA=OFF)";
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  }
+};
+
+TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
+  const cpu::Conv2dGeometry& g = GetParam().geometry;
+  const int64_t in_size = g.batch * g.in_channels * g.in_h * g.in_w;
+  const int64_t out_size = g.batch * g.out_channels * g.out_h() * g.out_w();
+  const auto x = random_values(in_size, 6), w = random_values(g.out_channels * g.patch_size(), 7),
+             dy = random_values(out_size, 8);
+  const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy);
+
+  auto y = poisoned(out_size);
+  cuda::conv2d_forward(g, dx.data(), dw.data(), y.data());
+  testing::expect_conv_forward_within_bound(g, x, w, y.download());
+
+  auto grad = poisoned(in_size);
+  cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data());
+  testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+  cuda::synchronize("conv2d test");
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(kConvCases),
+                         [](const ::testing::TestParamInfo<CudaConvCase>& param_info) {
+                           return std::string(param_info.param.name);
+                         });
+
+TEST(CudaConvGeometry, StridedLayersAreRefusedWithAMessageUntilImplemented) {
+  const cpu::Conv2dGeometry strided{.in_channels = 3,
+                                    .in_h = 8,
+                                    .in_w = 8,
+                                    .out_channels = 4,
+                                    .kernel_h = 3,
+                                    .kernel_w = 3,
+                                    .stride_h = 2,
+                                    .stride_w = 2,
+                                    .pad_h = 1,
+                                    .pad_w = 1};
+  EXPECT_FALSE(cuda::conv2d_supported(strided));
+  if (cuda::built_with_cuda()) {
+    const cpu::Conv2dGeometry plain{.in_channels = 3,
+                                    .in_h = 8,
+                                    .in_w = 8,
+                                    .out_channels = 4,
+                                    .kernel_h = 3,
+                                    .kernel_w = 3,
+                                    .pad_h = 1,
+                                    .pad_w = 1};
+    EXPECT_TRUE(cuda::conv2d_supported(plain));
+  }
+}
+
+}  // namespace
+}  // namespace saliency
