@@ -7,7 +7,8 @@
 #                                copied into gpu-check/ (ignored by git, a few MB)
 #   scripts/gpu-check.sh run     there, through the device tool with gpu-check/ carried:
 #                                the GPU, the build's --version, the CUDA tests (each CUDA kernel
-#                                against its CPU specification), a pass/fail table
+#                                against its CPU specification), a pass/fail table, and the
+#                                convolution kernels' times on ResNet-50's layer shapes
 #
 # e.g. device run: command "bash scripts/gpu-check.sh run", carry ["gpu-check"], timeout 300.
 # `saliency bench --device cuda` joins the run half once the ops dispatch to the CUDA kernels
@@ -21,9 +22,10 @@ case "$mode" in
     cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DSALIENCY_CUDA=ON \
       -DSALIENCY_NATIVE=OFF -DCMAKE_CXX_FLAGS=-march=x86-64-v3 \
       "-DCMAKE_CUDA_ARCHITECTURES=90-real;90-virtual" -DSALIENCY_BUILD_BENCHMARKS=OFF
-    cmake --build build-gpu --target saliency_tests saliency_cli --parallel "$(nproc)"
+    cmake --build build-gpu --target saliency_tests saliency_cli cuda_kernel_timing \
+      --parallel "$(nproc)"
     rm -rf gpu-check && mkdir -p gpu-check
-    cp build-gpu/tests/saliency_tests build-gpu/saliency gpu-check/
+    cp build-gpu/tests/saliency_tests build-gpu/saliency build-gpu/cuda_kernel_timing gpu-check/
     # The CUDA runtime the binaries were linked against travels with them.
     cudart=$(ldd build-gpu/saliency | awk '/libcudart/ {print $3}')
     cp -L "$cudart" gpu-check/
@@ -42,6 +44,8 @@ case "$mode" in
     echo "|---|---|"
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]' gpu-check/tests.log | grep -v ' tests, ' |
       sed -E 's/^\[ +([A-Z]+) +\] ([^ ]+).*/| \2 | \1 |/' | sort -u
+    echo
+    gpu-check/cuda_kernel_timing
     exit "$status"
     ;;
   *)

@@ -11,11 +11,17 @@
 #include <vector>
 
 #include "float_bound.h"
+#include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/elementwise.h"
+#include "kernels/cpu/linear.h"
+#include "kernels/cpu/pooling.h"
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
+#include "kernels/cuda/pooling.h"
 #include "kernels/cuda/runtime.h"
 
 namespace saliency {
@@ -104,6 +110,108 @@ TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
     ASSERT_NEAR(got[i], expected[i], 2e-7 * (std::abs(1.7f * a[i]) + 0.3f)) << "element " << i;
 }
 
+TEST_F(Cuda, BatchNormForwardAndFrozenBackwardMatchTheCpuKernels) {
+  const cpu::BatchNormGeometry g{.batch = 3, .channels = 7, .plane = 45};
+  const int64_t n = g.batch * g.channels * g.plane;
+  const auto x = random_values(n, 9), grad = random_values(n, 10);
+  const auto mean = random_values(g.channels, 11), weight = random_values(g.channels, 12),
+             bias = random_values(g.channels, 13);
+  std::vector<float> inv_std = random_values(g.channels, 14);
+  for (float& v : inv_std) v = 1.0f / (1.0f + std::abs(v));
+  const cuda::DeviceArray<float> dx(x), dgrad(grad), dmean(mean), dinv(inv_std), dw(weight),
+      db(bias);
+  std::vector<float> expected(n);
+  auto out = poisoned(n);
+  cuda::batch_norm_forward(g, dx.data(), dmean.data(), dinv.data(), dw.data(), db.data(),
+                           out.data());
+  cpu::batch_norm_forward(g, x.data(), mean.data(), inv_std.data(), weight.data(), bias.data(),
+                          expected.data());
+  const auto got = out.download();
+  for (int64_t i = 0; i < n; ++i)  // x * scale + shift: fused or not, one rounding apart
+    ASSERT_NEAR(got[i], expected[i], 4e-7 * (std::abs(expected[i]) + 4.0f)) << "element " << i;
+
+  auto back = poisoned(n);
+  cuda::batch_norm_backward_input_frozen(g, dgrad.data(), dinv.data(), dw.data(), back.data());
+  cpu::batch_norm_backward_input_frozen(g, grad.data(), inv_std.data(), weight.data(),
+                                        expected.data());
+  EXPECT_EQ(back.download(), expected);  // the same scale, one multiplication
+}
+
+TEST_F(Cuda, MaxAndAdaptiveAveragePoolingEqualTheCpuKernels) {
+  // ResNet's stem pool (3x3, stride 2, pad 1) on an odd size, with ties from rounding the
+  // inputs to a coarse grid, so the first-of-equals rule is exercised.
+  const cpu::PoolGeometry g{.planes = 6,
+                            .in_h = 15,
+                            .in_w = 13,
+                            .kernel_h = 3,
+                            .kernel_w = 3,
+                            .stride_h = 2,
+                            .stride_w = 2,
+                            .pad_h = 1,
+                            .pad_w = 1};
+  const int64_t in_size = g.planes * g.in_h * g.in_w, out_size = g.planes * g.out_h() * g.out_w();
+  std::vector<float> x = random_values(in_size, 15);
+  for (float& v : x) v = std::round(v * 2.0f) / 2.0f;
+  const auto grad = random_values(out_size, 16);
+  std::vector<float> y(out_size), dx(in_size);
+  std::vector<int32_t> argmax(out_size);
+  cpu::max_pool2d_forward(g, x.data(), y.data(), argmax.data());
+  cpu::max_pool2d_backward(g, grad.data(), argmax.data(), dx.data());
+  const cuda::DeviceArray<float> device_x(x), device_grad(grad);
+  cuda::DeviceArray<int32_t> device_argmax(out_size);
+  auto device_y = poisoned(out_size), device_dx = poisoned(in_size);
+  cuda::max_pool2d_forward(g, device_x.data(), device_y.data(), device_argmax.data());
+  cuda::max_pool2d_backward(g, device_grad.data(), device_argmax.data(), device_dx.data());
+  EXPECT_EQ(device_y.download(), y);
+  EXPECT_EQ(device_argmax.download(), argmax);
+  EXPECT_EQ(device_dx.download(), dx);
+
+  // Adaptive average: the global pool before ResNet's fc, and uneven 5 -> 3 windows.
+  for (auto [out_h, out_w] : {std::pair<int64_t, int64_t>{1, 1}, {3, 2}}) {
+    std::vector<float> pooled(g.planes * out_h * out_w), back(in_size);
+    const auto upstream = random_values(g.planes * out_h * out_w, 17);
+    cpu::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, out_h, out_w, x.data(),
+                                     pooled.data());
+    cpu::adaptive_avg_pool2d_backward(g.planes, g.in_h, g.in_w, out_h, out_w, upstream.data(),
+                                      back.data());
+    const cuda::DeviceArray<float> device_upstream(upstream);
+    auto device_pooled = poisoned(g.planes * out_h * out_w), device_back = poisoned(in_size);
+    cuda::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, out_h, out_w, device_x.data(),
+                                      device_pooled.data());
+    cuda::adaptive_avg_pool2d_backward(g.planes, g.in_h, g.in_w, out_h, out_w,
+                                       device_upstream.data(), device_back.data());
+    EXPECT_EQ(device_pooled.download(), pooled) << out_h << "x" << out_w;
+    EXPECT_EQ(device_back.download(), back) << out_h << "x" << out_w;
+  }
+}
+
+TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
+  const cpu::LinearGeometry g{.batch = 3, .in_features = 2048, .out_features = 37};
+  const auto x = random_values(g.batch * g.in_features, 18),
+             w = random_values(g.out_features * g.in_features, 19),
+             b = random_values(g.out_features, 20),
+             dy = random_values(g.batch * g.out_features, 21);
+  const cuda::DeviceArray<float> dx(x), dw(w), db(b), ddy(dy);
+  auto y = poisoned(g.batch * g.out_features), grad = poisoned(g.batch * g.in_features);
+  cuda::linear_forward(g, dx.data(), dw.data(), db.data(), y.data());
+  cuda::linear_backward_input(g, ddy.data(), dw.data(), grad.data());
+  // Exact values and magnitudes (sums of |terms|) from the CPU kernel in float64.
+  std::vector<double> exact(g.batch * g.out_features), magnitude(exact.size());
+  const auto wide_b = testing::widened(b, false), abs_b = testing::widened(b, true);
+  cpu::linear_forward<double>(g, testing::widened(x, false).data(),
+                              testing::widened(w, false).data(), wide_b.data(), exact.data());
+  cpu::linear_forward<double>(g, testing::widened(x, true).data(), testing::widened(w, true).data(),
+                              abs_b.data(), magnitude.data());
+  testing::expect_within_float_bound(y.download(), exact, magnitude, g.in_features + 1);
+  exact.assign(g.batch * g.in_features, 0.0);
+  magnitude.assign(exact.size(), 0.0);
+  cpu::linear_backward_input<double>(g, testing::widened(dy, false).data(),
+                                     testing::widened(w, false).data(), exact.data());
+  cpu::linear_backward_input<double>(g, testing::widened(dy, true).data(),
+                                     testing::widened(w, true).data(), magnitude.data());
+  testing::expect_within_float_bound(grad.download(), exact, magnitude, g.out_features);
+}
+
 struct CudaConvCase {
   const char* name;
   cpu::Conv2dGeometry geometry;
@@ -178,28 +286,18 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(kConvCases),
                          });
 
 TEST(CudaConvGeometry, StridedLayersAreRefusedWithAMessageUntilImplemented) {
-  const cpu::Conv2dGeometry strided{.in_channels = 3,
-                                    .in_h = 8,
-                                    .in_w = 8,
-                                    .out_channels = 4,
-                                    .kernel_h = 3,
-                                    .kernel_w = 3,
-                                    .stride_h = 2,
-                                    .stride_w = 2,
-                                    .pad_h = 1,
-                                    .pad_w = 1};
+  const cpu::Conv2dGeometry plain{.in_channels = 3,
+                                  .in_h = 8,
+                                  .in_w = 8,
+                                  .out_channels = 4,
+                                  .kernel_h = 3,
+                                  .kernel_w = 3,
+                                  .pad_h = 1,
+                                  .pad_w = 1};
+  cpu::Conv2dGeometry strided = plain;
+  strided.stride_h = strided.stride_w = 2;
   EXPECT_FALSE(cuda::conv2d_supported(strided));
-  if (cuda::built_with_cuda()) {
-    const cpu::Conv2dGeometry plain{.in_channels = 3,
-                                    .in_h = 8,
-                                    .in_w = 8,
-                                    .out_channels = 4,
-                                    .kernel_h = 3,
-                                    .kernel_w = 3,
-                                    .pad_h = 1,
-                                    .pad_w = 1};
-    EXPECT_TRUE(cuda::conv2d_supported(plain));
-  }
+  EXPECT_EQ(cuda::conv2d_supported(plain), cuda::built_with_cuda());
 }
 
 }  // namespace

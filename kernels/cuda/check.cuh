@@ -20,10 +20,12 @@ inline void check_launch(const char* op) {
   check(cudaGetLastError(), op);
 }
 
-// Blocks of this many threads for elementwise kernels, and enough blocks to cover `count`.
+// Threads per block of the elementwise-style kernels, and the blocks to cover `count` elements:
+// at most 65535, as every such kernel loops grid-stride over the rest.
 constexpr int kThreads = 256;
-inline unsigned blocks_for(int64_t count) {
-  return static_cast<unsigned>((count + kThreads - 1) / kThreads);
+inline unsigned grid_for(int64_t count) {
+  const int64_t blocks = (count + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
 }
 
 }  // namespace saliency::kernels::cuda

@@ -102,10 +102,6 @@ __global__ void unpad_kernel(int64_t channels, int64_t height, int64_t width, co
   }
 }
 
-unsigned grid_for(int64_t count) {
-  return std::min<unsigned>(blocks_for(count), 65535u);
-}
-
 // One stride-1 correlation per image: `source` [channels, height, width] padded by (top, left)
 // into rows x columns planes, taps at `b_tap` offsets; A addressed as `gemm` says; the result
 // [out_channels, out_h, out_w] per image into `target`.

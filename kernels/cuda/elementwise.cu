@@ -15,9 +15,7 @@ __global__ void map_kernel(int64_t count, Fn fn) {
 template <typename T, typename Fn>
 void launch_map(const char* op, int64_t count, Fn fn) {
   if (count <= 0) return;
-  constexpr unsigned kMaxBlocks = 65535;
-  const unsigned blocks = std::min<unsigned>(blocks_for(count), kMaxBlocks);
-  map_kernel<T><<<blocks, kThreads>>>(count, fn);
+  map_kernel<T><<<grid_for(count), kThreads>>>(count, fn);
   check_launch(op);
 }
 

@@ -1,9 +1,12 @@
 // A build without CUDA: the CUDA kernel API exists so code and tests compile everywhere, and
 // every call says why it cannot run. device_count() is 0 here, so callers check it first.
 #include "core/error.h"
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
+#include "kernels/cuda/pooling.h"
 
 namespace saliency::kernels::cuda {
 namespace {
@@ -72,15 +75,63 @@ void conv2d_backward_input(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
   unavailable("conv2d backward on CUDA");
 }
 
-#define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                            \
-  template void relu_forward<T>(int64_t, const T*, T*);                                \
-  template void relu_backward<T>(int64_t, const T*, const T*, T*);                     \
-  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);              \
-  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                     \
-  template void scale_shift<T>(int64_t, T, T, const T*, T*);                           \
-  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);  \
-  template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*); \
-  template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);
+template <typename T>
+void batch_norm_forward(const cpu::BatchNormGeometry&, const T*, const T*, const T*, const T*,
+                        const T*, T*) {
+  unavailable("batch_norm2d on CUDA");
+}
+template <typename T>
+void batch_norm_backward_input_frozen(const cpu::BatchNormGeometry&, const T*, const T*, const T*,
+                                      T*) {
+  unavailable("batch_norm2d backward on CUDA");
+}
+template <typename T>
+void max_pool2d_forward(const cpu::PoolGeometry&, const T*, T*, int32_t*) {
+  unavailable("max_pool2d on CUDA");
+}
+template <typename T>
+void max_pool2d_backward(const cpu::PoolGeometry&, const T*, const int32_t*, T*) {
+  unavailable("max_pool2d backward on CUDA");
+}
+template <typename T>
+void adaptive_avg_pool2d_forward(int64_t, int64_t, int64_t, int64_t, int64_t, const T*, T*) {
+  unavailable("adaptive_avg_pool2d on CUDA");
+}
+template <typename T>
+void adaptive_avg_pool2d_backward(int64_t, int64_t, int64_t, int64_t, int64_t, const T*, T*) {
+  unavailable("adaptive_avg_pool2d backward on CUDA");
+}
+
+template <typename T>
+void linear_forward(const cpu::LinearGeometry&, const T*, const T*, const T*, T*) {
+  unavailable("linear on CUDA");
+}
+template <typename T>
+void linear_backward_input(const cpu::LinearGeometry&, const T*, const T*, T*) {
+  unavailable("linear backward on CUDA");
+}
+
+#define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
+  template void relu_forward<T>(int64_t, const T*, T*);                                            \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);                          \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                                 \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);                                       \
+  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);              \
+  template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);             \
+  template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);      \
+  template void batch_norm_forward<T>(const cpu::BatchNormGeometry&, const T*, const T*, const T*, \
+                                      const T*, const T*, T*);                                     \
+  template void batch_norm_backward_input_frozen<T>(const cpu::BatchNormGeometry&, const T*,       \
+                                                    const T*, const T*, T*);                       \
+  template void linear_forward<T>(const cpu::LinearGeometry&, const T*, const T*, const T*, T*);   \
+  template void linear_backward_input<T>(const cpu::LinearGeometry&, const T*, const T*, T*);      \
+  template void max_pool2d_forward<T>(const cpu::PoolGeometry&, const T*, T*, int32_t*);           \
+  template void max_pool2d_backward<T>(const cpu::PoolGeometry&, const T*, const int32_t*, T*);    \
+  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,        \
+                                               const T*, T*);                                      \
+  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,       \
+                                                const T*, T*);
 SALIENCY_INSTANTIATE_UNAVAILABLE(float)
 SALIENCY_INSTANTIATE_UNAVAILABLE(double)
 

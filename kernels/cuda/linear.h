@@ -1,0 +1,19 @@
+#pragma once
+// The fully connected layer on the GPU, counterpart of kernels/cpu/linear.h: output[N, out] =
+// input[N, in] weight[out, in]^T + bias (bias may be null), and the gradient to the input. One
+// thread per result element summing over k in order: the classifier heads are a few MFLOP per
+// image, far below the convolutions, so a tiled GEMM is not worth it here yet.
+#include "kernels/cpu/linear.h"
+
+namespace saliency::kernels::cuda {
+
+template <typename T>
+void linear_forward(const cpu::LinearGeometry& g, const T* input, const T* weight, const T* bias,
+                    T* output);
+
+// grad_input[N, in] = grad_output[N, out] weight[out, in]
+template <typename T>
+void linear_backward_input(const cpu::LinearGeometry& g, const T* grad_output, const T* weight,
+                           T* grad_input);
+
+}  // namespace saliency::kernels::cuda
