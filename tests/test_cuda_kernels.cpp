@@ -239,6 +239,49 @@ const CudaConvCase kConvCases[] = {
       .kernel_w = 7,
       .pad_h = 3,
       .pad_w = 3}},
+    {"3x3_stride2_odd",
+     {.batch = 2,
+      .in_channels = 5,
+      .in_h = 13,
+      .in_w = 11,
+      .out_channels = 10,
+      .kernel_h = 3,
+      .kernel_w = 3,
+      .stride_h = 2,
+      .stride_w = 2,
+      .pad_h = 1,
+      .pad_w = 1}},
+    {"7x7_stride2_stem",
+     {.in_channels = 3,
+      .in_h = 31,
+      .in_w = 29,
+      .out_channels = 16,
+      .kernel_h = 7,
+      .kernel_w = 7,
+      .stride_h = 2,
+      .stride_w = 2,
+      .pad_h = 3,
+      .pad_w = 3}},
+    {"1x1_stride2_downsample",
+     {.in_channels = 24,
+      .in_h = 14,
+      .in_w = 14,
+      .out_channels = 40,
+      .kernel_h = 1,
+      .kernel_w = 1,
+      .stride_h = 2,
+      .stride_w = 2}},
+    {"2x3_stride3_gaps",
+     {.in_channels = 2,
+      .in_h = 11,
+      .in_w = 10,
+      .out_channels = 3,
+      .kernel_h = 2,
+      .kernel_w = 3,
+      .stride_h = 3,
+      .stride_w = 3,
+      .pad_h = 1,
+      .pad_w = 1}},
     {"resnet_layer3_3x3",
      {.in_channels = 256,
       .in_h = 14,
@@ -285,8 +328,8 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(kConvCases),
                            return std::string(param_info.param.name);
                          });
 
-TEST(CudaConvGeometry, StridedLayersAreRefusedWithAMessageUntilImplemented) {
-  const cpu::Conv2dGeometry plain{.in_channels = 3,
+TEST(CudaConvGeometry, DilatedAndGroupedLayersAreRefusedUntilImplemented) {
+  const cpu::Conv2dGeometry plain{.in_channels = 4,
                                   .in_h = 8,
                                   .in_w = 8,
                                   .out_channels = 4,
@@ -294,10 +337,14 @@ TEST(CudaConvGeometry, StridedLayersAreRefusedWithAMessageUntilImplemented) {
                                   .kernel_w = 3,
                                   .pad_h = 1,
                                   .pad_w = 1};
-  cpu::Conv2dGeometry strided = plain;
+  cpu::Conv2dGeometry dilated = plain, grouped = plain, strided = plain;
+  dilated.dilation_h = 2;
+  grouped.groups = 2;
   strided.stride_h = strided.stride_w = 2;
-  EXPECT_FALSE(cuda::conv2d_supported(strided));
+  EXPECT_FALSE(cuda::conv2d_supported(dilated));
+  EXPECT_FALSE(cuda::conv2d_supported(grouped));
   EXPECT_EQ(cuda::conv2d_supported(plain), cuda::built_with_cuda());
+  EXPECT_EQ(cuda::conv2d_supported(strided), cuda::built_with_cuda());
 }
 
 }  // namespace

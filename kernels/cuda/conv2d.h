@@ -4,8 +4,9 @@
 // order every tap is a contiguous run shifted by a constant, and a tiled GEMM reads A (the
 // weights, in place) and B (the planes) through tap tables; backward-to-input is the same
 // correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
-// cuDNN. The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For now:
-// stride 1, no dilation, one group, padding at most kernel - 1 (1x1 layers included).
+// cuDNN. Strided layers are split by phase as on the CPU (each stride phase of the input its
+// own plane). The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For
+// now: no dilation, one group, padding at most kernel - 1 (1x1 layers included).
 #include "kernels/cpu/conv2d.h"
 
 namespace saliency::kernels::cuda {
