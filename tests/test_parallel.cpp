@@ -48,6 +48,19 @@ TEST(ThreadPool, ChunksAreFixedByRangeAndThreadCount) {
   set_num_threads(previous);
 }
 
+TEST(ThreadPool, TasksRunOnceEachOnAnyThreadCount) {
+  const int previous = num_threads();
+  for (int threads : {1, 2, 3}) {
+    set_num_threads(threads);
+    for (int64_t tasks : {0, 1, 2, 37}) {
+      std::vector<std::atomic<int>> runs(static_cast<size_t>(tasks));
+      parallel_tasks(tasks, [&](int64_t task) { runs[size_t(task)].fetch_add(1); });
+      for (const auto& r : runs) EXPECT_EQ(r.load(), 1) << threads << " threads, " << tasks;
+    }
+  }
+  set_num_threads(previous);
+}
+
 TEST(ThreadPool, NestedRegionsRunSerially) {
   const int previous = num_threads();
   set_num_threads(2);

@@ -147,11 +147,9 @@ void run(const ImplicitGemm& g) {
   const int64_t column_blocks = (g.n + kBlockWidth - 1) / kBlockWidth;
   const int64_t block_rows = column_blocks >= 4 ? g.m : kBlockRows;
   const int64_t row_blocks = (g.m + block_rows - 1) / block_rows;
-  parallel_for(0, row_blocks * column_blocks, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t task = lo; task < hi; ++task) {
-      const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * kBlockWidth;
-      run_block(g, i, std::min(g.m, i + block_rows), j, std::min(g.n, j + kBlockWidth));
-    }
+  parallel_tasks(row_blocks * column_blocks, [&](int64_t task) {
+    const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * kBlockWidth;
+    run_block(g, i, std::min(g.m, i + block_rows), j, std::min(g.n, j + kBlockWidth));
   });
 }
 

@@ -72,20 +72,18 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
     gemm(g, alpha, a, b, beta, c);
     return;
   }
-  parallel_for(0, parts, 1, [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const int64_t begin = blocks * p / parts * kBlock;
-      const int64_t end = std::min(extent, blocks * (p + 1) / parts * kBlock);
-      GemmArgs part = g;
-      if (split_columns) {
-        part.n = end - begin;
-        const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
-        gemm(part, alpha, a, b_part, beta, c + begin);
-      } else {
-        part.m = end - begin;
-        const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
-        gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
-      }
+  parallel_tasks(parts, [&](int64_t p) {
+    const int64_t begin = blocks * p / parts * kBlock;
+    const int64_t end = std::min(extent, blocks * (p + 1) / parts * kBlock);
+    GemmArgs part = g;
+    if (split_columns) {
+      part.n = end - begin;
+      const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
+      gemm(part, alpha, a, b_part, beta, c + begin);
+    } else {
+      part.m = end - begin;
+      const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
+      gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
     }
   });
 }

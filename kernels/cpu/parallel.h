@@ -55,4 +55,24 @@ void parallel_for(int64_t begin, int64_t end, int64_t grain, const Fn& fn) {
   fn(begin, end);
 }
 
+// Calls fn(task) for every task in [0, tasks), each task its own chunk, taken by whichever
+// thread is free next. For kernels whose tasks write disjoint outputs, so that results do not
+// depend on which thread runs which: with chunks fixed in advance, one thread slowed by uneven
+// tasks or by another process on its core leaves the other waiting at the end of the region.
+template <typename Fn>
+void parallel_tasks(int64_t tasks, const Fn& fn) {
+  constexpr int64_t kMaxTasksPerRegion = 65535;  // the pool counts chunks in 16 bits
+  if (tasks > 1 && tasks <= kMaxTasksPerRegion && num_threads() > 1 &&
+      !detail::inside_parallel_region()) {
+    detail::run_chunks(
+        0, tasks, tasks,
+        [](const void* context, int64_t lo, int64_t hi) {
+          for (int64_t task = lo; task < hi; ++task) (*static_cast<const Fn*>(context))(task);
+        },
+        &fn);
+    return;
+  }
+  for (int64_t task = 0; task < tasks; ++task) fn(task);
+}
+
 }  // namespace saliency::kernels::cpu
