@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/cpu/conv2d_plan.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
 
@@ -153,21 +154,7 @@ void run(const ImplicitGemm& g) {
   });
 }
 
-// A [channels, height, width] image split by phase for a correlation with strides (sh, sw):
-// plane (a, b) of channel c holds image[c][sh * y + a - top][sw * x + b - left] at (y, x), zero
-// outside the image, each plane rows x columns. In phase planes a strided correlation reads
-// every tap as a contiguous run again: tap (ky, kx) sits in plane (ky % sh, kx % sw) shifted by
-// (ky / sh, kx / sw). With stride 1 there is one plane per channel: the zero-padded image.
-struct PhasePlanes {
-  int64_t channels, height, width, top, left, stride_h, stride_w, rows, columns;
-  int64_t plane() const { return rows * columns; }
-  int64_t channel() const { return stride_h * stride_w * plane(); }
-  // Offset of image position (phase a, b) + (dy, dx) within a channel's planes.
-  int64_t offset(int64_t a, int64_t b, int64_t dy, int64_t dx) const {
-    return (a * stride_w + b) * plane() + dy * columns + dx;
-  }
-};
-
+// The source image into its phase planes (see conv2d_plan.h).
 void split_phases(const PhasePlanes& p, const float* image, float* planes) {
   parallel_for(0, p.channels, grain_for(p.channel()), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c) {
@@ -191,12 +178,6 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
   });
 }
 
-// Where a product's rows x columns block of positions goes in a [channels, height, width]
-// image: position (r, q) of channel c -> (row0 + r * row_step, column0 + q * column_step).
-struct Placement {
-  int64_t height, width, rows, columns, row0, row_step, column0, column_step;
-};
-
 // Copies C (row c at c * ldc, position (r, q) at r * stride + q) into `image` as placed; a null
 // product writes zeros there instead.
 void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride,
@@ -215,34 +196,38 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
   });
 }
 
-// Per image: the source image split into `planes`, then one GEMM over them whose C rows hold
-// at.rows runs of planes.columns flat positions (the last one at.columns long), starting at
-// flat offset `first` of each plane, and C scattered into the target as `at` places it. A, its
-// tap table and B's tap table come filled in; `target_channels` is the GEMM's m.
-void correlate(const Conv2dGeometry& g, ImplicitGemm gemm, const PhasePlanes& planes,
-               const float* source, int64_t first, int64_t target_channels, const Placement& at,
-               float* target) {
-  const int64_t flat = (at.rows - 1) * planes.columns + at.columns;
-  Scratch<float> split(planes.channels * planes.channel()), product(target_channels * flat);
-  gemm.m = target_channels;
-  gemm.n = flat;
-  gemm.outers = planes.channels;
-  gemm.b = split.data() + first;
-  gemm.b_outer = planes.channel();
-  gemm.c = product.data();
-  gemm.ldc = flat;
-  const int64_t source_size = planes.channels * planes.height * planes.width;
-  const int64_t target_size = target_channels * at.height * at.width;
-  for (int64_t image = 0; image < g.batch; ++image) {
-    split_phases(planes, source + image * source_size, split.data());
+// Runs a planned correlation for every image of the batch: split, GEMM, scatter.
+void execute(int64_t batch, const Correlation& plan, const float* weight, const float* source,
+             float* target) {
+  const int64_t source_size = plan.planes.channels * plan.planes.height * plan.planes.width;
+  const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
+  if (plan.b_tap.empty()) {  // no tap reaches these positions
+    for (int64_t image = 0; image < batch; ++image)
+      scatter(plan.target_channels, nullptr, 0, 0, plan.at, target + image * target_size);
+    return;
+  }
+  const int64_t flat = plan.flat();
+  Scratch<float> split(plan.planes.channels * plan.planes.channel()),
+      product(plan.target_channels * flat);
+  const ImplicitGemm gemm{.m = plan.target_channels,
+                          .n = flat,
+                          .outers = plan.planes.channels,
+                          .taps = static_cast<int64_t>(plan.b_tap.size()),
+                          .a = weight,
+                          .a_row = plan.a_row,
+                          .a_outer = plan.a_outer,
+                          .a_tap = plan.a_tap.data(),
+                          .b = split.data() + plan.first,
+                          .b_outer = plan.planes.channel(),
+                          .b_tap = plan.b_tap.data(),
+                          .c = product.data(),
+                          .ldc = flat};
+  for (int64_t image = 0; image < batch; ++image) {
+    split_phases(plan.planes, source + image * source_size, split.data());
     run(gemm);
-    scatter(target_channels, product.data(), flat, planes.columns, at,
+    scatter(plan.target_channels, product.data(), flat, plan.planes.columns, plan.at,
             target + image * target_size);
   }
-}
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
 }
 
 bool switched_off() {
@@ -268,84 +253,14 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g) {
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                              float* output) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  const PhasePlanes planes{g.in_channels,
-                           g.in_h,
-                           g.in_w,
-                           g.pad_h,
-                           g.pad_w,
-                           g.stride_h,
-                           g.stride_w,
-                           ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
-                           ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  std::vector<int64_t> a_tap(taps), b_tap(taps);
-  for (int64_t t = 0; t < taps; ++t) {
-    const int64_t ky = t / g.kernel_w, kx = t % g.kernel_w;
-    a_tap[t] = t;  // A(out channel, in channel, tap) = weight[out][in][tap]
-    b_tap[t] = planes.offset(ky % g.stride_h, kx % g.stride_w, ky / g.stride_h, kx / g.stride_w);
-  }
-  ImplicitGemm gemm{};
-  gemm.taps = taps;
-  gemm.a = weight;
-  gemm.a_row = g.in_channels * taps;
-  gemm.a_outer = taps;
-  gemm.a_tap = a_tap.data();
-  gemm.b_tap = b_tap.data();
-  const Placement at{g.out_h(), g.out_w(), g.out_h(), g.out_w(), 0, 1, 0, 1};
-  correlate(g, gemm, planes, input, 0, g.out_channels, at, output);
+  execute(g.batch, forward_correlation(g), weight, input, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  // Input position Y = sh * y + ky - pad receives weight[ky] * grad_output[y]. Split Y + pad by
-  // phase a = (Y + pad) % sh, Y' = (Y + pad) / sh: the taps ky = a + sh * m reach it from
-  // y = Y' - m, so each phase is a stride-1 correlation of the output gradient, padded by M - 1
-  // (M of those taps per axis), with the phase's taps flipped. A(in channel, out channel, tap).
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  for (int64_t a = 0; a < g.stride_h; ++a) {
-    for (int64_t b = 0; b < g.stride_w; ++b) {
-      const int64_t first_y = ceil_div(g.pad_h - a, g.stride_h),
-                    end_y = ceil_div(g.pad_h + g.in_h - a, g.stride_h);
-      const int64_t first_x = ceil_div(g.pad_w - b, g.stride_w),
-                    end_x = ceil_div(g.pad_w + g.in_w - b, g.stride_w);
-      if (end_y <= first_y || end_x <= first_x) continue;
-      const Placement at{g.in_h,
-                         g.in_w,
-                         end_y - first_y,
-                         end_x - first_x,
-                         g.stride_h * first_y + a - g.pad_h,
-                         g.stride_h,
-                         g.stride_w * first_x + b - g.pad_w,
-                         g.stride_w};
-      const int64_t taps_y = a < g.kernel_h ? ceil_div(g.kernel_h - a, g.stride_h) : 0;
-      const int64_t taps_x = b < g.kernel_w ? ceil_div(g.kernel_w - b, g.stride_w) : 0;
-      if (taps_y == 0 || taps_x == 0) {  // no tap reaches this phase: its gradient is zero
-        for (int64_t image = 0; image < g.batch; ++image)
-          scatter(g.in_channels, nullptr, 0, 0, at,
-                  grad_input + image * g.in_channels * g.in_h * g.in_w);
-        continue;
-      }
-      const PhasePlanes planes{g.out_channels,    g.out_h(), g.out_w(), taps_y - 1,
-                               taps_x - 1,        1,         1,         end_y + taps_y - 1,
-                               end_x + taps_x - 1};
-      std::vector<int64_t> a_tap, b_tap;
-      for (int64_t m = 0; m < taps_y; ++m)
-        for (int64_t n = 0; n < taps_x; ++n) {
-          a_tap.push_back((a + g.stride_h * m) * g.kernel_w + b + g.stride_w * n);
-          b_tap.push_back(planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
-        }
-      ImplicitGemm gemm{};
-      gemm.taps = static_cast<int64_t>(a_tap.size());
-      gemm.a = weight;
-      gemm.a_row = taps;
-      gemm.a_outer = g.in_channels * taps;
-      gemm.a_tap = a_tap.data();
-      gemm.b_tap = b_tap.data();
-      correlate(g, gemm, planes, grad_output, planes.offset(0, 0, first_y, first_x), g.in_channels,
-                at, grad_input);
-    }
-  }
+  for (const Correlation& plan : backward_input_correlations(g))
+    execute(g.batch, plan, weight, grad_output, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu

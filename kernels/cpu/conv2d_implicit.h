@@ -24,8 +24,8 @@ namespace saliency::kernels::cpu {
 
 // Geometries the implicit path computes: AVX-512 build, no dilation, one group, a kernel
 // larger than 1x1, padding at most kernel - 1 per side. Strided layers are split by phase
-// (see PhasePlanes in the .cpp): each stride phase of the input is its own plane, in which
-// every tap is a contiguous run again; backward-to-input runs one stride-1 correlation per
+// (conv2d_plan.h, shared with the CUDA kernels): each stride phase of the input is its own plane,
+// in which every tap is a contiguous run again; backward-to-input runs one stride-1 correlation per
 // phase of the input gradient.
 bool implicit_conv2d_supports(const Conv2dGeometry& g);
 

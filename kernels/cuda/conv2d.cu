@@ -1,5 +1,6 @@
 #include <vector>
 
+#include "kernels/cpu/conv2d_plan.h"
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/memory.h"
@@ -77,19 +78,12 @@ __global__ void implicit_gemm_kernel(GemmParams<T> p) {
     }
 }
 
-// The CPU's PhasePlanes (kernels/cpu/conv2d_implicit.cpp): channel c's plane (a, b) holds
-// image[c][sh * y + a - top][sw * x + b - left] at (y, x), zero outside the image, each plane
-// rows x columns; with stride 1 that is the zero-padded image.
-struct PhasePlanes {
-  int64_t channels, height, width, top, left, stride_h, stride_w, rows, columns;
-  int64_t plane() const { return rows * columns; }
-  int64_t channel() const { return stride_h * stride_w * plane(); }
-  int64_t offset(int64_t a, int64_t b, int64_t dy, int64_t dx) const {
-    return (a * stride_w + b) * plane() + dy * columns + dx;
-  }
-};
+using cpu::Correlation;
+using cpu::PhasePlanes;
+using cpu::Placement;
 
-// One thread per plane element.
+// The source image into its phase planes (kernels/cpu/conv2d_plan.h); one thread per plane
+// element. (PhasePlanes' member functions are host code: the kernel reads its fields.)
 template <typename T>
 __global__ void split_phases_kernel(PhasePlanes p, int64_t plane, int64_t total, const T* image,
                                     T* planes) {
@@ -106,12 +100,6 @@ __global__ void split_phases_kernel(PhasePlanes p, int64_t plane, int64_t total,
   }
 }
 
-// Where C's rows x columns block of positions goes in each [channels, height, width] image:
-// (r, q) -> (row0 + r * row_step, column0 + q * column_step).
-struct Placement {
-  int64_t height, width, rows, columns, row0, row_step, column0, column_step;
-};
-
 // image[c][placed (r, q)] = product[c * ldc + r * stride + q], or 0 with no product; one thread
 // per placed element.
 template <typename T>
@@ -127,46 +115,53 @@ __global__ void scatter_kernel(int64_t channels, Placement at, const T* product,
   }
 }
 
-// Per image: the source split into `planes`, one GEMM whose C rows hold at.rows runs of
-// planes.columns flat positions (the last at.columns long) from flat offset `first`, scattered
-// into the target as `at` places it. A comes filled in `gemm`.
+// Runs a planned correlation for every image of the batch: split, GEMM, scatter.
 template <typename T>
-void correlate(int64_t batch, GemmParams<T> gemm, const std::vector<int64_t>& a_tap,
-               const std::vector<int64_t>& b_tap, const PhasePlanes& planes, const T* source,
-               int64_t first, int64_t target_channels, const Placement& at, T* target) {
-  const int64_t flat = (at.rows - 1) * planes.columns + at.columns;
-  DeviceArray<int64_t> a_taps(a_tap), b_taps(b_tap);
-  DeviceArray<T> split(planes.channels * planes.channel()), product(target_channels * flat);
-  gemm.m = target_channels;
+void execute(int64_t batch, const Correlation& plan, const T* weight, const T* source, T* target) {
+  const PhasePlanes& planes = plan.planes;
+  const int64_t source_size = planes.channels * planes.height * planes.width;
+  const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
+  const unsigned scatter_grid = grid_for(plan.target_channels * plan.at.rows * plan.at.columns);
+  if (plan.b_tap.empty()) {  // no tap reaches these positions
+    for (int64_t image = 0; image < batch; ++image) {
+      scatter_kernel<<<scatter_grid, kThreads>>>(plan.target_channels, plan.at,
+                                                 static_cast<const T*>(nullptr), 0, 0,
+                                                 target + image * target_size);
+      check_launch("conv2d backward: zero phase");
+    }
+    return;
+  }
+  const int64_t flat = plan.flat();
+  DeviceArray<int64_t> a_taps(plan.a_tap), b_taps(plan.b_tap);
+  DeviceArray<T> split(planes.channels * planes.channel()), product(plan.target_channels * flat);
+  GemmParams<T> gemm{};
+  gemm.m = plan.target_channels;
   gemm.n = flat;
   gemm.outers = planes.channels;
-  gemm.taps = static_cast<int64_t>(b_tap.size());
+  gemm.taps = static_cast<int64_t>(plan.b_tap.size());
+  gemm.a = weight;
+  gemm.a_row = plan.a_row;
+  gemm.a_outer = plan.a_outer;
   gemm.a_tap = a_taps.data();
-  gemm.b = split.data() + first;
+  gemm.b = split.data() + plan.first;
   gemm.b_outer = planes.channel();
   gemm.b_tap = b_taps.data();
   gemm.c = product.data();
   gemm.ldc = flat;
   const dim3 grid(static_cast<unsigned>((flat + kTile - 1) / kTile),
-                  static_cast<unsigned>((target_channels + kTile - 1) / kTile));
-  const int64_t source_size = planes.channels * planes.height * planes.width;
-  const int64_t target_size = target_channels * at.height * at.width;
+                  static_cast<unsigned>((plan.target_channels + kTile - 1) / kTile));
   for (int64_t image = 0; image < batch; ++image) {
     split_phases_kernel<<<grid_for(split.size()), kThreads>>>(
         planes, planes.plane(), split.size(), source + image * source_size, split.data());
     check_launch("conv2d: split into phase planes");
     implicit_gemm_kernel<<<grid, kGemmThreads>>>(gemm);
     check_launch("conv2d: implicit GEMM");
-    scatter_kernel<<<grid_for(target_channels * at.rows * at.columns), kThreads>>>(
-        target_channels, at, product.data(), flat, planes.columns, target + image * target_size);
+    scatter_kernel<<<scatter_grid, kThreads>>>(plan.target_channels, plan.at, product.data(), flat,
+                                               planes.columns, target + image * target_size);
     check_launch("conv2d: scatter");
   }
   // The scratch arrays go back to the cache when this returns; the default stream orders any
   // later kernel that reuses them after these.
-}
-
-int64_t ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
 }
 
 void require_supported(const cpu::Conv2dGeometry& g) {
@@ -185,80 +180,15 @@ bool conv2d_supported(const cpu::Conv2dGeometry& g) {
 template <typename T>
 void conv2d_forward(const cpu::Conv2dGeometry& g, const T* input, const T* weight, T* output) {
   require_supported(g);
-  const PhasePlanes planes{g.in_channels,
-                           g.in_h,
-                           g.in_w,
-                           g.pad_h,
-                           g.pad_w,
-                           g.stride_h,
-                           g.stride_w,
-                           ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
-                           ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  std::vector<int64_t> a_tap(taps), b_tap(taps);
-  for (int64_t t = 0; t < taps; ++t) {
-    const int64_t ky = t / g.kernel_w, kx = t % g.kernel_w;
-    a_tap[t] = t;  // A(out channel, in channel, tap) = weight[out][in][tap]
-    b_tap[t] = planes.offset(ky % g.stride_h, kx % g.stride_w, ky / g.stride_h, kx / g.stride_w);
-  }
-  GemmParams<T> gemm{};
-  gemm.a = weight;
-  gemm.a_row = g.in_channels * taps;
-  gemm.a_outer = taps;
-  const Placement at{g.out_h(), g.out_w(), g.out_h(), g.out_w(), 0, 1, 0, 1};
-  correlate(g.batch, gemm, a_tap, b_tap, planes, input, 0, g.out_channels, at, output);
+  execute(g.batch, cpu::forward_correlation(g), weight, input, output);
 }
 
 template <typename T>
 void conv2d_backward_input(const cpu::Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input) {
   require_supported(g);
-  // As the CPU: one stride-1 correlation of the padded output gradient per stride phase of the
-  // input, with that phase's taps flipped; A(in channel, out channel, tap).
-  const int64_t taps = g.kernel_h * g.kernel_w;
-  for (int64_t a = 0; a < g.stride_h; ++a) {
-    for (int64_t b = 0; b < g.stride_w; ++b) {
-      const int64_t first_y = ceil_div(g.pad_h - a, g.stride_h),
-                    end_y = ceil_div(g.pad_h + g.in_h - a, g.stride_h);
-      const int64_t first_x = ceil_div(g.pad_w - b, g.stride_w),
-                    end_x = ceil_div(g.pad_w + g.in_w - b, g.stride_w);
-      if (end_y <= first_y || end_x <= first_x) continue;
-      const Placement at{g.in_h,
-                         g.in_w,
-                         end_y - first_y,
-                         end_x - first_x,
-                         g.stride_h * first_y + a - g.pad_h,
-                         g.stride_h,
-                         g.stride_w * first_x + b - g.pad_w,
-                         g.stride_w};
-      const int64_t taps_y = a < g.kernel_h ? ceil_div(g.kernel_h - a, g.stride_h) : 0;
-      const int64_t taps_x = b < g.kernel_w ? ceil_div(g.kernel_w - b, g.stride_w) : 0;
-      if (taps_y == 0 || taps_x == 0) {  // no tap reaches this phase: its gradient is zero
-        for (int64_t image = 0; image < g.batch; ++image) {
-          scatter_kernel<<<grid_for(g.in_channels * at.rows * at.columns), kThreads>>>(
-              g.in_channels, at, static_cast<const T*>(nullptr), 0, 0,
-              grad_input + image * g.in_channels * g.in_h * g.in_w);
-          check_launch("conv2d backward: zero phase");
-        }
-        continue;
-      }
-      const PhasePlanes planes{g.out_channels,    g.out_h(), g.out_w(), taps_y - 1,
-                               taps_x - 1,        1,         1,         end_y + taps_y - 1,
-                               end_x + taps_x - 1};
-      std::vector<int64_t> a_tap, b_tap;
-      for (int64_t m = 0; m < taps_y; ++m)
-        for (int64_t n = 0; n < taps_x; ++n) {
-          a_tap.push_back((a + g.stride_h * m) * g.kernel_w + b + g.stride_w * n);
-          b_tap.push_back(planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
-        }
-      GemmParams<T> gemm{};
-      gemm.a = weight;
-      gemm.a_row = taps;
-      gemm.a_outer = g.in_channels * taps;
-      correlate(g.batch, gemm, a_tap, b_tap, planes, grad_output,
-                planes.offset(0, 0, first_y, first_x), g.in_channels, at, grad_input);
-    }
-  }
+  for (const Correlation& plan : cpu::backward_input_correlations(g))
+    execute(g.batch, plan, weight, grad_output, grad_input);
 }
 
 template void conv2d_forward<float>(const cpu::Conv2dGeometry&, const float*, const float*, float*);

@@ -1,9 +1,9 @@
 #pragma once
-// 2-D convolution on the GPU as an implicit GEMM, the same algorithm as the CPU's
-// kernels/cpu/conv2d_implicit.h: the input is copied into zero-padded planes, in whose flat
-// order every tap is a contiguous run shifted by a constant, and a tiled GEMM reads A (the
-// weights, in place) and B (the planes) through tap tables; backward-to-input is the same
-// correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
+// 2-D convolution on the GPU as an implicit GEMM, executing the same plans as the CPU's
+// kernels/cpu/conv2d_implicit.h (kernels/cpu/conv2d_plan.h): the input is copied into zero-padded
+// planes, in whose flat order every tap is a contiguous run shifted by a constant, and a tiled GEMM
+// reads A (the weights, in place) and B (the planes) through tap tables; backward-to-input is the
+// same correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
 // cuDNN. Strided layers are split by phase as on the CPU (each stride phase of the input its
 // own plane). The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For
 // now: no dilation, one group, padding at most kernel - 1 (1x1 layers included).

@@ -1,0 +1,87 @@
+#include "kernels/cpu/conv2d_plan.h"
+
+namespace saliency::kernels::cpu {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) {
+  return (a + b - 1) / b;
+}
+
+}  // namespace
+
+Correlation forward_correlation(const Conv2dGeometry& g) {
+  Correlation c;
+  c.planes = {g.in_channels,
+              g.in_h,
+              g.in_w,
+              g.pad_h,
+              g.pad_w,
+              g.stride_h,
+              g.stride_w,
+              ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
+              ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
+  c.at = {g.out_h(), g.out_w(), g.out_h(), g.out_w(), 0, 1, 0, 1};
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  c.target_channels = g.out_channels;
+  c.first = 0;
+  c.a_row = g.in_channels * taps;  // A(out channel, in channel, tap) = weight[out][in][tap]
+  c.a_outer = taps;
+  for (int64_t t = 0; t < taps; ++t) {
+    const int64_t ky = t / g.kernel_w, kx = t % g.kernel_w;
+    c.a_tap.push_back(t);
+    c.b_tap.push_back(
+        c.planes.offset(ky % g.stride_h, kx % g.stride_w, ky / g.stride_h, kx / g.stride_w));
+  }
+  return c;
+}
+
+std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g) {
+  // Input position Y = sh * y + ky - pad receives weight[ky] * grad_output[y]. In phase
+  // a = (Y + pad) % sh, Y' = (Y + pad) / sh, the taps ky = a + sh * m reach it from y = Y' - m:
+  // a stride-1 correlation of the output gradient, padded by M - 1 (M such taps per axis),
+  // with the phase's taps flipped. A(in channel, out channel, tap).
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  std::vector<Correlation> plans;
+  for (int64_t a = 0; a < g.stride_h; ++a) {
+    for (int64_t b = 0; b < g.stride_w; ++b) {
+      const int64_t first_y = ceil_div(g.pad_h - a, g.stride_h),
+                    end_y = ceil_div(g.pad_h + g.in_h - a, g.stride_h);
+      const int64_t first_x = ceil_div(g.pad_w - b, g.stride_w),
+                    end_x = ceil_div(g.pad_w + g.in_w - b, g.stride_w);
+      if (end_y <= first_y || end_x <= first_x) continue;  // no input position in this phase
+      Correlation c;
+      c.at = {g.in_h,
+              g.in_w,
+              end_y - first_y,
+              end_x - first_x,
+              g.stride_h * first_y + a - g.pad_h,
+              g.stride_h,
+              g.stride_w * first_x + b - g.pad_w,
+              g.stride_w};
+      c.target_channels = g.in_channels;
+      c.a_row = taps;
+      c.a_outer = g.in_channels * taps;
+      const int64_t taps_y = a < g.kernel_h ? ceil_div(g.kernel_h - a, g.stride_h) : 0;
+      const int64_t taps_x = b < g.kernel_w ? ceil_div(g.kernel_w - b, g.stride_w) : 0;
+      c.planes = {g.out_channels,
+                  g.out_h(),
+                  g.out_w(),
+                  taps_y > 0 ? taps_y - 1 : 0,
+                  taps_x > 0 ? taps_x - 1 : 0,
+                  1,
+                  1,
+                  end_y + taps_y - 1,
+                  end_x + taps_x - 1};
+      c.first = c.planes.offset(0, 0, first_y, first_x);
+      for (int64_t m = 0; m < taps_y; ++m)
+        for (int64_t n = 0; n < taps_x; ++n) {
+          c.a_tap.push_back((a + g.stride_h * m) * g.kernel_w + b + g.stride_w * n);
+          c.b_tap.push_back(c.planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
+        }
+      plans.push_back(std::move(c));
+    }
+  }
+  return plans;
+}
+
+}  // namespace saliency::kernels::cpu
