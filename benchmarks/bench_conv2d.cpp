@@ -7,46 +7,14 @@
 
 #include "core/factory.h"
 #include "kernels/cpu/conv2d.h"
+#include "resnet50_conv_layers.h"
 
 namespace {
 
 using saliency::kernels::cpu::Conv2dGeometry;
 
-struct Layer {
-  const char* name;
-  int64_t in_channels, size, out_channels, kernel, stride;
-};
-
-// The distinct convolutions of ResNet-50 (several appear 3-6 times in the network).
-const Layer kLayers[] = {
-    {"conv1_7x7s2", 3, 224, 64, 7, 2},
-    {"layer1_1x1_64to64", 64, 56, 64, 1, 1},
-    {"layer1_3x3_64", 64, 56, 64, 3, 1},
-    {"layer1_1x1_64to256", 64, 56, 256, 1, 1},
-    {"layer1_1x1_256to64", 256, 56, 64, 1, 1},
-    {"layer2_3x3s2_128", 128, 56, 128, 3, 2},
-    {"layer2_3x3_128", 128, 28, 128, 3, 1},
-    {"layer2_1x1_128to512", 128, 28, 512, 1, 1},
-    {"layer2_down_1x1s2_256to512", 256, 56, 512, 1, 2},
-    {"layer3_3x3_256", 256, 14, 256, 3, 1},
-    {"layer3_1x1_1024to256", 1024, 14, 256, 1, 1},
-    {"layer4_3x3_512", 512, 7, 512, 3, 1},
-    {"layer4_1x1_512to2048", 512, 7, 2048, 1, 1},
-};
-
-Conv2dGeometry geometry(const Layer& layer, int64_t batch) {
-  return {.batch = batch,
-          .in_channels = layer.in_channels,
-          .in_h = layer.size,
-          .in_w = layer.size,
-          .out_channels = layer.out_channels,
-          .kernel_h = layer.kernel,
-          .kernel_w = layer.kernel,
-          .stride_h = layer.stride,
-          .stride_w = layer.stride,
-          .pad_h = layer.kernel / 2,
-          .pad_w = layer.kernel / 2};
-}
+using saliency::benchmarks::ConvLayer;
+using saliency::benchmarks::geometry;
 
 void set_flops(benchmark::State& state, const Conv2dGeometry& g) {
   state.counters["FLOP/s"] =
@@ -54,7 +22,7 @@ void set_flops(benchmark::State& state, const Conv2dGeometry& g) {
                          benchmark::Counter::kIs1000);
 }
 
-void Forward(benchmark::State& state, Layer layer) {
+void Forward(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(1);
   const auto input = saliency::randn({g.batch, g.in_channels, g.in_h, g.in_w}, gen);
@@ -69,7 +37,7 @@ void Forward(benchmark::State& state, Layer layer) {
   set_flops(state, g);
 }
 
-void BackwardInput(benchmark::State& state, Layer layer) {
+void BackwardInput(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(2);
   const auto grad_output = saliency::randn({g.batch, g.out_channels, g.out_h(), g.out_w()}, gen);
@@ -84,7 +52,7 @@ void BackwardInput(benchmark::State& state, Layer layer) {
 }
 
 int register_all = [] {
-  for (const Layer& layer : kLayers) {
+  for (const ConvLayer& layer : saliency::benchmarks::kResNet50ConvLayers) {
     benchmark::RegisterBenchmark((std::string("conv2d_forward/") + layer.name).c_str(), Forward,
                                  layer)
         ->Arg(1)
