@@ -7,10 +7,9 @@
 
 #include <cmath>
 #include <limits>
-#include <random>
 #include <vector>
 
-#include "float_bound.h"
+#include "conv_reference.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/elementwise.h"
@@ -38,13 +37,7 @@ class Cuda : public ::testing::Test {
   }
 };
 
-std::vector<float> random_values(int64_t count, uint32_t seed) {
-  std::mt19937 engine(seed);
-  std::normal_distribution<float> normal;
-  std::vector<float> values(static_cast<size_t>(count));
-  for (float& v : values) v = normal(engine);
-  return values;
-}
+using testing::random_floats;
 
 // A device array filled with NaN: what a kernel does not write stays NaN.
 cuda::DeviceArray<float> poisoned(int64_t count) {
@@ -53,7 +46,7 @@ cuda::DeviceArray<float> poisoned(int64_t count) {
 }
 
 TEST_F(Cuda, CopiesRoundTripAndTheAllocatorReusesFreedBlocks) {
-  const auto values = random_values(1000, 1);
+  const auto values = random_floats(1000, 1);
   {
     cuda::DeviceArray<float> device(values);
     EXPECT_EQ(device.download(), values);
@@ -68,7 +61,7 @@ TEST_F(Cuda, CopiesRoundTripAndTheAllocatorReusesFreedBlocks) {
 
 TEST_F(Cuda, ReluAndItsBackwardRulesEqualTheCpuKernels) {
   const int64_t n = 100003;  // not a multiple of the block size
-  const auto x = random_values(n, 2), g = random_values(n, 3);
+  const auto x = random_floats(n, 2), g = random_floats(n, 3);
   std::vector<float> y(n), expected(n);
   cpu::relu_forward(n, x.data(), y.data());
   const cuda::DeviceArray<float> dx(x), dy(y), dg(g);
@@ -92,7 +85,7 @@ TEST_F(Cuda, ReluAndItsBackwardRulesEqualTheCpuKernels) {
 
 TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
   const int64_t n = 4097;
-  const auto a = random_values(n, 4), b = random_values(n, 5);
+  const auto a = random_floats(n, 4), b = random_floats(n, 5);
   const cuda::DeviceArray<float> da(a), db(b);
   std::vector<float> expected(n);
   const cpu::BroadcastLayout same{{n}, {1}, {1}};
@@ -113,10 +106,10 @@ TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
 TEST_F(Cuda, BatchNormForwardAndFrozenBackwardMatchTheCpuKernels) {
   const cpu::BatchNormGeometry g{.batch = 3, .channels = 7, .plane = 45};
   const int64_t n = g.batch * g.channels * g.plane;
-  const auto x = random_values(n, 9), grad = random_values(n, 10);
-  const auto mean = random_values(g.channels, 11), weight = random_values(g.channels, 12),
-             bias = random_values(g.channels, 13);
-  std::vector<float> inv_std = random_values(g.channels, 14);
+  const auto x = random_floats(n, 9), grad = random_floats(n, 10);
+  const auto mean = random_floats(g.channels, 11), weight = random_floats(g.channels, 12),
+             bias = random_floats(g.channels, 13);
+  std::vector<float> inv_std = random_floats(g.channels, 14);
   for (float& v : inv_std) v = 1.0f / (1.0f + std::abs(v));
   const cuda::DeviceArray<float> dx(x), dgrad(grad), dmean(mean), dinv(inv_std), dw(weight),
       db(bias);
@@ -150,9 +143,9 @@ TEST_F(Cuda, MaxAndAdaptiveAveragePoolingEqualTheCpuKernels) {
                             .pad_h = 1,
                             .pad_w = 1};
   const int64_t in_size = g.planes * g.in_h * g.in_w, out_size = g.planes * g.out_h() * g.out_w();
-  std::vector<float> x = random_values(in_size, 15);
+  std::vector<float> x = random_floats(in_size, 15);
   for (float& v : x) v = std::round(v * 2.0f) / 2.0f;
-  const auto grad = random_values(out_size, 16);
+  const auto grad = random_floats(out_size, 16);
   std::vector<float> y(out_size), dx(in_size);
   std::vector<int32_t> argmax(out_size);
   cpu::max_pool2d_forward(g, x.data(), y.data(), argmax.data());
@@ -169,7 +162,7 @@ TEST_F(Cuda, MaxAndAdaptiveAveragePoolingEqualTheCpuKernels) {
   // Adaptive average: the global pool before ResNet's fc, and uneven 5 -> 3 windows.
   for (auto [out_h, out_w] : {std::pair<int64_t, int64_t>{1, 1}, {3, 2}}) {
     std::vector<float> pooled(g.planes * out_h * out_w), back(in_size);
-    const auto upstream = random_values(g.planes * out_h * out_w, 17);
+    const auto upstream = random_floats(g.planes * out_h * out_w, 17);
     cpu::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, out_h, out_w, x.data(),
                                      pooled.data());
     cpu::adaptive_avg_pool2d_backward(g.planes, g.in_h, g.in_w, out_h, out_w, upstream.data(),
@@ -187,10 +180,10 @@ TEST_F(Cuda, MaxAndAdaptiveAveragePoolingEqualTheCpuKernels) {
 
 TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
   const cpu::LinearGeometry g{.batch = 3, .in_features = 2048, .out_features = 37};
-  const auto x = random_values(g.batch * g.in_features, 18),
-             w = random_values(g.out_features * g.in_features, 19),
-             b = random_values(g.out_features, 20),
-             dy = random_values(g.batch * g.out_features, 21);
+  const auto x = random_floats(g.batch * g.in_features, 18),
+             w = random_floats(g.out_features * g.in_features, 19),
+             b = random_floats(g.out_features, 20),
+             dy = random_floats(g.batch * g.out_features, 21);
   const cuda::DeviceArray<float> dx(x), dw(w), db(b), ddy(dy);
   auto y = poisoned(g.batch * g.out_features), grad = poisoned(g.batch * g.in_features);
   cuda::linear_forward(g, dx.data(), dw.data(), db.data(), y.data());
@@ -212,105 +205,14 @@ TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
   testing::expect_within_float_bound(grad.download(), exact, magnitude, g.out_features);
 }
 
-struct CudaConvCase {
-  const char* name;
-  cpu::Conv2dGeometry geometry;
-};
-
-const CudaConvCase kConvCases[] = {
-    {"3x3_pad1_edges",
-     {.batch = 2,
-      .in_channels = 5,
-      .in_h = 9,
-      .in_w = 11,
-      .out_channels = 13,
-      .kernel_h = 3,
-      .kernel_w = 3,
-      .pad_h = 1,
-      .pad_w = 1}},
-    {"1x1",
-     {.in_channels = 70, .in_h = 7, .in_w = 7, .out_channels = 67, .kernel_h = 1, .kernel_w = 1}},
-    {"7x7_pad3",
-     {.in_channels = 3,
-      .in_h = 20,
-      .in_w = 18,
-      .out_channels = 8,
-      .kernel_h = 7,
-      .kernel_w = 7,
-      .pad_h = 3,
-      .pad_w = 3}},
-    {"3x3_stride2_odd",
-     {.batch = 2,
-      .in_channels = 5,
-      .in_h = 13,
-      .in_w = 11,
-      .out_channels = 10,
-      .kernel_h = 3,
-      .kernel_w = 3,
-      .stride_h = 2,
-      .stride_w = 2,
-      .pad_h = 1,
-      .pad_w = 1}},
-    {"7x7_stride2_stem",
-     {.in_channels = 3,
-      .in_h = 31,
-      .in_w = 29,
-      .out_channels = 16,
-      .kernel_h = 7,
-      .kernel_w = 7,
-      .stride_h = 2,
-      .stride_w = 2,
-      .pad_h = 3,
-      .pad_w = 3}},
-    {"1x1_stride2_downsample",
-     {.in_channels = 24,
-      .in_h = 14,
-      .in_w = 14,
-      .out_channels = 40,
-      .kernel_h = 1,
-      .kernel_w = 1,
-      .stride_h = 2,
-      .stride_w = 2}},
-    {"2x3_stride3_gaps",
-     {.in_channels = 2,
-      .in_h = 11,
-      .in_w = 10,
-      .out_channels = 3,
-      .kernel_h = 2,
-      .kernel_w = 3,
-      .stride_h = 3,
-      .stride_w = 3,
-      .pad_h = 1,
-      .pad_w = 1}},
-    {"resnet_layer3_3x3",
-     {.in_channels = 256,
-      .in_h = 14,
-      .in_w = 14,
-      .out_channels = 256,
-      .kernel_h = 3,
-      .kernel_w = 3,
-      .pad_h = 1,
-      .pad_w = 1}},
-};
-
-void PrintTo(const CudaConvCase& c, std::ostream* out) {
-  *out << c.name;
-}
-
-class CudaConv : public ::testing::TestWithParam<CudaConvCase> {
- protected:
-  void SetUp() override {
-    if (!cuda::built_with_cuda()) GTEST_SKIP() << "this build has no CUDA (SALIENCY_CUDA=OFF)";
-    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
-  }
-};
+class CudaConv : public Cuda, public ::testing::WithParamInterface<testing::KernelConvCase> {};
 
 TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
   const cpu::Conv2dGeometry& g = GetParam().geometry;
   const int64_t in_size = g.batch * g.in_channels * g.in_h * g.in_w;
   const int64_t out_size = g.batch * g.out_channels * g.out_h() * g.out_w();
-  const auto x = random_values(in_size, 6), w = random_values(g.out_channels * g.patch_size(), 7),
-             dy = random_values(out_size, 8);
+  const auto x = random_floats(in_size, 6), w = random_floats(g.out_channels * g.patch_size(), 7),
+             dy = random_floats(out_size, 8);
   const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy);
 
   auto y = poisoned(out_size);
@@ -323,10 +225,8 @@ TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
   cuda::synchronize("conv2d test");
 }
 
-INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(kConvCases),
-                         [](const ::testing::TestParamInfo<CudaConvCase>& param_info) {
-                           return std::string(param_info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(testing::kernel_conv_cases()),
+                         testing::case_name);
 
 TEST(CudaConvGeometry, DilatedAndGroupedLayersAreRefusedUntilImplemented) {
   const cpu::Conv2dGeometry plain{.in_channels = 4,
