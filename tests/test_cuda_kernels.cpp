@@ -228,7 +228,7 @@ TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(testing::kernel_conv_cases()),
                          testing::case_name);
 
-TEST(CudaConvGeometry, DilatedAndGroupedLayersAreRefusedUntilImplemented) {
+TEST(CudaConvGeometry, DilatedGroupedAndHugeKernelsAreRefused) {
   const cpu::Conv2dGeometry plain{.in_channels = 4,
                                   .in_h = 8,
                                   .in_w = 8,
@@ -237,12 +237,15 @@ TEST(CudaConvGeometry, DilatedAndGroupedLayersAreRefusedUntilImplemented) {
                                   .kernel_w = 3,
                                   .pad_h = 1,
                                   .pad_w = 1};
-  cpu::Conv2dGeometry dilated = plain, grouped = plain, strided = plain;
+  cpu::Conv2dGeometry dilated = plain, grouped = plain, strided = plain, huge = plain;
   dilated.dilation_h = 2;
   grouped.groups = 2;
   strided.stride_h = strided.stride_w = 2;
+  huge.kernel_h = huge.kernel_w = 9;  // 81 taps > kMaxTaps: the tap tables would not fit
+  huge.in_h = huge.in_w = 16;
   EXPECT_FALSE(cuda::conv2d_supported(dilated));
   EXPECT_FALSE(cuda::conv2d_supported(grouped));
+  EXPECT_FALSE(cuda::conv2d_supported(huge));
   EXPECT_EQ(cuda::conv2d_supported(plain), cuda::built_with_cuda());
   EXPECT_EQ(cuda::conv2d_supported(strided), cuda::built_with_cuda());
 }

@@ -2,51 +2,27 @@
 #include "kernels/cuda/check.cuh"
 
 namespace saliency::kernels::cuda {
-namespace {
 
-// One thread per element; the channel's scale and shift as the CPU kernel forms them.
+// One thread per element; the channel's scale and shift formed as the CPU kernel forms them.
 template <typename T>
-__global__ void batch_norm_forward_kernel(cpu::BatchNormGeometry g, const T* input, const T* mean,
-                                          const T* inv_std, const T* weight, const T* bias,
-                                          T* output) {
-  const int64_t total = g.batch * g.channels * g.plane;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void batch_norm_forward(const cpu::BatchNormGeometry& g, const T* input, const T* mean,
+                        const T* inv_std, const T* weight, const T* bias, T* output) {
+  for_each_index("batch_norm2d", g.batch * g.channels * g.plane, [=] __device__(int64_t e) {
     const int64_t c = e / g.plane % g.channels;
     const T scale = inv_std[c] * (weight ? weight[c] : T(1));
     const T shift = (bias ? bias[c] : T(0)) - mean[c] * scale;
     output[e] = input[e] * scale + shift;
-  }
-}
-
-template <typename T>
-__global__ void batch_norm_backward_frozen_kernel(cpu::BatchNormGeometry g, const T* grad_output,
-                                                  const T* inv_std, const T* weight,
-                                                  T* grad_input) {
-  const int64_t total = g.batch * g.channels * g.plane;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t c = e / g.plane % g.channels;
-    grad_input[e] = grad_output[e] * (inv_std[c] * (weight ? weight[c] : T(1)));
-  }
-}
-
-}  // namespace
-
-template <typename T>
-void batch_norm_forward(const cpu::BatchNormGeometry& g, const T* input, const T* mean,
-                        const T* inv_std, const T* weight, const T* bias, T* output) {
-  batch_norm_forward_kernel<<<grid_for(g.batch * g.channels * g.plane), kThreads>>>(
-      g, input, mean, inv_std, weight, bias, output);
-  check_launch("batch_norm2d");
+  });
 }
 
 template <typename T>
 void batch_norm_backward_input_frozen(const cpu::BatchNormGeometry& g, const T* grad_output,
                                       const T* inv_std, const T* weight, T* grad_input) {
-  batch_norm_backward_frozen_kernel<<<grid_for(g.batch * g.channels * g.plane), kThreads>>>(
-      g, grad_output, inv_std, weight, grad_input);
-  check_launch("batch_norm2d backward");
+  for_each_index("batch_norm2d backward", g.batch * g.channels * g.plane,
+                 [=] __device__(int64_t e) {
+                   const int64_t c = e / g.plane % g.channels;
+                   grad_input[e] = grad_output[e] * (inv_std[c] * (weight ? weight[c] : T(1)));
+                 });
 }
 
 #define SALIENCY_INSTANTIATE_CUDA_BATCH_NORM(T)                                                    \

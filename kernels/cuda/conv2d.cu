@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <vector>
 
 #include "kernels/cpu/conv2d_plan.h"
@@ -10,15 +11,17 @@ namespace {
 
 // C[m x n] = A B with k over (outer, tap) pairs, taps fastest (as the CPU's ImplicitGemm):
 //   A(i, o, t) = a[i * a_row + o * a_outer + a_tap[t]],  B(o, t, j) = b[o * b_outer + b_tap[t] + j]
+// The tap tables travel in the kernel's parameters (kMaxTaps, conv2d.h): no copy to the device
+// and no synchronization per call.
 template <typename T>
 struct GemmParams {
   int64_t m, n, outers, taps;
   const T* a;
   int64_t a_row, a_outer;
-  const int64_t* a_tap;  // device
+  int64_t a_tap[kMaxTaps];
   const T* b;
   int64_t b_outer;
-  const int64_t* b_tap;  // device
+  int64_t b_tap[kMaxTaps];
   T* c;
   int64_t ldc;
 };
@@ -82,37 +85,34 @@ using cpu::Correlation;
 using cpu::PhasePlanes;
 using cpu::Placement;
 
-// The source image into its phase planes (kernels/cpu/conv2d_plan.h); one thread per plane
-// element. (PhasePlanes' member functions are host code: the kernel reads its fields.)
+// The source image into its phase planes (kernels/cpu/conv2d_plan.h), one thread per plane
+// element. (PhasePlanes' member functions are host code: the lambda reads its fields.)
 template <typename T>
-__global__ void split_phases_kernel(PhasePlanes p, int64_t plane, int64_t total, const T* image,
-                                    T* planes) {
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t phase = e / plane % (p.stride_h * p.stride_w);
-    const int64_t c = e / (plane * p.stride_h * p.stride_w);
-    const int64_t y = e / p.columns % p.rows, x = e % p.columns;
-    const int64_t source_y = p.stride_h * y + phase / p.stride_w - p.top;
-    const int64_t source_x = p.stride_w * x + phase % p.stride_w - p.left;
-    planes[e] = source_y >= 0 && source_y < p.height && source_x >= 0 && source_x < p.width
-                    ? image[(c * p.height + source_y) * p.width + source_x]
-                    : T(0);
-  }
+void split_phases(const PhasePlanes& p, const T* image, T* planes) {
+  const int64_t plane = p.plane(), phases = p.stride_h * p.stride_w;
+  for_each_index(
+      "conv2d: split into phase planes", p.channels * p.channel(), [=] __device__(int64_t e) {
+        const int64_t phase = e / plane % phases, c = e / (plane * phases);
+        const int64_t y = e / p.columns % p.rows, x = e % p.columns;
+        const int64_t source_y = p.stride_h * y + phase / p.stride_w - p.top;
+        const int64_t source_x = p.stride_w * x + phase % p.stride_w - p.left;
+        planes[e] = source_y >= 0 && source_y < p.height && source_x >= 0 && source_x < p.width
+                        ? image[(c * p.height + source_y) * p.width + source_x]
+                        : T(0);
+      });
 }
 
 // image[c][placed (r, q)] = product[c * ldc + r * stride + q], or 0 with no product; one thread
 // per placed element.
 template <typename T>
-__global__ void scatter_kernel(int64_t channels, Placement at, const T* product, int64_t ldc,
-                               int64_t stride, T* image) {
-  const int64_t total = channels * at.rows * at.columns;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void scatter(int64_t channels, const Placement& at, const T* product, int64_t ldc, int64_t stride,
+             T* image) {
+  for_each_index("conv2d: scatter", channels * at.rows * at.columns, [=] __device__(int64_t e) {
     const int64_t c = e / (at.rows * at.columns), r = e / at.columns % at.rows, q = e % at.columns;
     const int64_t y = at.row0 + r * at.row_step, x = at.column0 + q * at.column_step;
     image[(c * at.height + y) * at.width + x] =
         product == nullptr ? T(0) : product[c * ldc + r * stride + q];
-  }
+  });
 }
 
 // Runs a planned correlation for every image of the batch: split, GEMM, scatter.
@@ -121,18 +121,13 @@ void execute(int64_t batch, const Correlation& plan, const T* weight, const T* s
   const PhasePlanes& planes = plan.planes;
   const int64_t source_size = planes.channels * planes.height * planes.width;
   const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
-  const unsigned scatter_grid = grid_for(plan.target_channels * plan.at.rows * plan.at.columns);
   if (plan.b_tap.empty()) {  // no tap reaches these positions
-    for (int64_t image = 0; image < batch; ++image) {
-      scatter_kernel<<<scatter_grid, kThreads>>>(plan.target_channels, plan.at,
-                                                 static_cast<const T*>(nullptr), 0, 0,
-                                                 target + image * target_size);
-      check_launch("conv2d backward: zero phase");
-    }
+    for (int64_t image = 0; image < batch; ++image)
+      scatter(plan.target_channels, plan.at, static_cast<const T*>(nullptr), 0, 0,
+              target + image * target_size);
     return;
   }
   const int64_t flat = plan.flat();
-  DeviceArray<int64_t> a_taps(plan.a_tap), b_taps(plan.b_tap);
   DeviceArray<T> split(planes.channels * planes.channel()), product(plan.target_channels * flat);
   GemmParams<T> gemm{};
   gemm.m = plan.target_channels;
@@ -142,39 +137,36 @@ void execute(int64_t batch, const Correlation& plan, const T* weight, const T* s
   gemm.a = weight;
   gemm.a_row = plan.a_row;
   gemm.a_outer = plan.a_outer;
-  gemm.a_tap = a_taps.data();
+  std::copy(plan.a_tap.begin(), plan.a_tap.end(), gemm.a_tap);
   gemm.b = split.data() + plan.first;
   gemm.b_outer = planes.channel();
-  gemm.b_tap = b_taps.data();
+  std::copy(plan.b_tap.begin(), plan.b_tap.end(), gemm.b_tap);
   gemm.c = product.data();
   gemm.ldc = flat;
   const dim3 grid(static_cast<unsigned>((flat + kTile - 1) / kTile),
                   static_cast<unsigned>((plan.target_channels + kTile - 1) / kTile));
   for (int64_t image = 0; image < batch; ++image) {
-    split_phases_kernel<<<grid_for(split.size()), kThreads>>>(
-        planes, planes.plane(), split.size(), source + image * source_size, split.data());
-    check_launch("conv2d: split into phase planes");
+    split_phases(planes, source + image * source_size, split.data());
     implicit_gemm_kernel<<<grid, kGemmThreads>>>(gemm);
     check_launch("conv2d: implicit GEMM");
-    scatter_kernel<<<scatter_grid, kThreads>>>(plan.target_channels, plan.at, product.data(), flat,
-                                               planes.columns, target + image * target_size);
-    check_launch("conv2d: scatter");
+    scatter(plan.target_channels, plan.at, static_cast<const T*>(product.data()), flat,
+            planes.columns, target + image * target_size);
   }
   // The scratch arrays go back to the cache when this returns; the default stream orders any
   // later kernel that reuses them after these.
 }
 
 void require_supported(const cpu::Conv2dGeometry& g) {
-  SALIENCY_CHECK(conv2d_supported(g),
-                 "conv2d on CUDA: dilation, groups and padding of a kernel's size or more are not "
-                 "implemented");
+  SALIENCY_CHECK(conv2d_supported(g), "conv2d on CUDA: dilation, groups, kernels of more than ",
+                 kMaxTaps, " taps and padding of a kernel's size or more are not implemented");
 }
 
 }  // namespace
 
 bool conv2d_supported(const cpu::Conv2dGeometry& g) {
   return g.dilation_h == 1 && g.dilation_w == 1 && g.groups == 1 && g.pad_h < g.kernel_h &&
-         g.pad_w < g.kernel_w && g.out_h() > 0 && g.out_w() > 0;
+         g.pad_w < g.kernel_w && g.kernel_h * g.kernel_w <= kMaxTaps && g.out_h() > 0 &&
+         g.out_w() > 0;
 }
 
 template <typename T>

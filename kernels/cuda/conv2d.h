@@ -6,10 +6,14 @@
 // same correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
 // cuDNN. Strided layers are split by phase as on the CPU (each stride phase of the input its
 // own plane). The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For
-// now: no dilation, one group, padding at most kernel - 1 (1x1 layers included).
+// now: no dilation, one group, padding at most kernel - 1, at most kMaxTaps taps.
 #include "kernels/cpu/conv2d.h"
 
 namespace saliency::kernels::cuda {
+
+// Kernel taps (kernel_h * kernel_w) the CUDA convolution takes: the tap tables ride in the
+// kernel's parameters. 8x8; ResNet's and VGG's largest is the 7x7 stem.
+constexpr int64_t kMaxTaps = 64;
 
 bool conv2d_supported(const cpu::Conv2dGeometry& g);
 

@@ -4,21 +4,6 @@
 namespace saliency::kernels::cuda {
 namespace {
 
-// One thread per element, grid-stride so any count fits the grid.
-template <typename T, typename Fn>
-__global__ void map_kernel(int64_t count, Fn fn) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
-    fn(i);
-}
-
-template <typename T, typename Fn>
-void launch_map(const char* op, int64_t count, Fn fn) {
-  if (count <= 0) return;
-  map_kernel<T><<<grid_for(count), kThreads>>>(count, fn);
-  check_launch(op);
-}
-
 // scale * x + shift with two roundings: __fmul_rn / __fadd_rn keep nvcc from contracting it
 // into an FMA. (A CPU build that contracts differs by at most one rounding; tests allow it.)
 __device__ inline float multiply_then_add(float scale, float x, float shift) {
@@ -32,20 +17,20 @@ __device__ inline double multiply_then_add(double scale, double x, double shift)
 
 template <typename T>
 void relu_forward(int64_t count, const T* input, T* output) {
-  launch_map<T>("relu", count,
-                [=] __device__(int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
+  for_each_index("relu", count,
+                 [=] __device__(int64_t i) { output[i] = input[i] > T(0) ? input[i] : T(0); });
 }
 
 template <typename T>
 void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input) {
-  launch_map<T>("relu backward", count, [=] __device__(int64_t i) {
+  for_each_index("relu backward", count, [=] __device__(int64_t i) {
     grad_input[i] = output[i] > T(0) ? grad_output[i] : T(0);
   });
 }
 
 template <typename T>
 void relu_backward_guided(int64_t count, const T* grad_output, const T* output, T* grad_input) {
-  launch_map<T>("relu backward (guided)", count, [=] __device__(int64_t i) {
+  for_each_index("relu backward (guided)", count, [=] __device__(int64_t i) {
     const T gradient = grad_output[i];
     grad_input[i] = output[i] > T(0) && gradient > T(0) ? gradient : T(0);
   });
@@ -53,14 +38,14 @@ void relu_backward_guided(int64_t count, const T* grad_output, const T* output, 
 
 template <typename T>
 void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input) {
-  launch_map<T>("relu backward (deconvnet)", count, [=] __device__(int64_t i) {
+  for_each_index("relu backward (deconvnet)", count, [=] __device__(int64_t i) {
     grad_input[i] = grad_output[i] > T(0) ? grad_output[i] : T(0);
   });
 }
 
 template <typename T>
 void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
-  launch_map<T>("scale_shift", count, [=] __device__(int64_t i) {
+  for_each_index("scale_shift", count, [=] __device__(int64_t i) {
     output[i] = multiply_then_add(scale, input[i], shift);
   });
 }
@@ -69,13 +54,13 @@ template <typename T>
 void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out) {
   switch (op) {
     case cpu::BinaryOp::Add:
-      launch_map<T>("add", count, [=] __device__(int64_t i) { out[i] = a[i] + b[i]; });
+      for_each_index("add", count, [=] __device__(int64_t i) { out[i] = a[i] + b[i]; });
       break;
     case cpu::BinaryOp::Sub:
-      launch_map<T>("sub", count, [=] __device__(int64_t i) { out[i] = a[i] - b[i]; });
+      for_each_index("sub", count, [=] __device__(int64_t i) { out[i] = a[i] - b[i]; });
       break;
     case cpu::BinaryOp::Mul:
-      launch_map<T>("mul", count, [=] __device__(int64_t i) { out[i] = a[i] * b[i]; });
+      for_each_index("mul", count, [=] __device__(int64_t i) { out[i] = a[i] * b[i]; });
       break;
   }
 }

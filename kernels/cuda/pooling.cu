@@ -4,13 +4,21 @@
 namespace saliency::kernels::cuda {
 namespace {
 
+// Output cell i of an adaptive pool covers [floor(i * in / out), ceil((i + 1) * in / out)).
+__device__ inline int64_t window_begin(int64_t i, int64_t in, int64_t out) {
+  return i * in / out;
+}
+__device__ inline int64_t window_end(int64_t i, int64_t in, int64_t out) {
+  return ((i + 1) * in + out - 1) / out;
+}
+
+}  // namespace
+
 // One thread per output cell.
 template <typename T>
-__global__ void max_pool_forward_kernel(cpu::PoolGeometry g, int64_t out_h, int64_t out_w,
-                                        const T* input, T* output, int32_t* argmax) {
-  const int64_t total = g.planes * out_h * out_w;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void max_pool2d_forward(const cpu::PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w();
+  for_each_index("max_pool2d", g.planes * out_h * out_w, [=] __device__(int64_t e) {
     const int64_t p = e / (out_h * out_w), y = e / out_w % out_h, x = e % out_w;
     const int64_t top = y * g.stride_h - g.pad_h, left = x * g.stride_w - g.pad_w;
     const int64_t row_begin = max(top, int64_t(0)), row_end = min(top + g.kernel_h, g.in_h);
@@ -28,18 +36,16 @@ __global__ void max_pool_forward_kernel(cpu::PoolGeometry g, int64_t out_h, int6
       }
     output[e] = best;
     argmax[e] = static_cast<int32_t>(best_index);
-  }
+  });
 }
 
 // One thread per input element: the sum, in output-cell order, of the gradients of the cells
 // whose window holds it and chose it.
 template <typename T>
-__global__ void max_pool_backward_kernel(cpu::PoolGeometry g, int64_t out_h, int64_t out_w,
-                                         const T* grad_output, const int32_t* argmax,
-                                         T* grad_input) {
-  const int64_t total = g.planes * g.in_h * g.in_w;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void max_pool2d_backward(const cpu::PoolGeometry& g, const T* grad_output, const int32_t* argmax,
+                         T* grad_input) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w();
+  for_each_index("max_pool2d backward", g.planes * g.in_h * g.in_w, [=] __device__(int64_t e) {
     const int64_t p = e / (g.in_h * g.in_w), r = e / g.in_w % g.in_h, c = e % g.in_w;
     // Cells y with y * stride - pad <= r < y * stride - pad + kernel, i.e. from
     // floor((r + pad - kernel) / stride) + 1 (0 when that is negative) to (r + pad) / stride.
@@ -56,24 +62,13 @@ __global__ void max_pool_backward_kernel(cpu::PoolGeometry g, int64_t out_h, int
         if (argmax[cell] == me) sum += grad_output[cell];
       }
     grad_input[e] = sum;
-  }
-}
-
-// Output cell i of an adaptive pool covers [floor(i * in / out), ceil((i + 1) * in / out)).
-__device__ inline int64_t window_begin(int64_t i, int64_t in, int64_t out) {
-  return i * in / out;
-}
-__device__ inline int64_t window_end(int64_t i, int64_t in, int64_t out) {
-  return ((i + 1) * in + out - 1) / out;
+  });
 }
 
 template <typename T>
-__global__ void adaptive_avg_forward_kernel(int64_t planes, int64_t in_h, int64_t in_w,
-                                            int64_t out_h, int64_t out_w, const T* input,
-                                            T* output) {
-  const int64_t total = planes * out_h * out_w;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void adaptive_avg_pool2d_forward(int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                                 int64_t out_w, const T* input, T* output) {
+  for_each_index("adaptive_avg_pool2d", planes * out_h * out_w, [=] __device__(int64_t e) {
     const int64_t p = e / (out_h * out_w), y = e / out_w % out_h, x = e % out_w;
     const int64_t r0 = window_begin(y, in_h, out_h), r1 = window_end(y, in_h, out_h);
     const int64_t c0 = window_begin(x, in_w, out_w), c1 = window_end(x, in_w, out_w);
@@ -82,16 +77,14 @@ __global__ void adaptive_avg_forward_kernel(int64_t planes, int64_t in_h, int64_
     for (int64_t r = r0; r < r1; ++r)
       for (int64_t c = c0; c < c1; ++c) sum += plane[r * in_w + c];
     output[e] = sum / T((r1 - r0) * (c1 - c0));
-  }
+  });
 }
 
+// One thread per input element, summing the shares of the cells covering it in cell order.
 template <typename T>
-__global__ void adaptive_avg_backward_kernel(int64_t planes, int64_t in_h, int64_t in_w,
-                                             int64_t out_h, int64_t out_w, const T* grad_output,
-                                             T* grad_input) {
-  const int64_t total = planes * in_h * in_w;
-  for (int64_t e = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; e < total;
-       e += int64_t(gridDim.x) * blockDim.x) {
+void adaptive_avg_pool2d_backward(int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
+                                  int64_t out_w, const T* grad_output, T* grad_input) {
+  for_each_index("adaptive_avg_pool2d backward", planes * in_h * in_w, [=] __device__(int64_t e) {
     const int64_t p = e / (in_h * in_w), r = e / in_w % in_h, c = e % in_w;
     T sum = T(0);
     for (int64_t y = 0; y < out_h; ++y) {
@@ -104,40 +97,7 @@ __global__ void adaptive_avg_backward_kernel(int64_t planes, int64_t in_h, int64
       }
     }
     grad_input[e] = sum;
-  }
-}
-
-}  // namespace
-
-template <typename T>
-void max_pool2d_forward(const cpu::PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
-  max_pool_forward_kernel<<<grid_for(g.planes * g.out_h() * g.out_w()), kThreads>>>(
-      g, g.out_h(), g.out_w(), input, output, argmax);
-  check_launch("max_pool2d");
-}
-
-template <typename T>
-void max_pool2d_backward(const cpu::PoolGeometry& g, const T* grad_output, const int32_t* argmax,
-                         T* grad_input) {
-  max_pool_backward_kernel<<<grid_for(g.planes * g.in_h * g.in_w), kThreads>>>(
-      g, g.out_h(), g.out_w(), grad_output, argmax, grad_input);
-  check_launch("max_pool2d backward");
-}
-
-template <typename T>
-void adaptive_avg_pool2d_forward(int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                                 int64_t out_w, const T* input, T* output) {
-  adaptive_avg_forward_kernel<<<grid_for(planes * out_h * out_w), kThreads>>>(
-      planes, in_h, in_w, out_h, out_w, input, output);
-  check_launch("adaptive_avg_pool2d");
-}
-
-template <typename T>
-void adaptive_avg_pool2d_backward(int64_t planes, int64_t in_h, int64_t in_w, int64_t out_h,
-                                  int64_t out_w, const T* grad_output, T* grad_input) {
-  adaptive_avg_backward_kernel<<<grid_for(planes * in_h * in_w), kThreads>>>(
-      planes, in_h, in_w, out_h, out_w, grad_output, grad_input);
-  check_launch("adaptive_avg_pool2d backward");
+  });
 }
 
 #define SALIENCY_INSTANTIATE_CUDA_POOLING(T)                                                    \
