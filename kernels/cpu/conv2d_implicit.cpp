@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <array>
 #include <utility>
-#include <vector>
 
 #include "kernels/cpu/conv2d_plan.h"
 #include "kernels/cpu/parallel.h"
