@@ -37,7 +37,8 @@ Tensor sampled(const Shape& shape, DType dtype, Draw draw) {
   Tensor tensor = Tensor::empty(shape, dtype);
   dispatch_dtype(dtype, [&]<typename T>() {
     T* p = tensor.data<T>();
-    for (int64_t i = 0; i < tensor.numel(); ++i) p[i] = static_cast<T>(draw());
+    const int64_t count = tensor.numel();
+    for (int64_t i = 0; i < count; ++i) p[i] = static_cast<T>(draw());
   });
   return tensor;
 }

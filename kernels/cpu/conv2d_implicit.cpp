@@ -59,10 +59,14 @@ struct View {
 
 // One Rows x (Vectors * 16) tile of C at `c` over a k slice of `outers` x `taps`: written when
 // `accumulate` is false, added to otherwise. `last` masks the final vector's columns (loads
-// past it are suppressed, so the tile may end anywhere).
-template <int Rows, int Vectors>
-void tile(int64_t outers, int64_t taps, View a, View b, float* c, int64_t ldc, __mmask16 last,
-          bool accumulate) {
+// past it are suppressed, so the tile may end anywhere). Taps > 0 fixes the tap count at
+// compile time so that the tap loop unrolls: a 3x3 layer's nine taps then run without a loop
+// counter, branch and tap-table walk between each 24 FMAs (ResNet-50's stride-1 3x3 layers,
+// min of 15 alternating runs: 5-15% faster than the generic loop).
+template <int Rows, int Vectors, int Taps>
+void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_t ldc,
+          __mmask16 last, bool accumulate) {
+  const int64_t taps = Taps > 0 ? Taps : runtime_taps;
   __m512 acc[Rows][Vectors];
 #pragma GCC unroll 8
   for (int i = 0; i < Rows; ++i)
@@ -71,6 +75,7 @@ void tile(int64_t outers, int64_t taps, View a, View b, float* c, int64_t ldc, _
   for (int64_t o = 0; o < outers; ++o) {
     const float* a_outer = a.data + o * a.outer;
     const float* b_outer = b.data + o * b.outer;
+#pragma GCC unroll 9
     for (int64_t t = 0; t < taps; ++t) {
       const float* a_tap = a_outer + a.tap[t];
       const float* b_tap = b_outer + b.tap[t];
@@ -103,17 +108,23 @@ void tile(int64_t outers, int64_t taps, View a, View b, float* c, int64_t ldc, _
 
 using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool);
 
-// kTiles[rows - 1][vectors - 1]: full tiles and every edge shape.
-template <size_t... R, size_t... V>
+// Tiles<Taps>[rows - 1][vectors - 1]: full tiles and every edge shape for one tap count.
+template <int Taps, size_t... R, size_t... V>
 constexpr auto make_tiles(std::index_sequence<R...>, std::index_sequence<V...>) {
   auto row = [](auto rows) {
-    return std::array<TileFunction, kVectors>{&tile<int(decltype(rows)::value) + 1, int(V) + 1>...};
+    return std::array<TileFunction, kVectors>{
+        &tile<int(decltype(rows)::value) + 1, int(V) + 1, Taps>...};
   };
   return std::array<std::array<TileFunction, kVectors>, kRows>{
       row(std::integral_constant<size_t, R>{})...};
 }
-constexpr auto kTiles =
-    make_tiles(std::make_index_sequence<kRows>{}, std::make_index_sequence<kVectors>{});
+template <int Taps>
+constexpr auto kTiles = make_tiles<Taps>(std::make_index_sequence<kRows>{},
+                                         std::make_index_sequence<kVectors>{});
+
+const std::array<std::array<TileFunction, kVectors>, kRows>& tiles_for(int64_t taps) {
+  return taps == 9 ? kTiles<9> : kTiles<0>;  // 3x3 layers carry nearly all the work
+}
 
 // One task: a block of C, every k slice in order, tiles column by column so that one tile
 // column's slice of B (a few rows of each padded plane) is reused from L1 by all the block's
@@ -123,6 +134,7 @@ constexpr auto kTiles =
 void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_begin,
                int64_t j_end) {
   const int64_t slice = std::max<int64_t>(1, kDepth / g.taps);
+  const auto& tiles = tiles_for(g.taps);
   for (int64_t o0 = 0; o0 < g.outers; o0 += slice) {
     const int64_t outers = std::min(g.outers, o0 + slice) - o0;
     for (int64_t j = j_begin; j < j_end; j += kTileWidth) {
@@ -133,8 +145,8 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
       for (int64_t i = i_begin; i < i_end; i += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
-        kTiles[rows - 1][vectors - 1](outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last,
-                                      o0 > 0);
+        tiles[rows - 1][vectors - 1](outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last,
+                                     o0 > 0);
       }
     }
   }

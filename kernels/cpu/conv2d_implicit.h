@@ -31,12 +31,14 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 
 // Where conv2d_forward / conv2d_backward_input use it: supported, stride 1, and not switched
 // off with SALIENCY_CONV=im2col (for side-by-side benchmarks). Measured on ResNet-50's layers
-// (2 threads, min of 21 alternating runs): stride-1 3x3 forward 130-160 GFLOP/s vs 101-161
-// for im2col + Eigen; the stride-2 3x3 and 7x7 layers ran slower than im2col + Eigen (forward
-// 95-150 vs 112-190, backward 49-94 vs 89-150: four phases of a quarter of the taps each), so
-// they stay on im2col. Pointwise (1x1) layers stay on the GEMM path: they need no im2col,
-// and Eigen's packed kernel was 15-40% faster on ResNet-50's 1x1 shapes than this one reading
-// B's rows a whole plane apart in place.
+// (2 threads, min of 15-21 alternating runs, GFLOP/s implicit vs im2col + Eigen): stride-1 3x3
+// forward 138-177 vs 125-150, backward 105-169 vs 105-154. The 3x3/2 layers ran about even
+// forward and slower backward (102-114 vs 118-128: four phases of 1-4 taps each); the 7x7/2
+// stem's forward was faster (133-141 vs 101-107) but its backward far slower (39-41 vs 83-86),
+// and the stem is 3% of the network's FLOPs, so strided layers stay on im2col. Pointwise (1x1)
+// layers stay on the GEMM path: they need no im2col, and Eigen's packed kernel stayed 5-20%
+// ahead on most of ResNet-50's 1x1 shapes even with this kernel's k loop flattened, B packed
+// per tile column, or k slices of 64-512.
 bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
 // output[N, out_channels, out_h, out_w] without bias.
