@@ -211,6 +211,25 @@ inline const std::vector<KernelConvCase>& kernel_conv_cases() {
   return cases;
 }
 
+// A small padded 3x3 layer, for the tests of which geometries a kernel accepts.
+inline kernels::cpu::Conv2dGeometry small_3x3_geometry() {
+  return {.in_channels = 4,
+          .in_h = 8,
+          .in_w = 8,
+          .out_channels = 4,
+          .kernel_h = 3,
+          .kernel_w = 3,
+          .pad_h = 1,
+          .pad_w = 1};
+}
+
+// g with change(g) applied.
+template <typename Change>
+kernels::cpu::Conv2dGeometry changed(kernels::cpu::Conv2dGeometry g, Change change) {
+  change(g);
+  return g;
+}
+
 template <typename From>
 std::vector<double> widened(const std::vector<From>& values, bool absolute) {
   std::vector<double> out(values.size());

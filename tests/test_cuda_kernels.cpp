@@ -229,14 +229,7 @@ INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(testing::kernel_c
                          testing::case_name);
 
 TEST(CudaConvGeometry, DilatedGroupedAndHugeKernelsAreRefused) {
-  const cpu::Conv2dGeometry plain{.in_channels = 4,
-                                  .in_h = 8,
-                                  .in_w = 8,
-                                  .out_channels = 4,
-                                  .kernel_h = 3,
-                                  .kernel_w = 3,
-                                  .pad_h = 1,
-                                  .pad_w = 1};
+  const cpu::Conv2dGeometry plain = testing::small_3x3_geometry();
   cpu::Conv2dGeometry dilated = plain, grouped = plain, strided = plain, huge = plain;
   dilated.dilation_h = 2;
   grouped.groups = 2;

@@ -4,6 +4,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/conv2d_implicit.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
@@ -133,7 +134,9 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output) {
   if constexpr (std::is_same_v<T, float>) {
-    if (implicit_conv2d_applies(g))
+    if (winograd_conv2d_applies(g))
+      winograd_conv2d_forward(g, input, weight, output);
+    else if (implicit_conv2d_applies(g))
       implicit_conv2d_forward(g, input, weight, output);
     else
       im2col_conv2d_forward(g, input, weight, output);
@@ -155,6 +158,10 @@ template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input) {
   if constexpr (std::is_same_v<T, float>) {
+    if (winograd_conv2d_applies(g)) {
+      winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
+      return;
+    }
     if (implicit_conv2d_applies(g)) {
       implicit_conv2d_backward_input(g, grad_output, weight, grad_input);
       return;

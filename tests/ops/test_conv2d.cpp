@@ -2,9 +2,11 @@
 // im2col + GEMM forward/backward against a direct loop convolution.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <string>
 
 #include "autograd/engine.h"
 #include "autograd/ops.h"
@@ -14,6 +16,7 @@
 #include "gradcheck.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_implicit.h"
+#include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/parallel.h"
 
 namespace saliency {
@@ -140,6 +143,7 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
 // values, element by element, within the float32 bound for a k-term dot product
 // (conv_reference.h, shared with the CUDA kernels' tests: the same shapes); outputs are poisoned
 // with NaN first, so an element left unwritten fails.
+using testing::changed;
 using testing::random_floats;
 
 class Conv2dImplicit : public ::testing::TestWithParam<testing::KernelConvCase> {};
@@ -177,31 +181,155 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(testing::ke
 
 TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrideOne) {
   using kernels::cpu::implicit_conv2d_applies, kernels::cpu::implicit_conv2d_supports;
-  const kernels::cpu::Conv2dGeometry g{.in_channels = 4,
-                                       .in_h = 8,
-                                       .in_w = 8,
-                                       .out_channels = 4,
-                                       .kernel_h = 3,
-                                       .kernel_w = 3,
-                                       .pad_h = 1,
-                                       .pad_w = 1};
+  const kernels::cpu::Conv2dGeometry g = testing::small_3x3_geometry();
   if (!implicit_conv2d_supports(g)) GTEST_SKIP() << "implicit path not built";
-  auto changed = [&](auto change) {
-    kernels::cpu::Conv2dGeometry c = g;
-    change(c);
-    return c;
-  };
-  const auto strided = changed([](auto& c) { c.stride_w = 2; });
+  const auto strided = changed(g, [](auto& c) { c.stride_w = 2; });
   EXPECT_TRUE(implicit_conv2d_supports(strided));
   EXPECT_FALSE(implicit_conv2d_applies(strided));  // measured slower than im2col + Eigen
-  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.dilation_h = 2; })));
-  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.groups = 2; })));
-  EXPECT_FALSE(implicit_conv2d_supports(changed([](auto& c) { c.pad_h = 3; })));
+  EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.dilation_h = 2; })));
+  EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
+  EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
   EXPECT_FALSE(implicit_conv2d_supports(
-      changed([](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; })));
+      changed(g, [](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; })));
   if (std::getenv("SALIENCY_CONV") == nullptr) {
     EXPECT_TRUE(implicit_conv2d_applies(g));
   }
+}
+
+// Winograd F(2x2, 3x3) against the float64 im2col path. Its error is not bounded by the direct
+// sum's k * 2^-24 * sum |w| |x|: each output combines 16 products of transformed values, so
+// the bound is (channels + 12) * 2^-24 times the same computation on absolute values,
+// |A^T| (|G| |w| |G^T| . |B^T| |d| |B|) |A| summed over channels (channels roundings in the
+// GEMM's sum, the rest in the three transforms and the product; see conv2d_winograd.h).
+using Matrix4x3 = std::array<std::array<double, 3>, 4>;
+constexpr Matrix4x3 kAbsG = {{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, 0.5, 0.5}, {0, 0, 1}}};
+constexpr std::array<std::array<double, 4>, 4> kAbsBT = {
+    {{1, 0, 1, 0}, {0, 1, 1, 0}, {0, 1, 1, 0}, {0, 1, 0, 1}}};
+constexpr std::array<std::array<double, 4>, 2> kAbsAT = {{{1, 1, 1, 0}, {0, 1, 1, 1}}};
+
+// The bound's magnitude for every output of a forward pass of g (3x3, stride 1) on x, w.
+std::vector<double> winograd_magnitude(const kernels::cpu::Conv2dGeometry& g,
+                                       const std::vector<float>& x, const std::vector<float>& w) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w(), tiles_h = (out_h + 1) / 2,
+                tiles_w = (out_w + 1) / 2;
+  using Matrix4 = std::array<std::array<double, 4>, 4>;
+  std::vector<Matrix4> u(g.out_channels * g.in_channels),
+      v(g.batch * g.in_channels * tiles_h * tiles_w);
+  for (int64_t k = 0; k < g.out_channels * g.in_channels; ++k)
+    for (int i = 0; i < 4; ++i)
+      for (int j = 0; j < 4; ++j) {
+        double total = 0;
+        for (int a = 0; a < 3; ++a)
+          for (int b = 0; b < 3; ++b)
+            total += kAbsG[i][a] * std::abs(double(w[k * 9 + a * 3 + b])) * kAbsG[j][b];
+        u[k][i][j] = total;
+      }
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int64_t ty = 0; ty < tiles_h; ++ty)
+        for (int64_t tx = 0; tx < tiles_w; ++tx) {
+          Matrix4& tile = v[((n * g.in_channels + c) * tiles_h + ty) * tiles_w + tx];
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+              double total = 0;
+              for (int a = 0; a < 4; ++a)
+                for (int b = 0; b < 4; ++b) {
+                  const int64_t y = 2 * ty - g.pad_h + a, xx = 2 * tx - g.pad_w + b;
+                  if (y < 0 || y >= g.in_h || xx < 0 || xx >= g.in_w) continue;
+                  total +=
+                      kAbsBT[i][a] *
+                      std::abs(double(x[((n * g.in_channels + c) * g.in_h + y) * g.in_w + xx])) *
+                      kAbsBT[j][b];
+                }
+              tile[i][j] = total;
+            }
+        }
+  std::vector<double> magnitude(g.batch * g.out_channels * out_h * out_w);
+  for (int64_t n = 0; n < g.batch; ++n)
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t y = 0; y < out_h; ++y)
+        for (int64_t xx = 0; xx < out_w; ++xx) {
+          double total = 0;
+          for (int64_t c = 0; c < g.in_channels; ++c) {
+            const Matrix4& weights = u[o * g.in_channels + c];
+            const Matrix4& data = v[((n * g.in_channels + c) * tiles_h + y / 2) * tiles_w + xx / 2];
+            for (int i = 0; i < 4; ++i)
+              for (int j = 0; j < 4; ++j)
+                total += kAbsAT[y % 2][i] * kAbsAT[xx % 2][j] * weights[i][j] * data[i][j];
+          }
+          magnitude[((n * g.out_channels + o) * out_h + y) * out_w + xx] = total;
+        }
+  return magnitude;
+}
+
+void expect_within_winograd_bound(const std::vector<float>& got, const std::vector<double>& exact,
+                                  const std::vector<double>& magnitude, int64_t channels) {
+  testing::expect_within_float_bound(got, exact, magnitude, channels + 12);
+}
+
+class Conv2dWinograd : public ::testing::TestWithParam<testing::KernelConvCase> {};
+
+TEST_P(Conv2dWinograd, ForwardMatchesIm2colInFloat64) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 5);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 6);
+  std::vector<float> y(g.batch * g.out_channels * g.out_h() * g.out_w(),
+                       std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::winograd_conv2d_forward(g, x.data(), w.data(), y.data());
+  std::vector<double> exact(y.size());
+  kernels::cpu::im2col_conv2d_forward<double>(g, testing::widened(x, false).data(),
+                                              testing::widened(w, false).data(), exact.data());
+  expect_within_winograd_bound(y, exact, winograd_magnitude(g, x, w), g.in_channels);
+}
+
+TEST_P(Conv2dWinograd, BackwardInputMatchesIm2colInFloat64) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 7);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 8);
+  std::vector<float> dx(g.batch * g.in_channels * g.in_h * g.in_w,
+                        std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::winograd_conv2d_backward_input(g, dy.data(), w.data(), dx.data());
+  std::vector<double> exact(dx.size());
+  kernels::cpu::im2col_conv2d_backward_input<double>(
+      g, testing::widened(dy, false).data(), testing::widened(w, false).data(), exact.data());
+  // The bound of the equivalent forward pass: the output gradient padded by 2 - pad, the
+  // kernel rotated by 180 degrees with its channels swapped.
+  kernels::cpu::Conv2dGeometry forward = g;
+  forward.in_channels = g.out_channels, forward.out_channels = g.in_channels;
+  forward.in_h = g.out_h(), forward.in_w = g.out_w();
+  forward.pad_h = 2 - g.pad_h, forward.pad_w = 2 - g.pad_w;
+  std::vector<float> rotated(w.size());
+  for (int64_t o = 0; o < g.out_channels; ++o)
+    for (int64_t c = 0; c < g.in_channels; ++c)
+      for (int t = 0; t < 9; ++t)
+        rotated[(c * g.out_channels + o) * 9 + (8 - t)] = w[(o * g.in_channels + c) * 9 + t];
+  expect_within_winograd_bound(dx, exact, winograd_magnitude(forward, dy, rotated), g.out_channels);
+}
+
+// The shared geometries that are 3x3 stride-1 layers (edges, padding 0-2, one pixel, batch 2,
+// ResNet's layer3).
+std::vector<testing::KernelConvCase> winograd_cases() {
+  std::vector<testing::KernelConvCase> cases;
+  for (const auto& c : testing::kernel_conv_cases())
+    if (kernels::cpu::winograd_conv2d_supports(c.geometry)) cases.push_back(c);
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dWinograd, ::testing::ValuesIn(winograd_cases()),
+                         testing::case_name);
+
+TEST(Conv2dWinograd, SupportsOnly3x3StrideOneAndRunsOnlyWhenChosen) {
+  using kernels::cpu::winograd_conv2d_applies, kernels::cpu::winograd_conv2d_supports;
+  const kernels::cpu::Conv2dGeometry g = testing::small_3x3_geometry();
+  EXPECT_TRUE(winograd_conv2d_supports(g));
+  EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.stride_w = 2; })));
+  EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.kernel_w = 5, c.pad_w = 2; })));
+  EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.dilation_h = 2; })));
+  EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
+  EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
+  const char* choice = std::getenv("SALIENCY_CONV");
+  const bool chosen = choice != nullptr && std::string(choice) == "winograd";
+  EXPECT_EQ(winograd_conv2d_applies(g), chosen);  // not faster here yet: opt-in
 }
 
 TEST(Conv2dErrors, MessagesNameTheOpAndShapes) {
