@@ -113,6 +113,18 @@ void for_each_unfolded_block(const Conv2dGeometry& g, const T* input, Fn fn) {
   }
 }
 
+template <typename T>
+void add_bias(const Conv2dGeometry& g, const T* bias, T* output) {
+  const int64_t out_plane = g.out_h() * g.out_w();
+  parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      const T b = bias[p % g.out_channels];
+      T* plane = output + p * out_plane;
+      for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
+    }
+  });
+}
+
 }  // namespace
 
 template <typename T>
@@ -130,28 +142,23 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
   });
 }
 
+// The bias costs no pass of its own on the implicit path (added as the last k slice is stored).
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output) {
   if constexpr (std::is_same_v<T, float>) {
-    if (winograd_conv2d_applies(g))
+    if (winograd_conv2d_applies(g)) {
       winograd_conv2d_forward(g, input, weight, output);
-    else if (implicit_conv2d_applies(g))
-      implicit_conv2d_forward(g, input, weight, output);
-    else
-      im2col_conv2d_forward(g, input, weight, output);
-  } else {
-    im2col_conv2d_forward(g, input, weight, output);
-  }
-  if (bias == nullptr) return;
-  const int64_t out_plane = g.out_h() * g.out_w();
-  parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      const T b = bias[p % g.out_channels];
-      T* plane = output + p * out_plane;
-      for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
+      if (bias != nullptr) add_bias(g, bias, output);
+      return;
     }
-  });
+    if (implicit_conv2d_applies(g)) {
+      implicit_conv2d_forward(g, input, weight, bias, output);
+      return;
+    }
+  }
+  im2col_conv2d_forward(g, input, weight, output);
+  if (bias != nullptr) add_bias(g, bias, output);
 }
 
 template <typename T>

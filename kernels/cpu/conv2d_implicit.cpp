@@ -46,6 +46,7 @@ struct ImplicitGemm {
   const int64_t* b_tap;
   float* c;
   int64_t ldc;
+  const float* bias;  // per row of C, or null
 };
 
 // How a tile reads its operands over one k slice, `o` counting outers from the slice's start:
@@ -58,14 +59,16 @@ struct View {
 };
 
 // One Rows x (Vectors * 16) tile of C at `c` over a k slice of `outers` x `taps`: written when
-// `accumulate` is false, added to otherwise. `last` masks the final vector's columns (loads
-// past it are suppressed, so the tile may end anywhere). Taps > 0 fixes the tap count at
-// compile time so that the tap loop unrolls: a 3x3 layer's nine taps then run without a loop
-// counter, branch and tap-table walk between each 24 FMAs (ResNet-50's stride-1 3x3 layers,
-// min of 15 alternating runs: 5-15% faster than the generic loop).
+// `accumulate` is false, added to otherwise; then finish[i] is added to row i when `finish` is
+// given (the bias, on the last k slice: the same rounding as a separate pass, without the pass).
+// `last` masks the final vector's columns (loads past it are suppressed, so the tile may end
+// anywhere). Taps > 0 fixes the tap count at compile time so that the tap loop unrolls: a 3x3
+// layer's nine taps then run without a loop counter, branch and tap-table walk between each 24 FMAs
+// (ResNet-50's stride-1 3x3 layers, min of 15 alternating runs: 5-15% faster than the generic
+// loop).
 template <int Rows, int Vectors, int Taps>
 void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_t ldc,
-          __mmask16 last, bool accumulate) {
+          __mmask16 last, bool accumulate, const float* finish) {
   const int64_t taps = Taps > 0 ? Taps : runtime_taps;
   __m512 acc[Rows][Vectors];
 #pragma GCC unroll 8
@@ -101,12 +104,14 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
       const __mmask16 mask = v + 1 == Vectors ? last : __mmask16(0xFFFF);
       __m512 value = acc[i][v];
       if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, row + 16 * v));
+      if (finish != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(finish[i]));
       _mm512_mask_storeu_ps(row + 16 * v, mask, value);
     }
   }
 }
 
-using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool);
+using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool,
+                              const float*);
 
 // Tiles<Taps>[rows - 1][vectors - 1]: full tiles and every edge shape for one tap count.
 template <int Taps, size_t... R, size_t... V>
@@ -145,8 +150,9 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
       for (int64_t i = i_begin; i < i_end; i += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
-        tiles[rows - 1][vectors - 1](outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last,
-                                     o0 > 0);
+        tiles[rows - 1][vectors - 1](
+            outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
+            o0 + slice >= g.outers && g.bias != nullptr ? g.bias + i : nullptr);
       }
     }
   }
@@ -208,8 +214,8 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
 }
 
 // Runs a planned correlation for every image of the batch: split, GEMM, scatter.
-void execute(int64_t batch, const Correlation& plan, const float* weight, const float* source,
-             float* target) {
+void execute(int64_t batch, const Correlation& plan, const float* weight, const float* bias,
+             const float* source, float* target) {
   const int64_t source_size = plan.planes.channels * plan.planes.height * plan.planes.width;
   const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
   if (plan.b_tap.empty()) {  // no tap reaches these positions
@@ -232,7 +238,8 @@ void execute(int64_t batch, const Correlation& plan, const float* weight, const 
                           .b_outer = plan.planes.channel(),
                           .b_tap = plan.b_tap.data(),
                           .c = product.data(),
-                          .ldc = flat};
+                          .ldc = flat,
+                          .bias = bias};
   for (int64_t image = 0; image < batch; ++image) {
     split_phases(plan.planes, source + image * source_size, split.data());
     run(gemm);
@@ -262,16 +269,16 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g) {
 }
 
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                             float* output) {
+                             const float* bias, float* output) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  execute(g.batch, forward_correlation(g), weight, input, output);
+  execute(g.batch, forward_correlation(g), weight, bias, input, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
   for (const Correlation& plan : backward_input_correlations(g))
-    execute(g.batch, plan, weight, grad_output, grad_input);
+    execute(g.batch, plan, weight, nullptr, grad_output, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu
@@ -288,7 +295,8 @@ bool implicit_conv2d_applies(const Conv2dGeometry&) {
   return false;
 }
 
-void implicit_conv2d_forward(const Conv2dGeometry&, const float*, const float*, float*) {
+void implicit_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
+                             float*) {
   SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
 }
 

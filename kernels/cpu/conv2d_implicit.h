@@ -41,9 +41,10 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 // per tile column, or k slices of 64-512.
 bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
-// output[N, out_channels, out_h, out_w] without bias.
+// output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias is
+// where the accumulators start, not a separate pass over the output.
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                             float* output);
+                             const float* bias, float* output);
 
 // grad_input[N, in_channels, in_h, in_w] (overwritten).
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,

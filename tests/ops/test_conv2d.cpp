@@ -157,10 +157,33 @@ TEST_P(Conv2dImplicit, ForwardMatchesIm2colInFloat64) {
   // Where the implicit path does not apply (1x1 layers, a build without AVX-512) the float32
   // GEMM path is held to the same bound.
   if (kernels::cpu::implicit_conv2d_supports(g))
-    kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), y.data());
+    kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), nullptr, y.data());
   else
     kernels::cpu::im2col_conv2d_forward<float>(g, x.data(), w.data(), y.data());
   testing::expect_conv_forward_within_bound(g, x, w, y);
+}
+
+// With a bias, through conv2d_forward's dispatch: the bias is added as the implicit path stores
+// its last k slice (or in a pass of its own on the GEMM path), one more rounding.
+TEST_P(Conv2dImplicit, ForwardAddsTheBiasOnce) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 9);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 10);
+  const auto b = random_floats(g.out_channels, 11);
+  const int64_t plane = g.out_h() * g.out_w();
+  std::vector<float> y(g.batch * g.out_channels * plane, std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), b.data(), y.data());
+  std::vector<double> exact(y.size()), magnitude(y.size());
+  kernels::cpu::im2col_conv2d_forward<double>(g, testing::widened(x, false).data(),
+                                              testing::widened(w, false).data(), exact.data());
+  kernels::cpu::im2col_conv2d_forward<double>(g, testing::widened(x, true).data(),
+                                              testing::widened(w, true).data(), magnitude.data());
+  for (size_t i = 0; i < y.size(); ++i) {
+    const double bias = b[(i / plane) % g.out_channels];
+    exact[i] += bias;
+    magnitude[i] += std::abs(bias);
+  }
+  testing::expect_within_float_bound(y, exact, magnitude, g.patch_size() + 1);
 }
 
 TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
