@@ -21,6 +21,10 @@ class ImageClassifier : public nn::Module {
   virtual std::vector<std::string> randomization_cascade() const = 0;
   // LRP's canonical form (ResNet: BatchNorm folded); throws when the model has no LRP rules.
   virtual void canonize_for_lrp() = 0;
+  // Rewrites for inference that keep the function up to float rounding: BatchNorm folded into
+  // the convolution before it (ResNet, VGG-BN), which saves its pass over every activation
+  // forward and backward. Not for training. Idempotent; a no-op for models without BatchNorm.
+  virtual void fold_for_inference() {}
   // Tap points of the attention probabilities [N, heads, T, T], first layer first; empty for
   // models without attention.
   virtual std::vector<std::string> attention_taps() const { return {}; }

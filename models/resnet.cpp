@@ -42,8 +42,10 @@ class ResidualBlock : public nn::Module {
   }
 
   void fold_batch_norm() {
-    for (auto& [conv_layer, batch_norm] : stages_) conv_layer->absorb_batch_norm(*batch_norm);
-    if (downsample_) shortcut_.first->absorb_batch_norm(*shortcut_.second);
+    for (auto& [conv_layer, batch_norm] : stages_)
+      if (!batch_norm->folded()) conv_layer->absorb_batch_norm(*batch_norm);
+    if (downsample_ && !shortcut_.second->folded())
+      shortcut_.first->absorb_batch_norm(*shortcut_.second);
   }
 
   Tensor forward(const Tensor& x) const {
@@ -191,7 +193,7 @@ std::vector<std::string> ResNet::randomization_cascade() const {
 }
 
 void ResNet::fold_batch_norm() {
-  conv1_->absorb_batch_norm(*bn1_);
+  if (!bn1_->folded()) conv1_->absorb_batch_norm(*bn1_);
   for (size_t k = 0; k < 4; ++k)
     for (size_t i = 0; i < layers_[k]->size(); ++i)
       dynamic_cast<ResidualBlock&>(layers_[k]->child(std::to_string(i))).fold_batch_norm();

@@ -54,6 +54,7 @@ class ResNet : public ImageClassifier {
   // By stage: fc, layer4, layer3, layer2, layer1, conv1.
   std::vector<std::string> randomization_cascade() const override;
   void canonize_for_lrp() override { fold_batch_norm(); }
+  void fold_for_inference() override { fold_batch_norm(); }
   // torchvision's initialization: Kaiming-normal convs (fan-out), BN weight 1 and bias 0,
   // default Linear init. Seeded, for benchmarks and tests without downloaded weights.
   void initialize(Generator& generator);

@@ -46,6 +46,7 @@ class Vgg : public ImageClassifier {
   std::vector<std::string> randomization_cascade() const override;
   // Folds BatchNorm (VGG-BN) into its convolution; plain VGG is already canonical.
   void canonize_for_lrp() override;
+  void fold_for_inference() override { canonize_for_lrp(); }  // BatchNorm folded (VGG-BN)
   // Kaiming-normal convolutions (fan-out), N(0, 0.01) linear layers, zero biases (torchvision).
   void initialize(Generator& generator);
   const VggConfig& config() const { return config_; }

@@ -114,6 +114,11 @@ void canonize_for(const LoadedModel& model, const std::vector<Method>& methods) 
     model.network->canonize_for_lrp();
 }
 
+void prepare_for(const LoadedModel& model, const std::vector<Method>& methods) {
+  canonize_for(model, methods);
+  model.network->fold_for_inference();
+}
+
 std::vector<Method> supported_methods(const models::ImageClassifier& model) {
   std::vector<Method> methods;
   for (Method m : all_methods()) {

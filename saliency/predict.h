@@ -45,6 +45,12 @@ LoadedModel load_model(const std::string& weights_path, const std::string& expec
 // LRP explains the canonical network: BatchNorm folded into the convolutions. Folds the model
 // when `methods` include LRP (the same function up to float rounding for every other method).
 void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
+// What predict, explain, demo, trace and bench run: the model folded for inference
+// (ImageClassifier::fold_for_inference: BatchNorm into the convolutions, the same function up
+// to float rounding and faster), and canonized for LRP when `methods` include it. eval keeps
+// canonize_for, so that its model randomization test redraws the weights of the model as
+// loaded (BatchNorm scales kept) unless LRP is scored.
+void prepare_for(const LoadedModel& model, const std::vector<Method>& methods);
 // The methods `--method all` means for this model: every gradient method and Grad-CAM; LRP
 // for ResNets; attention rollout for models with attention.
 std::vector<Method> supported_methods(const models::ImageClassifier& model);

@@ -150,9 +150,15 @@ TEST(ResNet, FoldingReplacesBatchNormByConvBias) {
   EXPECT_TRUE(state.count("layer4.2.conv3.bias"));
   const auto& bn = dynamic_cast<const nn::BatchNorm2d&>(model.child("layer1.0.bn2"));
   EXPECT_TRUE(bn.folded());
+  // Folding again (explain folds for inference, LRP canonizes) leaves the model as it is.
+  const std::vector<double> weight = state.at("layer4.2.conv3.weight").to_vector(),
+                            bias = state.at("layer4.2.conv3.bias").to_vector();
+  model.fold_batch_norm();
+  model.fold_for_inference();
+  EXPECT_EQ(model.state_dict().at("layer4.2.conv3.weight").to_vector(), weight);
+  EXPECT_EQ(model.state_dict().at("layer4.2.conv3.bias").to_vector(), bias);
   model.train();
   EXPECT_THROW(model.forward(zeros({1, 3, 32, 32})), InvalidArgument);
-  EXPECT_THROW(model.fold_batch_norm(), InvalidArgument);  // already folded
 }
 
 TEST(ResNet, SeededInitializationIsReproducible) {

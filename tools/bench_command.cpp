@@ -90,16 +90,10 @@ int run_bench(const BenchOptions& o) {
   } else {
     model = load_resnet(o.weights, "resnet50");
   }
+  // Every method runs on the model as explain runs it: BatchNorm folded into the convolutions
+  // (saliency::prepare_for), which is also LRP's canonical form.
+  model->fold_for_inference();
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
-  // LRP runs on the canonical network (BatchNorm folded); the other methods on the model as
-  // loaded, as PyTorch runs it.
-  std::unique_ptr<models::ResNet> folded;
-  if (o.methods.find("lrp") != std::string::npos) {
-    folded = std::make_unique<models::ResNet>(model->config());
-    folded->load_state_dict(model->state_dict());
-    folded->fold_batch_norm();
-  }
-  const Classifier folded_classifier = [&](const Tensor& x) { return folded->forward(x); };
   Generator generator(1);
   const Tensor images = randn({o.batch_size, 3, 224, 224}, generator);
   MethodOptions options;
@@ -118,14 +112,13 @@ int run_bench(const BenchOptions& o) {
     int64_t explained = 0;
     {
       autograd::FlopCounter counter;  // the warm-up run also counts the work of one run
-      explained =
-          run_once(method, method == "lrp" ? folded_classifier : classifier, images, options);
+      explained = run_once(method, classifier, images, options);
       flops = counter.flops();
     }
     std::vector<double> seconds;
     for (int64_t r = 0; r < o.repeat; ++r) {
       const auto start = std::chrono::steady_clock::now();
-      run_once(method, method == "lrp" ? folded_classifier : classifier, images, options);
+      run_once(method, classifier, images, options);
       seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }

@@ -204,7 +204,7 @@ std::vector<std::string> explain_photos(const DemoOptions& o) {
     }
   }
   const LoadedModel model = load_model(weights);
-  canonize_for(model, o.method_list);
+  prepare_for(model, o.method_list);
   const Classifier classifier = [&](const Tensor& x) { return model.network->forward(x); };
   std::vector<fs::path> photos;
   for (const auto& entry : fs::directory_iterator(o.photos))
@@ -304,7 +304,7 @@ int run_demo(DemoOptions o) {
   const auto start = std::chrono::steady_clock::now();
   const LoadedModel model = o.weights.empty() ? load_shapes_model() : load_model(o.weights);
   o.method_list = parse_methods(o.methods, supported_methods(*model.network));
-  canonize_for(model, o.method_list);
+  prepare_for(model, o.method_list);
   SALIENCY_CHECK(model.info.labels == datasets::shape_class_names() && model.info.input_size > 0,
                  model.info.source, ": not a shapes model (its metadata must name the classes ",
                  "and the input size); train one with `saliency train shapes`");

@@ -148,7 +148,7 @@ int run_explain(const ExplainOptions& o) {
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
   const LoadedModel loaded = load_model(weights_path, o.model);
   const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*loaded.network));
-  canonize_for(loaded, methods);
+  prepare_for(loaded, methods);
   const models::ImageClassifier* model = loaded.network.get();
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   const size_t outputs = o.images.size() * methods.size();

@@ -45,6 +45,7 @@ nlohmann::json to_json(const std::string& image, const std::vector<Prediction>& 
 int run_predict(const PredictOptions& options) {
   const std::string weights = options.weights.empty() ? default_weights_path() : options.weights;
   const LoadedModel loaded = load_model(weights, options.model);
+  prepare_for(loaded, {});
   const models::ImageClassifier* model = loaded.network.get();
   Preprocessing preprocessing = loaded.info.preprocessing();
   preprocessing.limits.max_pixels = options.max_image_pixels;

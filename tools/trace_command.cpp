@@ -151,7 +151,7 @@ int run_trace(const TraceOptions& o) {
   const std::vector<Method> methods = parse_methods(o.method, supported_methods(*loaded.network));
   SALIENCY_CHECK(methods.size() == 1, "--method: trace one method at a time");
   const Method method = methods.front();
-  canonize_for(loaded, methods);
+  prepare_for(loaded, methods);
   const Classifier classifier = [&](const Tensor& x) { return loaded.network->forward(x); };
   const Tensor input = load_model_input(o.image, loaded.info.preprocessing());
   int64_t target = 0;
