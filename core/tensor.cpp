@@ -7,18 +7,21 @@
 #include <sstream>
 
 #include "core/allocator.h"
+#include "core/device_memory.h"
 #include "core/error.h"
 
 namespace saliency {
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
-  SALIENCY_CHECK(device.is_cpu(), "cannot allocate ", bytes, " bytes on ", device.str(),
-                 ": this build has CPU storage only");
-  data_ = CpuAllocator::instance().allocate(bytes);
+  data_ = device.is_cpu() ? CpuAllocator::instance().allocate(bytes)
+                          : device_memory::allocate(device, bytes);
 }
 
 Storage::~Storage() {
-  CpuAllocator::instance().release(data_, bytes_);
+  if (device_.is_cpu())
+    CpuAllocator::instance().release(data_, bytes_);
+  else
+    device_memory::release(device_, data_, bytes_);
 }
 
 Tensor Tensor::empty(const Shape& shape, DType dtype, Device device) {
@@ -45,9 +48,23 @@ Device Tensor::device() const {
   return checked().storage->device();
 }
 
-void* Tensor::raw_data() const {
+void* Tensor::raw_device_data() const {
   const TensorImpl& impl = checked();
   return static_cast<char*>(impl.storage->data()) + impl.offset * element_size(impl.dtype);
+}
+
+void* Tensor::raw_data() const {
+  SALIENCY_CHECK(device().is_cpu(), "a tensor on ", device().str(),
+                 " was read on the host: this operation has no ", device().str(),
+                 " kernel (move the tensor with .to(Device::cpu()) first)");
+  return raw_device_data();
+}
+
+template <typename T>
+T* Tensor::device_data() const {
+  SALIENCY_CHECK(dtype() == dtype_of<T>(), "tensor of dtype ", dtype_name(dtype()), " accessed as ",
+                 dtype_name(dtype_of<T>()));
+  return static_cast<T*>(raw_device_data());
 }
 
 template <typename T>
@@ -58,6 +75,8 @@ T* Tensor::data() const {
 }
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
+template float* Tensor::device_data<float>() const;
+template double* Tensor::device_data<double>() const;
 
 namespace {
 Tensor view_of(const TensorImpl& base, size_t offset, Shape shape) {
@@ -99,8 +118,24 @@ Tensor Tensor::detach() const {
 
 Tensor Tensor::clone() const {
   Tensor copy = empty(shape(), dtype(), device());
-  std::memcpy(copy.raw_data(), raw_data(), nbytes());
+  if (device().is_cpu())
+    std::memcpy(copy.raw_data(), raw_data(), nbytes());
+  else
+    device_memory::copy_within_device(device(), copy.raw_device_data(), raw_device_data(),
+                                      nbytes());
   return copy;
+}
+
+Tensor Tensor::to(Device target) const {
+  if (target == device()) return *this;
+  SALIENCY_CHECK(device().is_cpu() || target.is_cpu(), "to(", target.str(), "): copies between ",
+                 device().str(), " and another device go through the host");
+  Tensor moved = empty(shape(), dtype(), target);
+  if (target.is_cpu())
+    device_memory::copy_device_to_host(device(), moved.raw_data(), raw_device_data(), nbytes());
+  else
+    device_memory::copy_host_to_device(target, moved.raw_device_data(), raw_data(), nbytes());
+  return moved;
 }
 
 Tensor Tensor::to(DType target) const {

@@ -78,10 +78,16 @@ class Tensor {
   Device device() const;
   size_t nbytes() const { return static_cast<size_t>(numel()) * element_size(dtype()); }
 
-  // Typed pointer to the first element; throws when T does not match dtype().
+  // Typed pointer to the first element, in host memory: throws when T does not match dtype()
+  // or when the tensor lives on a device (so CPU code handed a device tensor fails with a
+  // message instead of reading device memory).
   template <typename T>
   T* data() const;
   void* raw_data() const;
+  // The same pointer on whatever device the tensor lives, for that device's kernels.
+  template <typename T>
+  T* device_data() const;
+  void* raw_device_data() const;
 
   // Views sharing this tensor's storage. They carry no autograd history.
   Tensor view(const Shape& shape) const;
@@ -90,6 +96,7 @@ class Tensor {
   Tensor detach() const;                                 // same storage, no autograd
   Tensor clone() const;                                  // a fresh copy, no autograd
   Tensor to(DType dtype) const;                          // converted copy (or self if equal)
+  Tensor to(Device device) const;                        // copy on `device` (or self if there)
   bool shares_storage_with(const Tensor& other) const;
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 

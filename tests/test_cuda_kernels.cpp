@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "conv_reference.h"
+#include "core/error.h"
+#include "core/tensor.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/elementwise.h"
@@ -38,6 +40,29 @@ class Cuda : public ::testing::Test {
 };
 
 using testing::random_floats;
+
+// Tensors on the device: storage from the caching allocator, to(Device) both ways, clone on the
+// device, and host access refused.
+TEST_F(Cuda, TensorsMoveToTheDeviceAndBackBitForBit) {
+  const auto values = random_floats(777, 2);
+  Tensor host = Tensor::empty({7, 111});
+  std::copy(values.begin(), values.end(), host.data<float>());
+  const Tensor device = host.to(Device::cuda());
+  EXPECT_EQ(device.device(), Device::cuda());
+  EXPECT_TRUE(device.to(Device::cuda()).is_same(device));
+  EXPECT_NE(device.device_data<float>(), nullptr);
+  try {
+    (void)device.data<float>();
+    ADD_FAILURE() << "host access to a device tensor should throw";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cuda:0"), std::string::npos) << e.what();
+  }
+  const Tensor back = device.clone().to(Device::cpu());
+  EXPECT_EQ(back.device(), Device::cpu());
+  const float* p = back.data<float>();
+  EXPECT_EQ(std::vector<float>(p, p + back.numel()), values);
+  EXPECT_THROW(Tensor::empty({4}, DType::Float32, Device::cuda(1)), Error);
+}
 
 // A device array filled with NaN: what a kernel does not write stays NaN.
 cuda::DeviceArray<float> poisoned(int64_t count) {

@@ -1,5 +1,6 @@
 #include "kernels/cuda/memory.h"
 
+#include "core/error.h"
 #include "kernels/cuda/check.cuh"
 
 namespace saliency::kernels::cuda {
@@ -41,6 +42,10 @@ void copy_to_device(void* device, const void* host, size_t bytes) {
 
 void copy_to_host(void* host, const void* device, size_t bytes) {
   check(cudaMemcpy(host, device, bytes, cudaMemcpyDeviceToHost), "copy to host");
+}
+
+void copy_on_device(void* target, const void* source, size_t bytes) {
+  check(cudaMemcpy(target, source, bytes, cudaMemcpyDeviceToDevice), "copy within device");
 }
 
 void synchronize(const char* what) {

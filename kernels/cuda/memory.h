@@ -33,6 +33,7 @@ class CudaAllocator {
 
 void copy_to_device(void* device, const void* host, size_t bytes);
 void copy_to_host(void* host, const void* device, size_t bytes);
+void copy_on_device(void* target, const void* source, size_t bytes);
 // Waits for the device's work; `what` names the caller in the error if a kernel failed.
 void synchronize(const char* what);
 

@@ -34,6 +34,9 @@ void copy_to_device(void*, const void*, size_t) {
 void copy_to_host(void*, const void*, size_t) {
   unavailable("copy to host");
 }
+void copy_on_device(void*, const void*, size_t) {
+  unavailable("copy within device");
+}
 void synchronize(const char* what) {
   unavailable(what);
 }
