@@ -1,6 +1,8 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <string_view>
 #include <type_traits>
 
 #include "kernels/cpu/conv2d_implicit.h"
@@ -126,6 +128,17 @@ void add_bias(const Conv2dGeometry& g, const T* bias, T* output) {
 }
 
 }  // namespace
+
+ConvAlgorithmChoice requested_conv_algorithm() {
+  static const ConvAlgorithmChoice choice = [] {
+    const char* name = std::getenv("SALIENCY_CONV");
+    const std::string_view value = name == nullptr ? "" : name;
+    if (value == "im2col") return ConvAlgorithmChoice::im2col;
+    if (value == "winograd") return ConvAlgorithmChoice::winograd;
+    return ConvAlgorithmChoice::automatic;
+  }();
+  return choice;
+}
 
 template <typename T>
 void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, T* output) {

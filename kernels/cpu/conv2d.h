@@ -33,6 +33,12 @@ struct Conv2dGeometry {
   }
 };
 
+// The algorithm $SALIENCY_CONV asks for, read once, for side-by-side runs: "im2col" (the
+// reference path everywhere), "winograd" (opt-in for 3x3 stride-1 layers, conv2d_winograd.h),
+// anything else or unset: each layer's default (conv2d_implicit.h).
+enum class ConvAlgorithmChoice { automatic, im2col, winograd };
+ConvAlgorithmChoice requested_conv_algorithm();
+
 // output[N, out_channels, out_h, out_w]; bias may be null.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,

@@ -1,8 +1,5 @@
 #include "kernels/cpu/conv2d_implicit.h"
 
-#include <cstdlib>
-#include <cstring>
-
 #include "core/error.h"
 
 #if defined(__AVX512F__)
@@ -248,14 +245,6 @@ void execute(int64_t batch, const Correlation& plan, const float* weight, const 
   }
 }
 
-bool switched_off() {
-  static const bool off = [] {
-    const char* choice = std::getenv("SALIENCY_CONV");
-    return choice != nullptr && std::strcmp(choice, "im2col") == 0;
-  }();
-  return off;
-}
-
 }  // namespace
 
 bool implicit_conv2d_supports(const Conv2dGeometry& g) {
@@ -265,7 +254,8 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g) {
 }
 
 bool implicit_conv2d_applies(const Conv2dGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && implicit_conv2d_supports(g) && !switched_off();
+  return g.stride_h == 1 && g.stride_w == 1 && implicit_conv2d_supports(g) &&
+         requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
 }
 
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,

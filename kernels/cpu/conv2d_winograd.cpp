@@ -1,8 +1,6 @@
 #include "kernels/cpu/conv2d_winograd.h"
 
 #include <algorithm>
-#include <cstdlib>
-#include <cstring>
 
 #include "core/error.h"
 #include "kernels/cpu/gemm.h"
@@ -175,14 +173,6 @@ void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, con
   }
 }
 
-bool switched_on() {
-  static const bool on = [] {
-    const char* choice = std::getenv("SALIENCY_CONV");
-    return choice != nullptr && std::strcmp(choice, "winograd") == 0;
-  }();
-  return on;
-}
-
 }  // namespace
 
 bool winograd_conv2d_supports(const Conv2dGeometry& g) {
@@ -192,7 +182,7 @@ bool winograd_conv2d_supports(const Conv2dGeometry& g) {
 }
 
 bool winograd_conv2d_applies(const Conv2dGeometry& g) {
-  return winograd_conv2d_supports(g) && switched_on();
+  return winograd_conv2d_supports(g) && requested_conv_algorithm() == ConvAlgorithmChoice::winograd;
 }
 
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,

@@ -4,7 +4,6 @@
 
 #include <array>
 #include <cmath>
-#include <cstdlib>
 #include <limits>
 #include <string>
 
@@ -214,7 +213,7 @@ TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrid
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
   EXPECT_FALSE(implicit_conv2d_supports(
       changed(g, [](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; })));
-  if (std::getenv("SALIENCY_CONV") == nullptr) {
+  if (kernels::cpu::requested_conv_algorithm() != kernels::cpu::ConvAlgorithmChoice::im2col) {
     EXPECT_TRUE(implicit_conv2d_applies(g));
   }
 }
@@ -350,8 +349,8 @@ TEST(Conv2dWinograd, SupportsOnly3x3StrideOneAndRunsOnlyWhenChosen) {
   EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.dilation_h = 2; })));
   EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
   EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
-  const char* choice = std::getenv("SALIENCY_CONV");
-  const bool chosen = choice != nullptr && std::string(choice) == "winograd";
+  const bool chosen =
+      kernels::cpu::requested_conv_algorithm() == kernels::cpu::ConvAlgorithmChoice::winograd;
   EXPECT_EQ(winograd_conv2d_applies(g), chosen);  // not faster here yet: opt-in
 }
 
