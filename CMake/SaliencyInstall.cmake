@@ -33,7 +33,7 @@ install(FILES ${PROJECT_BINARY_DIR}/saliencyConfig.cmake
 
 set(SALIENCY_PC_LIBS "-lsaliency -pthread")
 if(SALIENCY_HAS_CUDA)
-  string(APPEND SALIENCY_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcudart")
+  string(APPEND SALIENCY_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart")
 endif()
 configure_file(${PROJECT_SOURCE_DIR}/CMake/saliency.pc.in ${PROJECT_BINARY_DIR}/saliency.pc @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/saliency.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

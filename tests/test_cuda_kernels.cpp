@@ -108,6 +108,25 @@ TEST_F(Cuda, ReluAndItsBackwardRulesEqualTheCpuKernels) {
   EXPECT_EQ(out.download(), expected);
 }
 
+TEST_F(Cuda, AbsAndSquareWithTheirBackwardsEqualTheCpuKernels) {
+  const int64_t n = 5003;
+  auto x = random_floats(n, 22);
+  x[0] = 0.0f, x[1] = -0.0f;  // abs' gradient is 0 at 0, of either sign
+  const auto g = random_floats(n, 23);
+  const cuda::DeviceArray<float> dx(x), dg(g);
+  std::vector<float> expected(n);
+  for (cpu::UnaryOp op : {cpu::UnaryOp::Abs, cpu::UnaryOp::Square}) {
+    auto out = poisoned(n);
+    cuda::unary_forward(op, n, dx.data(), out.data());
+    cpu::unary_forward(op, n, x.data(), expected.data());
+    EXPECT_EQ(out.download(), expected) << "op " << int(op);
+    out = poisoned(n);
+    cuda::unary_backward(op, n, dg.data(), dx.data(), out.data());
+    cpu::unary_backward(op, n, g.data(), x.data(), expected.data());
+    EXPECT_EQ(out.download(), expected) << "backward of op " << int(op);
+  }
+}
+
 TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
   const int64_t n = 4097;
   const auto a = random_floats(n, 4), b = random_floats(n, 5);
@@ -253,19 +272,66 @@ TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
 INSTANTIATE_TEST_SUITE_P(Shapes, CudaConv, ::testing::ValuesIn(testing::kernel_conv_cases()),
                          testing::case_name);
 
-TEST(CudaConvGeometry, DilatedGroupedAndHugeKernelsAreRefused) {
+TEST(CudaConvGeometry, OnlyGroupedConvolutionsAreRefused) {
   const cpu::Conv2dGeometry plain = testing::small_3x3_geometry();
   cpu::Conv2dGeometry dilated = plain, grouped = plain, strided = plain, huge = plain;
   dilated.dilation_h = 2;
   grouped.groups = 2;
   strided.stride_h = strided.stride_w = 2;
-  huge.kernel_h = huge.kernel_w = 9;  // 81 taps > kMaxTaps: the tap tables would not fit
+  huge.kernel_h = huge.kernel_w = 9;
   huge.in_h = huge.in_w = 16;
-  EXPECT_FALSE(cuda::conv2d_supported(dilated));
   EXPECT_FALSE(cuda::conv2d_supported(grouped));
-  EXPECT_FALSE(cuda::conv2d_supported(huge));
-  EXPECT_EQ(cuda::conv2d_supported(plain), cuda::built_with_cuda());
-  EXPECT_EQ(cuda::conv2d_supported(strided), cuda::built_with_cuda());
+  for (const cpu::Conv2dGeometry& g : {plain, strided, dilated, huge})
+    EXPECT_EQ(cuda::conv2d_supported(g), cuda::built_with_cuda());
+}
+
+// Beyond the shared cases: dilation, padding as large as the kernel, and a batch whose column
+// matrices (104 MB an image) exceed the 256 MB budget, so it runs in chunks of 2 and 1.
+TEST_F(Cuda, ConvolutionsDilatedPaddedAndChunkedMatchTheCpuInFloat64) {
+  const cpu::Conv2dGeometry cases[] = {
+      {.batch = 2,
+       .in_channels = 3,
+       .in_h = 11,
+       .in_w = 10,
+       .out_channels = 5,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pad_h = 2,
+       .pad_w = 2,
+       .dilation_h = 2,
+       .dilation_w = 3},
+      {.in_channels = 2,
+       .in_h = 4,
+       .in_w = 5,
+       .out_channels = 3,
+       .kernel_h = 3,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .pad_h = 3,
+       .pad_w = 2},
+      {.batch = 3,
+       .in_channels = 32,
+       .in_h = 300,
+       .in_w = 300,
+       .out_channels = 2,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .pad_h = 1,
+       .pad_w = 1},
+  };
+  for (const cpu::Conv2dGeometry& g : cases) {
+    const int64_t in_size = g.batch * g.in_channels * g.in_h * g.in_w;
+    const int64_t out_size = g.batch * g.out_channels * g.out_h() * g.out_w();
+    const auto x = random_floats(in_size, 9),
+               w = random_floats(g.out_channels * g.patch_size(), 10),
+               dy = random_floats(out_size, 11);
+    const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy);
+    auto y = poisoned(out_size), grad = poisoned(in_size);
+    cuda::conv2d_forward(g, dx.data(), dw.data(), y.data());
+    cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data());
+    testing::expect_conv_forward_within_bound(g, x, w, y.download());
+    testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+  }
 }
 
 }  // namespace

@@ -1,19 +1,13 @@
 #pragma once
-// 2-D convolution on the GPU as an implicit GEMM, executing the same plans as the CPU's
-// kernels/cpu/conv2d_implicit.h (kernels/cpu/conv2d_plan.h): the input is copied into zero-padded
-// planes, in whose flat order every tap is a contiguous run shifted by a constant, and a tiled GEMM
-// reads A (the weights, in place) and B (the planes) through tap tables; backward-to-input is the
-// same correlation of the padded output gradient with the flipped kernel. No im2col matrix, no
-// cuDNN. Strided layers are split by phase as on the CPU (each stride phase of the input its
-// own plane). The CPU's im2col path is the specification (tests/test_cuda_kernels.cpp). For
-// now: no dilation, one group, padding at most kernel - 1, at most kMaxTaps taps.
+// 2-D convolution on the GPU: our im2col kernel builds each image's column matrix [C kh kw,
+// out_h out_w], one strided-batched cuBLAS GEMM per chunk of images multiplies it by the weights
+// (a 1x1 layer without stride or padding needs no columns: the image is its matrix), and
+// backward-to-input is the transposed GEMM followed by our col2im gather (no atomics: the same
+// bits every run). No cuDNN. The CPU's im2col path is the specification
+// (tests/test_cuda_kernels.cpp). Any stride, padding and dilation; one group.
 #include "kernels/cpu/conv2d.h"
 
 namespace saliency::kernels::cuda {
-
-// Kernel taps (kernel_h * kernel_w) the CUDA convolution takes: the tap tables ride in the
-// kernel's parameters. 8x8; ResNet's and VGG's largest is the 7x7 stem.
-constexpr int64_t kMaxTaps = 64;
 
 bool conv2d_supported(const cpu::Conv2dGeometry& g);
 

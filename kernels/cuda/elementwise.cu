@@ -65,13 +65,46 @@ void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, 
   }
 }
 
-#define SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(T)                          \
-  template void relu_forward<T>(int64_t, const T*, T*);                   \
-  template void relu_backward<T>(int64_t, const T*, const T*, T*);        \
-  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*); \
-  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);        \
-  template void scale_shift<T>(int64_t, T, T, const T*, T*);              \
-  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);
+template <typename T>
+void unary_forward(cpu::UnaryOp op, int64_t count, const T* input, T* output) {
+  SALIENCY_CHECK(op != cpu::UnaryOp::Gelu, "gelu: no CUDA kernel");
+  if (op == cpu::UnaryOp::Abs)
+    for_each_index("abs", count, [=] __device__(int64_t i) { output[i] = fabs(input[i]); });
+  else
+    for_each_index("square", count, [=] __device__(int64_t i) { output[i] = input[i] * input[i]; });
+}
+
+template <typename T>
+void unary_backward(cpu::UnaryOp op, int64_t count, const T* grad_output, const T* input,
+                    T* grad_input) {
+  SALIENCY_CHECK(op != cpu::UnaryOp::Gelu, "gelu backward: no CUDA kernel");
+  if (op == cpu::UnaryOp::Abs)
+    for_each_index("abs backward", count, [=] __device__(int64_t i) {
+      const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
+      grad_input[i] = sign * grad_output[i];
+    });
+  else  // products only: nothing for nvcc to contract into an FMA
+    for_each_index("square backward", count,
+                   [=] __device__(int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+}
+
+template <typename T>
+void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, const T* bias,
+                      T* data) {
+  for_each_index("conv2d bias", planes * plane_size,
+                 [=] __device__(int64_t i) { data[i] += bias[(i / plane_size) % channels]; });
+}
+
+#define SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(T)                                      \
+  template void relu_forward<T>(int64_t, const T*, T*);                               \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);                    \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);             \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                    \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);                          \
+  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*); \
+  template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);         \
+  template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                \
+  template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);
 SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(float)
 SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(double)
 

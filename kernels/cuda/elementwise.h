@@ -25,4 +25,17 @@ void scale_shift(int64_t count, T scale, T shift, const T* input, T* output);
 template <typename T>
 void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out);
 
+// |x| and x * x and their backward passes, as the CPU's unary_forward / unary_backward (GELU has
+// no CUDA kernel yet: callers check).
+template <typename T>
+void unary_forward(cpu::UnaryOp op, int64_t count, const T* input, T* output);
+template <typename T>
+void unary_backward(cpu::UnaryOp op, int64_t count, const T* grad_output, const T* input,
+                    T* grad_input);
+
+// data[n, c, i] += bias[c] for `planes` = batch * channels planes of `plane_size` elements (a
+// convolution's bias, added after its sum as the CPU's im2col path does).
+template <typename T>
+void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, const T* bias, T* data);
+
 }  // namespace saliency::kernels::cuda

@@ -1,8 +1,7 @@
 #pragma once
 // The fully connected layer on the GPU, counterpart of kernels/cpu/linear.h: output[N, out] =
-// input[N, in] weight[out, in]^T + bias (bias may be null), and the gradient to the input. One
-// thread per result element summing over k in order: the classifier heads are a few MFLOP per
-// image, far below the convolutions, so a tiled GEMM is not worth it here yet.
+// input[N, in] weight[out, in]^T + bias (bias may be null), and the gradient to the input, each
+// one cuBLAS GEMM (kernels/cuda/gemm.h) plus our bias kernel.
 #include "kernels/cpu/linear.h"
 
 namespace saliency::kernels::cuda {

@@ -23,6 +23,7 @@ class CudaAllocator {
   // Returns cached blocks to the driver (cudaFree).
   void empty_cache();
   AllocatorStats stats() const { return cache_.stats(); }
+  void reset_peak() { cache_.reset_peak(); }
 
   ~CudaAllocator();
 

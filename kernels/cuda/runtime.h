@@ -8,6 +8,8 @@ namespace saliency::kernels::cuda {
 bool built_with_cuda();
 // Number of visible GPUs; 0 when none (or when the build has no CUDA).
 int device_count();
+// Device 0's name ("NVIDIA H100 80GB HBM3"), or "none".
+std::string device_name();
 // One line for --version: "CUDA: not built", "CUDA: built, 0 devices" ...
 std::string describe_cuda();
 

@@ -4,6 +4,7 @@
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/gemm.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
@@ -65,6 +66,22 @@ template <typename T>
 void binary_same_shape(cpu::BinaryOp, int64_t, const T*, const T*, T*) {
   unavailable("binary op on CUDA");
 }
+template <typename T>
+void add_channel_bias(int64_t, int64_t, int64_t, const T*, T*) {
+  unavailable("conv2d bias on CUDA");
+}
+template <typename T>
+void unary_forward(cpu::UnaryOp, int64_t, const T*, T*) {
+  unavailable("unary op on CUDA");
+}
+template <typename T>
+void unary_backward(cpu::UnaryOp, int64_t, const T*, const T*, T*) {
+  unavailable("unary op backward on CUDA");
+}
+
+bool tf32_enabled() {
+  return false;
+}
 
 bool conv2d_supported(const cpu::Conv2dGeometry&) {
   return false;
@@ -121,6 +138,9 @@ void linear_backward_input(const cpu::LinearGeometry&, const T*, const T*, T*) {
   template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                                 \
   template void scale_shift<T>(int64_t, T, T, const T*, T*);                                       \
   template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);              \
+  template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);                      \
+  template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                             \
+  template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);                  \
   template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);             \
   template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);      \
   template void batch_norm_forward<T>(const cpu::BatchNormGeometry&, const T*, const T*, const T*, \
