@@ -72,6 +72,8 @@ std::string_view op_name(OpKind kind) {
       return "concat";
     case OpKind::Narrow:
       return "narrow";
+    case OpKind::ToDevice:
+      return "to_device";
   }
   return "unknown";
 }

@@ -44,6 +44,7 @@ enum class OpKind {
   Permute,
   Concat,
   Narrow,
+  ToDevice,
 };
 std::string_view op_name(OpKind kind);
 

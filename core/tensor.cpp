@@ -138,6 +138,14 @@ Tensor Tensor::to(Device target) const {
   return moved;
 }
 
+Tensor& Tensor::move_to(Device target) {
+  if (target == device()) return *this;
+  const Tensor moved = to(target);
+  impl_->storage = moved.impl_->storage;
+  impl_->offset = moved.impl_->offset;
+  return *this;
+}
+
 Tensor Tensor::to(DType target) const {
   if (target == dtype()) return *this;
   Tensor converted = empty(shape(), target, device());
@@ -175,10 +183,12 @@ void Tensor::set(std::initializer_list<int64_t> index, double value) {
 
 double Tensor::item() const {
   SALIENCY_CHECK(numel() == 1, "item: tensor of shape ", shape(), " has ", numel(), " elements");
+  if (!device().is_cpu()) return to(Device::cpu()).item();
   return dispatch_dtype(dtype(), [&]<typename T>() { return double(data<T>()[0]); });
 }
 
 std::vector<double> Tensor::to_vector() const {
+  if (!device().is_cpu()) return to(Device::cpu()).to_vector();
   return dispatch_dtype(dtype(), [&]<typename T>() {
     const T* p = data<T>();
     return std::vector<double>(p, p + numel());
@@ -191,6 +201,14 @@ void Tensor::fill(double value) {
 
 void Tensor::copy_from(const Tensor& source) {
   SALIENCY_CHECK(source.shape() == shape(), "copy_from: shape ", source.shape(), " into ", shape());
+  if (!device().is_cpu() || !source.device().is_cpu()) {  // through the host, converted there
+    const Tensor staged = source.to(Device::cpu()).to(dtype());
+    if (device().is_cpu())
+      std::memcpy(raw_data(), staged.raw_data(), nbytes());
+    else
+      device_memory::copy_host_to_device(device(), raw_device_data(), staged.raw_data(), nbytes());
+    return;
+  }
   dispatch_dtype(dtype(), [&]<typename To>() {
     dispatch_dtype(source.dtype(),
                    [&]<typename From>() { std::copy_n(source.data<From>(), numel(), data<To>()); });
@@ -245,8 +263,8 @@ void check_same_dtype_device(const char* op, const Tensor& a, const Tensor& b) {
 }
 
 void check_cpu(const char* op, const Tensor& tensor) {
-  SALIENCY_CHECK(tensor.device().is_cpu(), op, ": no kernel for device ", tensor.device().str(),
-                 " in this build (tensor ", describe(tensor), ")");
+  SALIENCY_CHECK(tensor.device().is_cpu(), op, ": no ", tensor.device().str(), " kernel (tensor ",
+                 describe(tensor), "); run it on the CPU");
 }
 
 std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {

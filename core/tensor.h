@@ -97,10 +97,15 @@ class Tensor {
   Tensor clone() const;                                  // a fresh copy, no autograd
   Tensor to(DType dtype) const;                          // converted copy (or self if equal)
   Tensor to(Device device) const;                        // copy on `device` (or self if there)
+  // Moves the elements to `device` in place: every handle to this tensor (a module's registered
+  // parameter and its layer's member alike) sees the new storage; views taken earlier keep the
+  // old one.
+  Tensor& move_to(Device device);
   bool shares_storage_with(const Tensor& other) const;
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
   // Element access for tests and small tools (slow: bounds-checked, one element at a time).
+  // item(), to_vector() and copy_from() also take device tensors (through a host copy).
   double at(std::initializer_list<int64_t> index) const;
   void set(std::initializer_list<int64_t> index, double value);
   double item() const;  // the single element of a one-element tensor

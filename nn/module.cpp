@@ -66,6 +66,11 @@ void Module::load_state_dict(const StateDict& tensors, std::string_view source,
   for (auto& [key, tensor] : own) tensor.copy_from(tensors.at(key));
 }
 
+void Module::to(Device device) {
+  for (auto& [name, tensor] : named_parameters()) tensor.move_to(device);
+  for (auto& [name, tensor] : named_buffers()) tensor.move_to(device);
+}
+
 void Module::set_requires_grad(bool enabled) {
   for (auto& [name, tensor] : named_parameters()) tensor.set_requires_grad(enabled);
 }

@@ -33,6 +33,9 @@ class Module {
   void load_state_dict(const StateDict& tensors, std::string_view source = "state dict",
                        const std::vector<std::string>& ignored_suffixes = {".num_batches_tracked"});
 
+  // Moves every parameter and buffer to `device`, in place (the layers' handles follow).
+  void to(Device device);
+
   // Marks every parameter as requiring grad or not (saliency needs input gradients only).
   void set_requires_grad(bool enabled);
   void train(bool enabled = true);

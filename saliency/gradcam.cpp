@@ -32,10 +32,13 @@ Tensor gradcam(const Classifier& model, const Tensor& input, int64_t target,
                  " is out of range for a model with ", logits.size(1), " classes");
   Tensor seed = zeros(logits.shape(), logits.dtype());
   seed.set({0, target}, 1.0);
-  const Tensor activation_gradient = autograd::grad(logits, {tapped.tensor()}, seed)[0];
+  // The map's arithmetic is a few thousand values: on the host, wherever the model ran.
+  const Tensor activation_gradient =
+      autograd::grad(logits, {tapped.tensor()}, seed)[0].to(Device::cpu());
+  const Tensor activation = tapped.value().to(Device::cpu());
   autograd::NoGradGuard no_graph;
-  const Tensor alpha = mean(activation_gradient, {2, 3}, true);   // [1, K, 1, 1]
-  const Tensor map = sum(mul(alpha, tapped.value()), {1}, true);  // [1, 1, h, w]
+  const Tensor alpha = mean(activation_gradient, {2, 3}, true);  // [1, K, 1, 1]
+  const Tensor map = sum(mul(alpha, activation), {1}, true);     // [1, 1, h, w]
   return options.gradcam_relu ? relu(map) : map;
 }
 

@@ -91,17 +91,20 @@ Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_
                  baseline.shape(), " does not match input ", input.shape());
   std::vector<double> alphas, weights;
   integration_rule(o.approximation, o.steps, alphas, weights);
-  Tensor difference, total = zeros(input.shape(), input.dtype());
+  // Path points and the weighted sum live on the model's device: on a GPU nothing but the
+  // finished attribution crosses to the host.
+  const Tensor start = baseline.to(options.device);
+  Tensor difference, total = zeros(input.shape(), input.dtype()).to(options.device);
   {
     autograd::NoGradGuard no_graph;
-    difference = sub(input, baseline);
+    difference = sub(input.to(options.device), start);
   }
   for_each_chunk(o.steps, options.batch_size, [&](int64_t begin, int64_t end) {
     std::vector<Tensor> points;
     {
       autograd::NoGradGuard no_graph;
       for (int64_t k = begin; k < end; ++k)
-        points.push_back(add(baseline, mul_scalar(difference, alphas[k])));
+        points.push_back(add(start, mul_scalar(difference, alphas[k])));
     }
     const Tensor gradients = input_gradients(model, concat_batch(points), {target});
     autograd::NoGradGuard no_graph;
@@ -109,7 +112,7 @@ Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_
       total = add(total, mul_scalar(gradients.slice_batch(k - begin, k - begin + 1), weights[k]));
   });
   autograd::NoGradGuard no_graph;
-  const Tensor attribution = mul(total, difference);
+  const Tensor attribution = mul(total, difference).to(Device::cpu());
   if (delta) {
     const Tensor ends = model(concat_batch({input, baseline}));
     *delta = sum(attribution).item() - (ends.at({0, target}) - ends.at({1, target}));

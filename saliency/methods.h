@@ -88,6 +88,10 @@ struct MethodOptions {
   bool gradcam_relu = true;      // the paper's ReLU; Captum's LayerGradCam omits it by default
   std::string upsampling = "bilinear";  // Grad-CAM to input size: bilinear or nearest (Captum)
   int64_t batch_size = 16;              // noisy samples / path points per forward+backward pass
+  // Where Integrated Gradients and SmoothGrad build their batches (path points, noisy copies)
+  // and sum the gradients: the device the model runs on (see classifier_on), so those need not
+  // cross to the host and back. The attribution is returned on the host either way.
+  Device device = Device::cpu();
   LrpOptions lrp;
   RolloutOptions rollout;
 

@@ -7,6 +7,7 @@
 
 #include "autograd/ops.h"
 #include "core/error.h"
+#include "kernels/cuda/runtime.h"
 #include "saliency/image.h"
 #include "saliency/imagenet_classes.h"
 #include "weights/tensor_file.h"
@@ -119,14 +120,45 @@ void prepare_for(const LoadedModel& model, const std::vector<Method>& methods) {
   model.network->fold_for_inference();
 }
 
-std::vector<Method> supported_methods(const models::ImageClassifier& model) {
+std::vector<Method> supported_methods(const models::ImageClassifier& model, Device device) {
   std::vector<Method> methods;
   for (Method m : all_methods()) {
-    if (m == Method::Lrp && model.architecture() == "vit") continue;
-    if (m == Method::AttentionRollout && model.attention_taps().empty()) continue;
+    if (m == Method::Lrp && (model.architecture() == "vit" || device.is_cuda())) continue;
+    if (m == Method::AttentionRollout && (model.attention_taps().empty() || device.is_cuda()))
+      continue;
     methods.push_back(m);
   }
   return methods;
+}
+
+Device parse_device(const std::string& name) {
+  if (name == "cpu") return Device::cpu();
+  SALIENCY_CHECK(name == "cuda" || name == "cuda:0", "--device '", name, "': expected cpu or cuda");
+  SALIENCY_CHECK(kernels::cuda::built_with_cuda(),
+                 "--device cuda: this build has no CUDA (configure with SALIENCY_CUDA=ON where "
+                 "nvcc is installed)");
+  SALIENCY_CHECK(kernels::cuda::device_count() > 0,
+                 "--device cuda: no CUDA device on this machine");
+  return Device::cuda();
+}
+
+void move_to(const LoadedModel& model, Device device, const std::vector<Method>& methods) {
+  if (device.is_cuda()) {
+    SALIENCY_CHECK(model.network->architecture() != "vit", "--device ", device.str(), ": ",
+                   model.info.source,
+                   " is a Vision Transformer; its ops have no CUDA kernels yet (use --device cpu)");
+    for (Method m : methods)
+      SALIENCY_CHECK(m != Method::Lrp && m != Method::AttentionRollout, "--device ", device.str(),
+                     ": ", method_name(m), " has no CUDA path yet (use --device cpu)");
+  }
+  model.network->to(device);
+}
+
+Classifier classifier_on(const models::ImageClassifier& model, Device device) {
+  if (device.is_cpu()) return [&model](const Tensor& x) { return model.forward(x); };
+  return [&model, device](const Tensor& x) {
+    return to_device(model.forward(to_device(x, device)), Device::cpu());
+  };
 }
 
 void adapt_options(MethodOptions& options, const LoadedModel& model, bool keep_layer) {

@@ -52,8 +52,21 @@ void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
 // loaded (BatchNorm scales kept) unless LRP is scored.
 void prepare_for(const LoadedModel& model, const std::vector<Method>& methods);
 // The methods `--method all` means for this model: every gradient method and Grad-CAM; LRP
-// for ResNets; attention rollout for models with attention.
-std::vector<Method> supported_methods(const models::ImageClassifier& model);
+// for ResNets; attention rollout for models with attention. On CUDA: the gradient methods and
+// Grad-CAM (LRP's rules and the ViT's ops have no CUDA kernels yet).
+std::vector<Method> supported_methods(const models::ImageClassifier& model,
+                                      Device device = Device::cpu());
+
+// "cpu" or "cuda" ("cuda:0"), as --device takes it. Throws InvalidArgument for other names and
+// when this build or machine has no CUDA device.
+Device parse_device(const std::string& name);
+// Moves the (prepared) network to `device` for `methods`; throws InvalidArgument naming what has
+// no kernel there (the ViT on CUDA, LRP, attention rollout).
+void move_to(const LoadedModel& model, Device device, const std::vector<Method>& methods);
+// The network as the methods call it: images and logits on the host, the network on `device`.
+// The copies are differentiable (to_device), so gradients come back to the host input and
+// every method runs unchanged; its small arithmetic stays on the host.
+Classifier classifier_on(const models::ImageClassifier& model, Device device);
 // Method options for this model: its Grad-CAM layer and attention taps, and z^B's box for its
 // normalization.
 void adapt_options(MethodOptions& options, const LoadedModel& model, bool keep_layer = false);

@@ -2,7 +2,7 @@
 // s = noise_level * (max(x) - min(x)); the result is their mean (smoothgrad), the mean of their
 // squares (smoothgrad-sq) or their variance (vargrad, E[g^2] - E[g]^2, as Captum's NoiseTunnel).
 // Samples run in chunks of options.batch_size; sums go in sample order, so the chunk size does
-// not change the result.
+// not change the result. With options.device a GPU, the copies and sums stay there.
 #include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -55,7 +55,10 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
                    " (choose vanilla, grad-x-input, guided-backprop or deconvnet)");
   Generator generator(o.seed);
 
-  Tensor sum = zeros(input.shape(), input.dtype()), sum_of_squares = sum.clone();
+  // The noise is drawn on the host (one seeded stream, the same on every device); the noisy
+  // copies, their gradients and the sums live on the model's device.
+  const Tensor x = input.to(options.device);
+  Tensor sum = zeros(input.shape(), input.dtype()).to(options.device), sum_of_squares = sum.clone();
   for_each_chunk(samples, options.batch_size, [&](int64_t begin, int64_t end) {
     std::vector<Tensor> noisy;
     {
@@ -65,7 +68,7 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
             explicit_noise.defined()
                 ? explicit_noise.slice_batch(i, i + 1).to(input.dtype())
                 : mul_scalar(randn(input.shape(), generator, input.dtype()), sigma);
-        noisy.push_back(add(input, noise));
+        noisy.push_back(add(x, noise.to(options.device)));
       }
     }
     const Tensor gradients = sample_attributions(model, concat_batch(noisy), target, o.base);
@@ -78,9 +81,10 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
   });
   autograd::NoGradGuard no_graph;
   const Tensor mean = mul_scalar(sum, 1.0 / double(samples));
-  if (method == Method::SmoothGrad) return mean;
+  if (method == Method::SmoothGrad) return mean.to(Device::cpu());
   const Tensor mean_square = mul_scalar(sum_of_squares, 1.0 / double(samples));
-  return method == Method::SmoothGradSquared ? mean_square : sub(mean_square, square(mean));
+  return (method == Method::SmoothGradSquared ? mean_square : sub(mean_square, square(mean)))
+      .to(Device::cpu());
 }
 
 }  // namespace saliency::methods

@@ -2,12 +2,17 @@
 
 #include "autograd/flop_counter.h"
 #include "core/error.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 namespace {
+
+void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeometry& g);
 
 cpu::Conv2dGeometry conv2d_geometry(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                     const Conv2dOptions& o) {
@@ -43,10 +48,33 @@ cpu::Conv2dGeometry conv2d_geometry(const Tensor& input, const Tensor& weight, c
   if (bias.defined())
     SALIENCY_CHECK(bias.rank() == 1 && bias.size(0) == g.out_channels, "conv2d: bias ",
                    bias.shape(), " does not match ", g.out_channels, " output channels");
-  check_cpu("conv2d", input);
   check_same_dtype_device("conv2d", input, weight);
   if (bias.defined()) check_same_dtype_device("conv2d", input, bias);
+  check_device_geometry("conv2d", input.device(), g);
   return g;
+}
+
+// The CUDA kernel takes ResNet's and VGG's layers, not every geometry the CPU does.
+void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeometry& g) {
+  if (device.is_cpu()) return;
+  SALIENCY_CHECK(device.is_cuda() && cuda::conv2d_supported(g), op, ": no ", device.str(),
+                 " kernel for this layer (dilation ", g.dilation_h, "x", g.dilation_w, ", groups ",
+                 g.groups, ", padding ", g.pad_h, "x", g.pad_w, ", kernel ", g.kernel_h, "x",
+                 g.kernel_w, "); run it on the CPU");
+}
+
+template <typename T>
+void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& weight,
+             const Tensor& bias, const Tensor& output) {
+  if (input.device().is_cpu()) {
+    cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+    return;
+  }
+  cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(), output.device_data<T>());
+  if (bias.defined())
+    cuda::add_channel_bias(g.batch * g.out_channels, g.out_channels, g.out_h() * g.out_w(),
+                           bias.device_data<T>(), output.device_data<T>());
 }
 
 }  // namespace
@@ -54,11 +82,11 @@ cpu::Conv2dGeometry conv2d_geometry(const Tensor& input, const Tensor& weight, c
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options) {
   const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
-  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype());
+  Tensor output =
+      Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
-    cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
-                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+    forward<T>(g, input, weight, bias, output);
   });
   if (!autograd::should_record({&input, &weight, &bias})) return output;
   return autograd::attach(
@@ -75,10 +103,16 @@ Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                  "conv2d_input_gradient: gradient ", grad_output.shape(), " or weight ",
                  weight.shape(), " does not match the layer");
   check_same_dtype_device("conv2d_input_gradient", grad_output, weight);
-  Tensor grad_input = Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype());
+  check_device_geometry("conv2d_input_gradient", weight.device(), g);
+  Tensor grad_input =
+      Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
-    cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
+    if (weight.device().is_cpu())
+      cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
+    else
+      cuda::conv2d_backward_input(g, grad_output.device_data<T>(), weight.device_data<T>(),
+                                  grad_input.device_data<T>());
   });
   return grad_input;
 }
@@ -97,6 +131,9 @@ TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMa
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_);
+    if (needs[1] || (needs.size() > 2 && needs[2]))
+      check_cpu("conv2d weight and bias gradients (saliency methods need input gradients only)",
+                grad_output);
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
       FlopCounter::add(geometry_.forward_flops());

@@ -2,10 +2,12 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 using autograd::attach;
 using autograd::edges_to;
 using autograd::OpKind;
@@ -22,11 +24,27 @@ Tensor produce(const char* op, const Tensor& like, const Shape& shape, Fn fn) {
   return output;
 }
 
+// The same for an op with a CUDA kernel too: each function gets the output's pointer on the
+// device the operand `like` lives on.
+template <typename CpuFn, typename CudaFn>
+Tensor produce(const char* op, const Tensor& like, const Shape& shape, CpuFn cpu_fn,
+               CudaFn cuda_fn) {
+  if (!like.device().is_cuda()) return produce(op, like, shape, cpu_fn);
+  Tensor output = Tensor::empty(shape, like.dtype(), like.device());
+  dispatch_dtype(like.dtype(),
+                 [&]<typename T>() { cuda_fn.template operator()<T>(output.device_data<T>()); });
+  return output;
+}
+
 Tensor unary(OpKind kind, cpu::UnaryOp op, const Tensor& input) {
   const char* name = autograd::op_name(kind).data();
-  Tensor output = produce(name, input, input.shape(), [&]<typename T>(T* out) {
-    cpu::unary_forward(op, input.numel(), input.data<T>(), out);
-  });
+  if (op == cpu::UnaryOp::Gelu) check_cpu(name, input);
+  Tensor output = produce(
+      name, input, input.shape(),
+      [&]<typename T>(T* out) { cpu::unary_forward(op, input.numel(), input.data<T>(), out); },
+      [&]<typename T>(T* out) {
+        cuda::unary_forward(op, input.numel(), input.device_data<T>(), out);
+      });
   if (!should_record({&input})) return output;
   return attach(output,
                 std::make_shared<autograd::UnaryNode>(kind, edges_to({&input}), input.detach()));
@@ -58,9 +76,15 @@ Tensor binary(OpKind kind, cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
   const cpu::BroadcastLayout layout{out_shape.dims(), broadcast_strides(a.shape(), out_shape),
                                     broadcast_strides(b.shape(), out_shape)};
-  Tensor output = produce(name, a, out_shape, [&]<typename T>(T* out) {
-    cpu::binary_forward(op, layout, a.data<T>(), b.data<T>(), out);
-  });
+  if (a.device().is_cuda())
+    SALIENCY_CHECK(a.shape() == b.shape(), name, ": broadcasting ", a.shape(), " with ", b.shape(),
+                   " has no ", a.device().str(), " kernel; run it on the CPU");
+  Tensor output = produce(
+      name, a, out_shape,
+      [&]<typename T>(T* out) { cpu::binary_forward(op, layout, a.data<T>(), b.data<T>(), out); },
+      [&]<typename T>(T* out) {
+        cuda::binary_same_shape(op, a.numel(), a.device_data<T>(), b.device_data<T>(), out);
+      });
   if (!should_record({&a, &b})) return output;
   const bool saves_operands = kind == OpKind::Mul || autograd::SaveForRulesGuard::active();
   return attach(output, std::make_shared<autograd::BinaryNode>(
@@ -104,9 +128,10 @@ Tensor broadcast_to_shape(const Tensor& tensor, const Shape& shape) {
 }
 
 Tensor relu(const Tensor& input) {
-  Tensor output = produce("relu", input, input.shape(), [&]<typename T>(T* out) {
-    cpu::relu_forward(input.numel(), input.data<T>(), out);
-  });
+  Tensor output = produce(
+      "relu", input, input.shape(),
+      [&]<typename T>(T* out) { cpu::relu_forward(input.numel(), input.data<T>(), out); },
+      [&]<typename T>(T* out) { cuda::relu_forward(input.numel(), input.device_data<T>(), out); });
   if (!should_record({&input})) return output;
   return attach(output, std::make_shared<autograd::ReluNode>(edges_to({&input}), output.detach()));
 }
@@ -115,17 +140,27 @@ Tensor relu_backward_guided(const Tensor& grad_output, const Tensor& relu_output
   SALIENCY_CHECK(grad_output.shape() == relu_output.shape(), "relu_backward_guided: gradient ",
                  grad_output.shape(), " does not match output ", relu_output.shape());
   check_same_dtype_device("relu_backward_guided", grad_output, relu_output);
-  return produce("relu_backward_guided", grad_output, grad_output.shape(), [&]<typename T>(T* out) {
-    cpu::relu_backward_guided(grad_output.numel(), grad_output.data<T>(), relu_output.data<T>(),
-                              out);
-  });
+  return produce(
+      "relu_backward_guided", grad_output, grad_output.shape(),
+      [&]<typename T>(T* out) {
+        cpu::relu_backward_guided(grad_output.numel(), grad_output.data<T>(), relu_output.data<T>(),
+                                  out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::relu_backward_guided(grad_output.numel(), grad_output.device_data<T>(),
+                                   relu_output.device_data<T>(), out);
+      });
 }
 
 Tensor relu_backward_deconvnet(const Tensor& grad_output) {
-  return produce("relu_backward_deconvnet", grad_output, grad_output.shape(),
-                 [&]<typename T>(T* out) {
-                   cpu::relu_backward_deconvnet(grad_output.numel(), grad_output.data<T>(), out);
-                 });
+  return produce(
+      "relu_backward_deconvnet", grad_output, grad_output.shape(),
+      [&]<typename T>(T* out) {
+        cpu::relu_backward_deconvnet(grad_output.numel(), grad_output.data<T>(), out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::relu_backward_deconvnet(grad_output.numel(), grad_output.device_data<T>(), out);
+      });
 }
 
 Tensor abs(const Tensor& input) {
@@ -139,9 +174,14 @@ Tensor gelu(const Tensor& input) {
 }
 
 Tensor scale_shift(const Tensor& input, double scale, double shift) {
-  Tensor output = produce("scale_shift", input, input.shape(), [&]<typename T>(T* out) {
-    cpu::scale_shift(input.numel(), T(scale), T(shift), input.data<T>(), out);
-  });
+  Tensor output = produce(
+      "scale_shift", input, input.shape(),
+      [&]<typename T>(T* out) {
+        cpu::scale_shift(input.numel(), T(scale), T(shift), input.data<T>(), out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::scale_shift(input.numel(), T(scale), T(shift), input.device_data<T>(), out);
+      });
   if (!should_record({&input})) return output;
   return attach(output, std::make_shared<autograd::ScaleShiftNode>(edges_to({&input}), scale));
 }
@@ -166,18 +206,31 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 namespace autograd {
 
 TensorList ReluNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  return {produce("relu backward", grad_output, grad_output.shape(), [&]<typename T>(T* out) {
-    cpu::relu_backward(grad_output.numel(), grad_output.data<T>(), output_.data<T>(), out);
-  })};
+  return {produce(
+      "relu backward", grad_output, grad_output.shape(),
+      [&]<typename T>(T* out) {
+        cpu::relu_backward(grad_output.numel(), grad_output.data<T>(), output_.data<T>(), out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::relu_backward(grad_output.numel(), grad_output.device_data<T>(),
+                            output_.device_data<T>(), out);
+      })};
 }
 
 TensorList UnaryNode::default_backward(const Tensor& grad_output, const InputMask&) const {
   const cpu::UnaryOp op = kind() == OpKind::Abs      ? cpu::UnaryOp::Abs
                           : kind() == OpKind::Square ? cpu::UnaryOp::Square
                                                      : cpu::UnaryOp::Gelu;
-  return {produce(name().data(), grad_output, grad_output.shape(), [&]<typename T>(T* out) {
-    cpu::unary_backward(op, grad_output.numel(), grad_output.data<T>(), input_.data<T>(), out);
-  })};
+  if (op == cpu::UnaryOp::Gelu) check_cpu("gelu backward", grad_output);
+  return {produce(
+      name().data(), grad_output, grad_output.shape(),
+      [&]<typename T>(T* out) {
+        cpu::unary_backward(op, grad_output.numel(), grad_output.data<T>(), input_.data<T>(), out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::unary_backward(op, grad_output.numel(), grad_output.device_data<T>(),
+                             input_.device_data<T>(), out);
+      })};
 }
 
 TensorList ScaleShiftNode::default_backward(const Tensor& grad_output, const InputMask&) const {

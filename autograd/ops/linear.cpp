@@ -2,10 +2,12 @@
 
 #include "autograd/flop_counter.h"
 #include "core/error.h"
+#include "kernels/cuda/linear.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   SALIENCY_CHECK(input.rank() == 2 && weight.rank() == 2 && input.size(1) == weight.size(1),
@@ -17,13 +19,17 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
                    bias.shape(), " does not match ", g.out_features, " outputs");
     check_same_dtype_device("linear", input, bias);
   }
-  check_cpu("linear", input);
   check_same_dtype_device("linear", input, weight);
-  Tensor output = Tensor::empty({g.batch, g.out_features}, input.dtype());
+  Tensor output = Tensor::empty({g.batch, g.out_features}, input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(2.0 * g.batch * g.in_features * g.out_features);
-    cpu::linear_forward(g, input.data<T>(), weight.data<T>(),
-                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+    if (input.device().is_cuda())
+      cuda::linear_forward(g, input.device_data<T>(), weight.device_data<T>(),
+                           bias.defined() ? bias.device_data<T>() : nullptr,
+                           output.device_data<T>());
+    else
+      cpu::linear_forward(g, input.data<T>(), weight.data<T>(),
+                          bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
   });
   if (!autograd::should_record({&input, &weight, &bias})) return output;
   return autograd::attach(
@@ -39,10 +45,14 @@ Tensor linear_input_gradient(const Tensor& grad_output, const Tensor& weight) {
       weight.shape());
   check_same_dtype_device("linear_input_gradient", grad_output, weight);
   const cpu::LinearGeometry g{grad_output.size(0), weight.size(1), weight.size(0)};
-  Tensor grad_input = Tensor::empty({g.batch, g.in_features}, weight.dtype());
+  Tensor grad_input = Tensor::empty({g.batch, g.in_features}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(2.0 * g.batch * g.in_features * g.out_features);
-    cpu::linear_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
+    if (weight.device().is_cuda())
+      cuda::linear_backward_input(g, grad_output.device_data<T>(), weight.device_data<T>(),
+                                  grad_input.device_data<T>());
+    else
+      cpu::linear_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>());
   });
   return grad_input;
 }
@@ -53,6 +63,9 @@ TensorList LinearNode::default_backward(const Tensor& grad_output, const InputMa
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) grads[0] = linear_input_gradient(grad_output, weight_);
+    if (needs[1] || needs[2])
+      check_cpu("linear weight and bias gradients (saliency methods need input gradients only)",
+                grad_output);
     if (needs[1]) {
       grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
       FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);

@@ -2,17 +2,18 @@
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"
+#include "kernels/cuda/pooling.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 using autograd::OpKind;
 
 namespace {
 
 cpu::PoolGeometry pool_geometry(const char* op, const Tensor& input, const Pool2dOptions& o) {
   SALIENCY_CHECK(input.rank() == 4, op, ": expected input [N, C, H, W], got ", input.shape());
-  check_cpu(op, input);
   const Size2 stride = o.stride.h == 0 && o.stride.w == 0 ? o.kernel : o.stride;
   cpu::PoolGeometry g{.planes = input.size(0) * input.size(1),
                       .in_h = input.size(2),
@@ -49,10 +50,18 @@ Tensor attach_avg_pool(const Tensor& input, const Tensor& output,
 
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const cpu::PoolGeometry g = pool_geometry("max_pool2d", input, options);
-  Tensor output = Tensor::empty(pooled_shape(input, g.out_h(), g.out_w()), input.dtype());
-  auto argmax = std::make_shared<cpu::Scratch<int32_t>>(output.numel());
+  Tensor output =
+      Tensor::empty(pooled_shape(input, g.out_h(), g.out_w()), input.dtype(), input.device());
+  auto argmax = std::make_shared<autograd::PoolArgmax>();
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::max_pool2d_forward(g, input.data<T>(), output.data<T>(), argmax->data());
+    if (input.device().is_cuda()) {
+      argmax->device = std::make_unique<cuda::DeviceArray<int32_t>>(output.numel());
+      cuda::max_pool2d_forward(g, input.device_data<T>(), output.device_data<T>(),
+                               argmax->device->data());
+      return;
+    }
+    argmax->host = std::make_unique<cpu::Scratch<int32_t>>(output.numel());
+    cpu::max_pool2d_forward(g, input.data<T>(), output.data<T>(), argmax->host->data());
   });
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(
@@ -62,6 +71,7 @@ Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
 
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const cpu::PoolGeometry g = pool_geometry("avg_pool2d", input, options);
+  check_cpu("avg_pool2d", input);
   const Shape out_shape = pooled_shape(input, g.out_h(), g.out_w());
   Tensor output = Tensor::empty(out_shape, input.dtype());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
@@ -79,14 +89,17 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
                  input.shape());
   SALIENCY_CHECK(output_size.h >= 1 && output_size.w >= 1, "adaptive_avg_pool2d: output size ",
                  output_size.h, "x", output_size.w, " must be positive");
-  check_cpu("adaptive_avg_pool2d", input);
   const cpu::PoolGeometry g{
       .planes = input.size(0) * input.size(1), .in_h = input.size(2), .in_w = input.size(3)};
   const Shape out_shape = pooled_shape(input, output_size.h, output_size.w);
-  Tensor output = Tensor::empty(out_shape, input.dtype());
+  Tensor output = Tensor::empty(out_shape, input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, output_size.h, output_size.w,
-                                     input.data<T>(), output.data<T>());
+    if (input.device().is_cuda())
+      cuda::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, output_size.h, output_size.w,
+                                        input.device_data<T>(), output.device_data<T>());
+    else
+      cpu::adaptive_avg_pool2d_forward(g.planes, g.in_h, g.in_w, output_size.h, output_size.w,
+                                       input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
   return attach_avg_pool(input, output,
@@ -98,18 +111,30 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size) {
 namespace autograd {
 
 TensorList MaxPoolNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype());
+  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype(), grad_output.device());
+  SALIENCY_CHECK(grad_output.device().is_cuda() == bool(argmax_->device),
+                 "max_pool2d backward: gradient on ", grad_output.device().str(),
+                 ", the pooling ran on another device");
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    cpu::max_pool2d_backward(geometry_, grad_output.data<T>(), argmax_->data(),
-                             grad_input.data<T>());
+    if (argmax_->device)
+      cuda::max_pool2d_backward(geometry_, grad_output.device_data<T>(), argmax_->device->data(),
+                                grad_input.device_data<T>());
+    else
+      cpu::max_pool2d_backward(geometry_, grad_output.data<T>(), argmax_->host->data(),
+                               grad_input.data<T>());
   });
   return {grad_input};
 }
 
 TensorList AvgPoolNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype());
+  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype(), grad_output.device());
+  if (kind() != OpKind::AdaptiveAvgPool2d) check_cpu("avg_pool2d backward", grad_output);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    if (kind() == OpKind::AdaptiveAvgPool2d)
+    if (kind() == OpKind::AdaptiveAvgPool2d && grad_output.device().is_cuda())
+      cuda::adaptive_avg_pool2d_backward(geometry_.planes, geometry_.in_h, geometry_.in_w,
+                                         output_shape_[2], output_shape_[3],
+                                         grad_output.device_data<T>(), grad_input.device_data<T>());
+    else if (kind() == OpKind::AdaptiveAvgPool2d)
       cpu::adaptive_avg_pool2d_backward(geometry_.planes, geometry_.in_h, geometry_.in_w,
                                         output_shape_[2], output_shape_[3], grad_output.data<T>(),
                                         grad_input.data<T>());

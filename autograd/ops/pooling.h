@@ -6,6 +6,7 @@
 #include "autograd/ops/conv2d.h"  // Size2
 #include "kernels/cpu/pooling.h"
 #include "kernels/cpu/scratch.h"
+#include "kernels/cuda/memory.h"
 
 namespace saliency {
 
@@ -22,17 +23,22 @@ Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size);
 
 namespace autograd {
 
+// Index of each max-pooling output's winner within its input plane, kept on the device the
+// pooling ran on (one of the two pointers is set).
+struct PoolArgmax {
+  std::unique_ptr<kernels::cpu::Scratch<int32_t>> host;
+  std::unique_ptr<kernels::cuda::DeviceArray<int32_t>> device;
+};
+
 class MaxPoolNode final : public Node {
  public:
   MaxPoolNode(std::vector<Edge> inputs, Shape input_shape, kernels::cpu::PoolGeometry geometry,
-              std::shared_ptr<kernels::cpu::Scratch<int32_t>> argmax)
+              std::shared_ptr<PoolArgmax> argmax)
       : Node(OpKind::MaxPool2d, std::move(inputs)),
         input_shape_(std::move(input_shape)),
         geometry_(geometry),
         argmax_(std::move(argmax)) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
-  // Index of each output's winner within its input plane.
-  const int32_t* argmax() const { return argmax_->data(); }
   const kernels::cpu::PoolGeometry& geometry() const { return geometry_; }
   int64_t saved_bytes() const override {
     return argmax_
@@ -44,7 +50,7 @@ class MaxPoolNode final : public Node {
   void clear_saved() override { argmax_.reset(); }
   Shape input_shape_;
   kernels::cpu::PoolGeometry geometry_;
-  std::shared_ptr<kernels::cpu::Scratch<int32_t>> argmax_;
+  std::shared_ptr<PoolArgmax> argmax_;
 };
 
 // Average pooling, plain or adaptive (attributes tell which). Its backward needs only shapes;

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "core/device_memory.h"
 #include "core/error.h"
 #include "core/factory.h"
 #include "kernels/cpu/indexing.h"
@@ -65,7 +66,6 @@ Tensor concat_batch(const std::vector<Tensor>& inputs) {
   std::vector<int64_t> batch_sizes;
   dims[0] = 0;
   for (const Tensor& t : inputs) {
-    check_cpu("concat_batch", t);
     check_same_dtype_device("concat_batch", first, t);
     std::vector<int64_t> rest(t.shape().dims());
     SALIENCY_CHECK(t.rank() == first.rank() &&
@@ -75,10 +75,13 @@ Tensor concat_batch(const std::vector<Tensor>& inputs) {
     batch_sizes.push_back(t.size(0));
     dims[0] += t.size(0);
   }
-  Tensor output = Tensor::empty(Shape(dims), first.dtype());
-  auto* cursor = static_cast<char*>(output.raw_data());
+  Tensor output = Tensor::empty(Shape(dims), first.dtype(), first.device());
+  auto* cursor = static_cast<char*>(output.raw_device_data());
   for (const Tensor& t : inputs) {
-    std::memcpy(cursor, t.raw_data(), t.nbytes());
+    if (first.device().is_cpu())
+      std::memcpy(cursor, t.raw_data(), t.nbytes());
+    else
+      device_memory::copy_within_device(first.device(), cursor, t.raw_device_data(), t.nbytes());
     cursor += t.nbytes();
   }
   bool record = false;
@@ -185,6 +188,14 @@ Tensor permute(const Tensor& input, const std::vector<int64_t>& order) {
       output, std::make_shared<autograd::PermuteNode>(autograd::edges_to({&input}), order));
 }
 
+Tensor to_device(const Tensor& input, Device device) {
+  if (input.device() == device) return input;
+  Tensor output = input.to(device);
+  if (!autograd::should_record({&input})) return output;
+  return autograd::attach(output, std::make_shared<autograd::ToDeviceNode>(
+                                      autograd::edges_to({&input}), input.device()));
+}
+
 namespace autograd {
 
 TensorList ConcatNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
@@ -221,6 +232,10 @@ TensorList PermuteNode::default_backward(const Tensor& grad_output, const InputM
   std::vector<int64_t> inverse(order_.size());
   for (size_t d = 0; d < order_.size(); ++d) inverse[size_t(order_[d])] = int64_t(d);
   return {permute(grad_output, inverse)};
+}
+
+TensorList ToDeviceNode::default_backward(const Tensor& grad_output, const InputMask&) const {
+  return {grad_output.to(source_)};
 }
 
 TensorList ReshapeNode::default_backward(const Tensor& grad_output, const InputMask&) const {

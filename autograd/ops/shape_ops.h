@@ -19,8 +19,22 @@ Tensor narrow(const Tensor& input, int64_t dim, int64_t begin, int64_t length);
 Tensor concat(const std::vector<Tensor>& inputs, int64_t dim);
 // Output dimension d is input dimension order[d] (torch.permute); a contiguous copy.
 Tensor permute(const Tensor& input, const std::vector<int64_t>& order);
+// A copy on `device` (the input itself when it is there already) whose gradient is copied back
+// to the input's device, as torch's Tensor.to(device): a model on the GPU differentiates to an
+// input on the CPU.
+Tensor to_device(const Tensor& input, Device device);
 
 namespace autograd {
+
+class ToDeviceNode final : public Node {
+ public:
+  ToDeviceNode(std::vector<Edge> inputs, Device source)
+      : Node(OpKind::ToDevice, std::move(inputs)), source_(source) {}
+  TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+
+ private:
+  Device source_;
+};
 
 class ReshapeNode final : public Node {
  public:

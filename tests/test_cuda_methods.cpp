@@ -1,0 +1,196 @@
+// Models and saliency methods on the GPU against the same on the CPU: the tiny torchvision-layout
+// ResNet-50 and VGG fixtures, every method `--device cuda` offers, with BatchNorm as loaded (its
+// CUDA kernel) and folded into the convolutions (the conv bias kernel), plus the device choice
+// and its refusals. The CUDA tests skip, saying why, without a GPU; scripts/gpu-check.sh runs
+// them on a machine with one. The DeviceChoice tests run everywhere.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "autograd/engine.h"
+#include "autograd/grad_mode.h"
+#include "autograd/ops.h"
+#include "core/error.h"
+#include "core/factory.h"
+#include "gradcheck.h"
+#include "kernels/cuda/runtime.h"
+#include "saliency/methods.h"
+#include "saliency/predict.h"
+#include "weights/tensor_file.h"
+
+namespace saliency {
+namespace {
+
+namespace cuda = kernels::cuda;
+using testing::relative_l2;
+
+std::string fixture(const std::string& name) {
+  return SALIENCY_FIXTURE_DIR "/" + name;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class CudaMethods : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!cuda::built_with_cuda()) GTEST_SKIP() << "this build has no CUDA (SALIENCY_CUDA=OFF)";
+    if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device on this machine";
+  }
+};
+
+// One model loaded twice, one copy moved to the GPU; folded (as the tools run it) or not.
+struct TwoCopies {
+  LoadedModel on_cpu, on_gpu;
+  TwoCopies(const std::string& file, bool folded)
+      : on_cpu(load_model(fixture(file))), on_gpu(load_model(fixture(file))) {
+    if (folded) {
+      prepare_for(on_cpu, {});
+      prepare_for(on_gpu, {});
+    }
+    move_to(on_gpu, Device::cuda(), {});
+  }
+};
+
+MethodOptions small_options(const LoadedModel& model) {
+  MethodOptions options;
+  adapt_options(options, model);
+  options.smoothgrad.samples = 5;  // noise drawn on the host from the seed: the same for both
+  options.integrated_gradients.steps = 8;
+  options.batch_size = 3;  // chunks of unequal size
+  return options;
+}
+
+// The summation order of the GPU's convolutions differs from the CPU's: float32 rounding,
+// a relative L2 error of order 1e-7 per layer. The bound for every op is 1e-4.
+constexpr double kDeviceTolerance = 1e-4;
+
+void expect_methods_match(const TwoCopies& models, const Tensor& input, const std::string& what) {
+  const Classifier cpu = classifier_on(*models.on_cpu.network, Device::cpu());
+  const Classifier gpu = classifier_on(*models.on_gpu.network, Device::cuda());
+  const MethodOptions options = small_options(models.on_cpu);
+  MethodOptions on_device = options;  // IG's path points and sums on the GPU too
+  on_device.device = Device::cuda();
+  {
+    autograd::NoGradGuard inference;
+    const Tensor logits = gpu(input);
+    EXPECT_TRUE(logits.device().is_cpu());
+    EXPECT_LT(relative_l2(logits, cpu(input)), kDeviceTolerance) << what << ": logits";
+  }
+  const int64_t target = top_class(cpu, input);
+  for (Method method : supported_methods(*models.on_gpu.network, Device::cuda())) {
+    const Explanation expected = explain(cpu, input, method, target, options);
+    const Explanation ours = explain(gpu, input, method, target, on_device);
+    ASSERT_TRUE(ours.attribution.device().is_cpu());
+    const double error = relative_l2(ours.attribution, expected.attribution);
+    std::printf("%s %s: relative L2 %.1e\n", what.c_str(), method_name(method).c_str(), error);
+    EXPECT_LT(error, kDeviceTolerance) << what << " " << method_name(method);
+    if (!std::isnan(expected.delta)) {
+      EXPECT_NEAR(ours.delta, expected.delta, 1e-4) << what;
+    }
+  }
+}
+
+TEST_F(CudaMethods, ResNetMethodsOnTheGpuMatchTheCpu) {
+  const Tensor input = weights::read_npy(fixture("methods_input.npy"));
+  for (bool folded : {false, true})
+    expect_methods_match(TwoCopies("tiny_resnet50.safetensors", folded), input,
+                         folded ? "resnet50 folded" : "resnet50 with batch norm");
+}
+
+TEST_F(CudaMethods, VggMethodsOnTheGpuMatchTheCpu) {
+  for (const std::string name : {"tiny_vgg", "tiny_vgg_bn"}) {
+    const TwoCopies models("vgg/" + name + ".safetensors", false);
+    const Tensor input =
+        reshape(weights::read_npy(fixture("resnet_input.npy")).select_batch(0), {1, 3, 40, 36});
+    expect_methods_match(models, input, name);
+  }
+}
+
+// to_device is differentiable both ways: a host leaf gets its gradient back on the host.
+TEST_F(CudaMethods, GradientsFlowBackAcrossTheCopy) {
+  Tensor x = Tensor::empty({2, 3});
+  for (int64_t i = 0; i < 6; ++i) x.data<float>()[i] = float(i) - 2.5f;
+  x.set_requires_grad(true);
+  const Tensor on_gpu = relu(scale_shift(to_device(x, Device::cuda()), 3.0, 0.0));
+  EXPECT_TRUE(on_gpu.device().is_cuda());
+  const Tensor back = to_device(on_gpu, Device::cpu());
+  const Tensor gradient = autograd::grad(sum(back), {x})[0];
+  ASSERT_TRUE(gradient.device().is_cpu());
+  for (int64_t i = 0; i < 6; ++i) EXPECT_EQ(gradient.data<float>()[i], i >= 3 ? 3.0f : 0.0f);
+}
+
+// What has no CUDA kernel says so, naming the op and the device, instead of reading device
+// memory on the host.
+TEST_F(CudaMethods, OpsWithoutAKernelRefuseTheDeviceByName) {
+  const Tensor x = ones({1, 2, 4, 4}).to(Device::cuda());
+  try {
+    (void)avg_pool2d(x, {.kernel = 2});
+    ADD_FAILURE() << "avg_pool2d on the GPU should throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "avg_pool2d") && contains(e.what(), "cuda:0")) << e.what();
+  }
+  Tensor weight = ones({3, 2, 3, 3}).to(Device::cuda());
+  weight.set_requires_grad(true);
+  const Tensor y = conv2d(x, weight, {}, {.padding = 1});
+  try {
+    (void)autograd::grad(sum(to_device(y, Device::cpu())), {weight});
+    ADD_FAILURE() << "a weight gradient on the GPU should throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "weight")) << e.what();
+  }
+  EXPECT_THROW((void)conv2d(x, ones({3, 2, 3, 3}).to(Device::cuda()), {}, {.dilation = 2}),
+               InvalidArgument);
+}
+
+TEST(DeviceChoice, NamesAreParsedAndAMissingGpuIsAClearError) {
+  EXPECT_EQ(parse_device("cpu"), Device::cpu());
+  try {
+    (void)parse_device("tpu");
+    ADD_FAILURE() << "tpu should be refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "expected cpu or cuda")) << e.what();
+  }
+  if (cuda::device_count() > 0) {
+    EXPECT_EQ(parse_device("cuda"), Device::cuda());
+  } else {
+    try {
+      (void)parse_device("cuda");
+      ADD_FAILURE() << "cuda without a device should be refused";
+    } catch (const InvalidArgument& e) {
+      EXPECT_TRUE(contains(e.what(), "no CUDA device") || contains(e.what(), "has no CUDA"))
+          << e.what();
+    }
+  }
+}
+
+TEST(DeviceChoice, MethodsWithoutACudaPathAreLeftOutOrRefused) {
+  const LoadedModel resnet = load_model(fixture("tiny_resnet50.safetensors"));
+  const std::vector<Method> on_gpu = supported_methods(*resnet.network, Device::cuda());
+  const std::vector<Method> on_cpu = supported_methods(*resnet.network, Device::cpu());
+  EXPECT_EQ(std::count(on_cpu.begin(), on_cpu.end(), Method::Lrp), 1);
+  EXPECT_EQ(std::count(on_gpu.begin(), on_gpu.end(), Method::Lrp), 0);
+  EXPECT_EQ(on_gpu.size() + 1, on_cpu.size());
+  // Refused before anything moves, so this runs on machines without a GPU too.
+  EXPECT_THROW(move_to(resnet, Device::cuda(), {Method::Vanilla, Method::Lrp}), InvalidArgument);
+  const LoadedModel vit = load_model(fixture("vit/tiny_vit.safetensors"));
+  try {
+    move_to(vit, Device::cuda(), {Method::Vanilla});
+    ADD_FAILURE() << "a ViT on CUDA should be refused";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "Vision Transformer")) << e.what();
+  }
+  // Nothing moved: the models still run on the CPU.
+  EXPECT_TRUE(resnet.network->named_parameters().front().second.device().is_cpu());
+}
+
+TEST(DeviceChoice, CopiesToTheSameDeviceAreTheTensorItself) {
+  Tensor x = ones({2, 2});
+  x.set_requires_grad(true);
+  EXPECT_TRUE(to_device(x, Device::cpu()).is_same(x));
+}
+
+}  // namespace
+}  // namespace saliency
