@@ -7,12 +7,12 @@
 #                                copied into gpu-check/ (ignored by git, a few MB)
 #   scripts/gpu-check.sh run     there, through the device tool with gpu-check/ carried:
 #                                the GPU, the build's --version, the CUDA tests (each CUDA kernel
-#                                against its CPU specification), a pass/fail table, and the
-#                                convolution kernels' times on ResNet-50's layer shapes
+#                                against its CPU specification, every method on the GPU against
+#                                the CPU), a pass/fail table, the convolution kernels' times on
+#                                ResNet-50's layer shapes, `saliency bench --device cuda`, and
+#                                PyTorch's times for the same work on the same card
 #
-# e.g. device run: command "bash scripts/gpu-check.sh run", carry ["gpu-check"], timeout 300.
-# `saliency bench --device cuda` joins the run half once the ops dispatch to the CUDA kernels
-# (issue 7); until then the table lists the kernel tests only.
+# e.g. device run: command "bash scripts/gpu-check.sh run", carry ["gpu-check"], timeout 400.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
@@ -33,11 +33,15 @@ case "$mode" in
     ;;
   run)
     [[ -x gpu-check/saliency_tests ]] || { echo "gpu-check/ missing: run '$0 build' first and carry it"; exit 2; }
-    export LD_LIBRARY_PATH="$PWD/gpu-check${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    # cuBLAS (over 500 MB with cublasLt) is too big to carry: the machine's CUDA toolkit or
+    # PyTorch's pip wheel provides it.
+    pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
+    export LD_LIBRARY_PATH="$PWD/gpu-check:/usr/local/cuda/lib64:/usr/local/cuda/lib${pip_cublas:+:$pip_cublas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    ldd gpu-check/saliency | grep -E 'cublas|cudart' || true
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     gpu-check/saliency --version
     status=0
-    gpu-check/saliency_tests --gtest_filter='Cuda*:*CudaConv*' --gtest_brief=0 \
+    gpu-check/saliency_tests --gtest_filter='Cuda*:*CudaConv*:DeviceChoice*' --gtest_brief=0 \
       | tee gpu-check/tests.log || status=$?
     echo
     echo "| test | result |"
@@ -46,6 +50,33 @@ case "$mode" in
       sed -E 's/^\[ +([A-Z]+) +\] ([^ ]+).*/| \2 | \1 |/' | sort -u
     echo
     gpu-check/cuda_kernel_timing
+    echo
+    # Issue 7's targets: forward throughput at batch 64, one image's vanilla gradient, IG with
+    # 50 steps (and SmoothGrad with 50 samples) in one batch.
+    bench=(gpu-check/saliency bench --device cuda)
+    "${bench[@]}" --methods forward --batch-size 64 --repeat 5 || status=$?
+    "${bench[@]}" --methods forward,vanilla,gradcam,guided-backprop --repeat 10 || status=$?
+    "${bench[@]}" --methods integrated-gradients,smoothgrad --batch-size 50 --repeat 3 ||
+      status=$?
+    # eval on the embedded shapes model, CPU then GPU: the same table up to float rounding.
+    for device in cpu cuda; do
+      gpu-check/saliency eval --shapes 8 --device "$device" --out "gpu-check/eval_$device.json" \
+        --methods vanilla,gradcam,integrated-gradients,smoothgrad \
+        --metrics deletion,insertion,pointing,sanity || status=$?
+    done
+    # The same with TF32 tensor cores for the GEMMs (PyTorch's table below has both too).
+    export SALIENCY_TF32=1
+    "${bench[@]}" --methods forward --batch-size 64 --repeat 5 || status=$?
+    "${bench[@]}" --methods vanilla --repeat 10 || status=$?
+    "${bench[@]}" --methods integrated-gradients --batch-size 50 --repeat 3 || status=$?
+    unset SALIENCY_TF32
+    echo
+    # PyTorch's figures for the same targets on the same card (torch is installed there).
+    if python3 -c 'import torch, torchvision' 2>/dev/null; then
+      python3 benchmarks/pytorch_cuda_reference.py || status=$?
+    else
+      echo "PyTorch reference skipped: python3 has no torch/torchvision here"
+    fi
     exit "$status"
     ;;
   *)

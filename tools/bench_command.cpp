@@ -21,6 +21,9 @@
 #include "core/factory.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/peak.h"
+#include "kernels/cuda/gemm.h"
+#include "kernels/cuda/memory.h"
+#include "kernels/cuda/runtime.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
 #include "saliency/relu_rules.h"
@@ -31,7 +34,7 @@ namespace {
 
 struct BenchOptions {
   std::string methods = "forward,vanilla,integrated-gradients,smoothgrad,gradcam,guided-backprop";
-  std::string weights;
+  std::string weights, device = "cpu";
   int64_t batch_size = 1, repeat = 3, steps = 50, samples = 50;
   int threads = 0;
   bool json = false;
@@ -59,27 +62,49 @@ bool batches_images(const std::string& method) {
          m == Method::Deconvnet;
 }
 
-// One run of `method`; returns how many images it explained.
-int64_t run_once(const std::string& method, const Classifier& model, const Tensor& images,
+// The images once on the host and once where the model runs: batched passes start from the
+// device's copy (as a PyTorch benchmark would), methods explaining one image from the host's.
+struct BenchImages {
+  Tensor host, on_device;
+};
+
+// One run of `method`, finished on the device too; returns how many images it explained.
+int64_t run_once(const std::string& method, const Classifier& model, const BenchImages& images,
                  const MethodOptions& options) {
+  const bool on_cuda = images.on_device.device().is_cuda();
+  const auto finish = [&] {
+    if (on_cuda) kernels::cuda::synchronize("bench");
+  };
   if (method == "forward") {
     autograd::NoGradGuard inference;
-    model(images);
-    return images.size(0);
+    model(images.on_device);
+    finish();
+    return images.host.size(0);
   }
   const Method m = parse_method(method);
   if (batches_images(method)) {
     std::optional<autograd::RuleSet> rules;
     if (m == Method::GuidedBackprop) rules = guided_backprop_rules();
     if (m == Method::Deconvnet) rules = deconvnet_rules();
-    input_gradients(model, images, {207}, rules ? &*rules : nullptr);
-    return images.size(0);
+    input_gradients(model, images.on_device, {207}, rules ? &*rules : nullptr);
+    finish();
+    return images.host.size(0);
   }
-  explain(model, images.slice_batch(0, 1), m, 207, options);
+  explain(model, images.host.slice_batch(0, 1), m, 207, options);
+  finish();
   return 1;
 }
 
+// Refuses unknown names, and methods without a path on `device`, before anything is timed.
+void check_method(const std::string& method, Device device) {
+  if (method == "forward") return;
+  const Method m = parse_method(method);
+  SALIENCY_CHECK(device.is_cpu() || (m != Method::Lrp && m != Method::AttentionRollout),
+                 "bench --device ", device.str(), ": ", method,
+                 " has no CUDA path yet (use --device cpu)");
+}
 int run_bench(const BenchOptions& o) {
+  const Device device = parse_device(o.device);
   if (o.threads > 0) kernels::cpu::set_num_threads(o.threads);
   std::unique_ptr<models::ResNet> model;
   if (o.weights.empty()) {
@@ -93,11 +118,15 @@ int run_bench(const BenchOptions& o) {
   // Every method runs on the model as explain runs it: BatchNorm folded into the convolutions
   // (saliency::prepare_for), which is also LRP's canonical form.
   model->fold_for_inference();
-  const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
+  model->to(device);
+  const Classifier classifier = classifier_on(*model, device);
   Generator generator(1);
-  const Tensor images = randn({o.batch_size, 3, 224, 224}, generator);
+  BenchImages images;
+  images.host = randn({o.batch_size, 3, 224, 224}, generator);
+  images.on_device = images.host.to(device);
   MethodOptions options;
   options.batch_size = o.batch_size;
+  options.device = device;
   options.integrated_gradients.steps = o.steps;
   options.smoothgrad.samples = o.samples;
 
@@ -106,8 +135,9 @@ int run_bench(const BenchOptions& o) {
   nlohmann::json results = nlohmann::json::array();
   std::stringstream methods(o.methods);
   for (std::string method; std::getline(methods, method, ',');) {
-    if (method != "forward") parse_method(method);  // refuse unknown names before timing
+    check_method(method, device);
     CpuAllocator::instance().reset_peak();
+    if (device.is_cuda()) kernels::cuda::CudaAllocator::instance().reset_peak();
     double flops = 0;
     int64_t explained = 0;
     {
@@ -125,33 +155,51 @@ int run_bench(const BenchOptions& o) {
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
     const double gflops = flops / median / 1e9;
-    results.push_back(
-        {{"method", method},
-         {"batch_size", o.batch_size},
-         {"per_image_ms", 1000 * median / double(explained)},
-         {"images_per_s", double(explained) / median},
-         {"gflops", gflops},
-         {"peak_fraction", gflops / peak},
-         {"tensor_peak_mb", double(CpuAllocator::instance().stats().peak_bytes_in_use) / (1 << 20)},
-         {"peak_rss_mb", peak_rss_mb()}});
+    nlohmann::json result{
+        {"method", method},
+        {"batch_size", o.batch_size},
+        {"per_image_ms", 1000 * median / double(explained)},
+        {"images_per_s", double(explained) / median},
+        {"gflops", gflops},
+        // The CPU's FMA peak is no yardstick for a GPU: no fraction there.
+        {"peak_fraction", device.is_cpu() ? nlohmann::json(gflops / peak) : nlohmann::json()},
+        {"tensor_peak_mb", double(CpuAllocator::instance().stats().peak_bytes_in_use) / (1 << 20)},
+        {"peak_rss_mb", peak_rss_mb()}};
+    if (device.is_cuda())
+      result["device_peak_mb"] =
+          double(kernels::cuda::CudaAllocator::instance().stats().peak_bytes_in_use) / (1 << 20);
+    results.push_back(result);
   }
-  nlohmann::json report{{"machine", {{"cpu", cpu_name()}, {"threads", threads}}},
-                        {"peak_gflops", peak},
-                        {"results", results}};
+  nlohmann::json machine{{"cpu", cpu_name()}, {"threads", threads}, {"device", device.str()}};
+  if (device.is_cuda()) {
+    machine["gpu"] = kernels::cuda::device_name();
+    machine["tf32"] = kernels::cuda::tf32_enabled();
+  }
+  nlohmann::json report{{"machine", machine}, {"peak_gflops", peak}, {"results", results}};
   if (o.json) {
     std::cout << report.dump() << "\n";
     return 0;
   }
-  std::printf("ResNet-50 224x224, %s, %d threads, FMA peak %.0f GFLOP/s, median of %lld\n",
-              cpu_name().c_str(), threads, peak, static_cast<long long>(o.repeat));
+  if (device.is_cuda())
+    std::printf("ResNet-50 224x224 on %s (%s), TF32 %s, median of %lld\n", device.str().c_str(),
+                kernels::cuda::device_name().c_str(),
+                kernels::cuda::tf32_enabled() ? "on (SALIENCY_TF32=1)" : "off",
+                static_cast<long long>(o.repeat));
+  else
+    std::printf("ResNet-50 224x224, %s, %d threads, FMA peak %.0f GFLOP/s, median of %lld\n",
+                cpu_name().c_str(), threads, peak, static_cast<long long>(o.repeat));
   std::printf("%-22s %6s %12s %10s %9s %7s %10s\n", "method", "batch", "ms/image", "images/s",
-              "GFLOP/s", "% peak", "RSS MB");
-  for (const auto& r : results)
-    std::printf("%-22s %6lld %12.1f %10.2f %9.1f %6.1f%% %10.0f\n",
-                r["method"].get<std::string>().c_str(), static_cast<long long>(r["batch_size"]),
-                r["per_image_ms"].get<double>(), r["images_per_s"].get<double>(),
-                r["gflops"].get<double>(), 100 * r["peak_fraction"].get<double>(),
-                r["peak_rss_mb"].get<double>());
+              "GFLOP/s", "% peak", device.is_cuda() ? "GPU MB" : "RSS MB");
+  for (const auto& r : results) {
+    char fraction[16] = "-";
+    if (r["peak_fraction"].is_number())
+      std::snprintf(fraction, sizeof(fraction), "%.1f%%", 100 * r["peak_fraction"].get<double>());
+    std::printf(
+        "%-22s %6lld %12.2f %10.2f %9.1f %7s %10.0f\n", r["method"].get<std::string>().c_str(),
+        static_cast<long long>(r["batch_size"]), r["per_image_ms"].get<double>(),
+        r["images_per_s"].get<double>(), r["gflops"].get<double>(), fraction,
+        device.is_cuda() ? r["device_peak_mb"].get<double>() : r["peak_rss_mb"].get<double>());
+  }
   return 0;
 }
 
@@ -178,6 +226,8 @@ Command add_bench_command(CLI::App& app) {
   c->add_option("--steps", o->steps, "Integrated Gradients steps")->capture_default_str();
   c->add_option("--samples", o->samples, "SmoothGrad samples")->capture_default_str();
   c->add_option("--weights", o->weights, "ResNet-50 weights (default: seeded random ones)");
+  c->add_option("--device", o->device, "cpu or cuda (LRP and rollout: cpu only)")
+      ->capture_default_str();
   c->add_flag("--json", o->json, "One JSON object: machine, peak_gflops, results");
   return [o] { return run_bench(*o); };
 }

@@ -41,7 +41,7 @@ struct EvalOptions {
   std::string weights, model;
   std::string methods = "vanilla,grad-x-input,integrated-gradients,gradcam,guided-backprop,lrp";
   std::string metrics = "deletion,insertion,pointing", boxes, target = "auto";
-  std::string out, csv, plot, substrate = "rise", fractions;
+  std::string out, csv, plot, substrate = "rise", fractions, device = "cpu";
   int64_t steps = 50, batch_size = 16, ig_steps = 50, samples = 50, sensitivity_samples = 50;
   int64_t limit = 0;
   double tolerance = -1;
@@ -185,10 +185,12 @@ std::string format_duration(double seconds) {
 
 class Evaluation {
  public:
-  Evaluation(const EvalOptions& o, const LoadedModel& model, std::vector<Method> methods)
+  Evaluation(const EvalOptions& o, const LoadedModel& model, std::vector<Method> methods,
+             Device device)
       : o_(o), model_(model), methods_(std::move(methods)), metrics_(parse_metrics(o.metrics)) {
-    classifier_ = [this](const Tensor& x) { return model_.network->forward(x); };
+    classifier_ = classifier_on(*model_.network, device);
     adapt_options(options_, model_);
+    options_.device = device;
     options_.batch_size = o.batch_size;
     options_.integrated_gradients.steps = o.ig_steps;
     options_.smoothgrad.samples = o.samples;
@@ -621,10 +623,14 @@ int run_eval(const EvalOptions& o) {
   SALIENCY_CHECK(o.shapes > 0 || !o.inputs.empty(),
                  "eval: name images, folders or lists, or --shapes N for held-out shapes images");
   parse_metrics(o.metrics);  // bad names are bad usage before any model loads
+  const Device device = parse_device(o.device);
   const LoadedModel model = load_eval_model(o);
-  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*model.network));
+  std::vector<Method> methods = parse_methods(o.methods, supported_methods(*model.network, device));
+  if (device.is_cuda() && o.methods == EvalOptions{}.methods)  // the default list, less LRP
+    std::erase(methods, Method::Lrp);                          // (no CUDA path yet)
   canonize_for(model, methods);
-  Evaluation evaluation(o, model, methods);
+  move_to(model, device, methods);
+  Evaluation evaluation(o, model, methods, device);
   const Items items(o, model);
   SALIENCY_CHECK(items.total() > 0, "eval: no images found in the inputs");
   JsonRowWriter json(o.out);
@@ -745,6 +751,9 @@ Command add_eval_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   c->add_option("--seed", o->seed, "Seed of the sensitivity-n subsets and the randomization")
+      ->capture_default_str();
+  c->add_option("--device", o->device,
+                "cpu or cuda: where the network runs (on cuda: the gradient methods and Grad-CAM)")
       ->capture_default_str();
   c->add_option("--limit", o->limit, "Evaluate at most this many images")
       ->check(CLI::NonNegativeNumber);

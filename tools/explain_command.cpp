@@ -31,6 +31,7 @@ struct ExplainOptions {
   std::string weights, model, methods = "vanilla", target = "auto", layer, fusion = "mean";
   std::string ig_method = "gausslegendre", baseline = "zero", noise, out = "outputs", save_raw;
   std::string colormap, preset = "paper", smooth_method, lrp_preset = "epsilon-plus-flat";
+  std::string device = "cpu";
   std::function<bool(const std::string&)> given;  // whether the user set an option
   int64_t steps = 50, samples = 50, batch_size = 16;
   int64_t max_image_pixels = ImageLimits{}.max_pixels;
@@ -147,10 +148,12 @@ Rendered render(const ExplainOptions& o, const Explanation& explanation, const R
 int run_explain(const ExplainOptions& o) {
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
   const LoadedModel loaded = load_model(weights_path, o.model);
-  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*loaded.network));
+  const Device device = parse_device(o.device);
+  const std::vector<Method> methods =
+      parse_methods(o.methods, supported_methods(*loaded.network, device));
   prepare_for(loaded, methods);
-  const models::ImageClassifier* model = loaded.network.get();
-  const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
+  move_to(loaded, device, methods);
+  const Classifier classifier = classifier_on(*loaded.network, device);
   const size_t outputs = o.images.size() * methods.size();
   // A progress line on stderr, only when a person is watching it.
   const bool show_progress = isatty(STDERR_FILENO) != 0;
@@ -164,13 +167,14 @@ int run_explain(const ExplainOptions& o) {
     Tensor logits;
     {
       autograd::NoGradGuard inference;
-      logits = model->forward(input);
+      logits = classifier(input);
     }
     const Prediction top = top_k(logits.select_batch(0), 1, loaded.info.labels).front();
     const std::vector<double> probabilities = softmax(logits.to(DType::Float64), 1).to_vector();
     const std::vector<int64_t> targets =
         parse_targets(o.target, logits.size(1), top.index, loaded.info.labels);
-    const MethodOptions options = method_options(o, input, loaded);
+    MethodOptions options = method_options(o, input, loaded);
+    options.device = device;
     const RgbImage picture = to_image(input);
     const std::string image_stem = std::filesystem::path(image_path).stem().string();
     nlohmann::json entry{{"image", image_path},
@@ -279,6 +283,9 @@ Command add_explain_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--batch-size", o->batch_size, "Samples or path points per pass")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--device", o->device,
+                "cpu or cuda: where the network runs (on cuda: the gradient methods and Grad-CAM)")
       ->capture_default_str();
   c->add_option("--out", o->out, "Folder for the pictures")->capture_default_str();
   c->add_option("--save-raw", o->save_raw,

@@ -16,7 +16,7 @@ namespace {
 
 struct PredictOptions {
   std::vector<std::string> images;
-  std::string weights, model;
+  std::string weights, model, device = "cpu";
   int64_t top = 5;
   int64_t batch_size = 8;
   int64_t max_image_pixels = ImageLimits{}.max_pixels;
@@ -45,8 +45,10 @@ nlohmann::json to_json(const std::string& image, const std::vector<Prediction>& 
 int run_predict(const PredictOptions& options) {
   const std::string weights = options.weights.empty() ? default_weights_path() : options.weights;
   const LoadedModel loaded = load_model(weights, options.model);
+  const Device device = parse_device(options.device);
   prepare_for(loaded, {});
-  const models::ImageClassifier* model = loaded.network.get();
+  move_to(loaded, device, {});
+  const Classifier model = classifier_on(*loaded.network, device);
   Preprocessing preprocessing = loaded.info.preprocessing();
   preprocessing.limits.max_pixels = options.max_image_pixels;
   autograd::NoGradGuard inference;
@@ -60,7 +62,7 @@ int run_predict(const PredictOptions& options) {
       if (next.shape() != inputs.front().shape()) break;
       inputs.push_back(next);
     }
-    const Tensor logits = model->forward(concat_batch(inputs));
+    const Tensor logits = model(concat_batch(inputs));
     for (size_t i = begin; i < end; ++i) {
       const std::vector<Prediction> top =
           top_k(logits.select_batch(int64_t(i - begin)), options.top, loaded.info.labels);
@@ -99,6 +101,7 @@ Command add_predict_command(CLI::App& app) {
   command->add_option("--batch-size", options->batch_size, "Images per forward pass")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  command->add_option("--device", options->device, "cpu or cuda")->capture_default_str();
   command
       ->add_option("--max-image-pixels", options->max_image_pixels,
                    "Refuse images whose header claims more pixels (checked before decoding)")
