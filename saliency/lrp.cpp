@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace saliency {
 namespace {
@@ -27,6 +28,7 @@ Tensor negative_part(const Tensor& t) {
 
 bool has_negative(const Tensor& t) {
   return dispatch_dtype(t.dtype(), [&]<typename T>() {
+    if (t.device().is_cuda()) return kernels::cuda::any_negative(t.numel(), t.device_data<T>());
     const T* v = t.data<T>();
     const int64_t count = t.numel();
     for (int64_t i = 0; i < count; ++i)
@@ -41,8 +43,14 @@ Tensor stabilized_ratio(const Tensor& relevance, const Tensor& z, double eps,
                         const Tensor* gate = nullptr, int gate_sign = 0) {
   SALIENCY_CHECK(relevance.shape() == z.shape(), "LRP: relevance ", relevance.shape(),
                  " does not match the layer output ", z.shape());
-  Tensor out = Tensor::empty(z.shape(), z.dtype());
+  Tensor out = Tensor::empty(z.shape(), z.dtype(), z.device());
   dispatch_dtype(z.dtype(), [&]<typename T>() {
+    if (z.device().is_cuda()) {
+      kernels::cuda::stabilized_ratio(z.numel(), relevance.device_data<T>(), z.device_data<T>(),
+                                      static_cast<T>(eps), gate ? gate->device_data<T>() : nullptr,
+                                      gate_sign, out.device_data<T>());
+      return;
+    }
     const T *r = relevance.data<T>(), *d = z.data<T>();
     const T* g = gate ? gate->data<T>() : nullptr;
     T* o = out.data<T>();
@@ -72,10 +80,12 @@ class AffineLayer {
   const Tensor& weight() const { return conv_ ? conv_->weight() : linear_->weight(); }
   const Tensor& bias() const { return conv_ ? conv_->bias() : linear_->bias(); }
   bool is_convolution() const { return conv_ != nullptr; }
-  // The layer that reads the image: its input is a leaf of the graph.
+  // The layer that reads the image: its input is a leaf of the graph (seen through the copy
+  // to the GPU when the model runs there).
   bool reads_input() const {
-    const autograd::Edge& edge = node_.inputs()[0];
-    return edge.valid() && edge.node->kind() == OpKind::AccumulateGrad;
+    const autograd::Edge* edge = &node_.inputs()[0];
+    while (edge->valid() && edge->node->kind() == OpKind::ToDevice) edge = &edge->node->inputs()[0];
+    return edge->valid() && edge->node->kind() == OpKind::AccumulateGrad;
   }
 
   Tensor apply(const Tensor& x, const Tensor& w, const Tensor& b) const {
@@ -169,7 +179,7 @@ Tensor gamma_relevance(const AffineLayer& layer, const Tensor& relevance, double
 // Flat and w-square ignore the input's values: z is computed from an all-ones input.
 Tensor input_free_relevance(const AffineLayer& layer, const Tensor& relevance, const Tensor& w,
                             const Tensor& b, double eps) {
-  const Tensor z = layer.apply(ones(layer.input().shape(), w.dtype()), w, b);
+  const Tensor z = layer.apply(ones(layer.input().shape(), w.dtype()).to(w.device()), w, b);
   return layer.transpose(stabilized_ratio(relevance, z, eps), w);
 }
 
@@ -189,7 +199,7 @@ Tensor channel_bounds(const Tensor& input, const std::vector<double>& values, co
       o[i] = static_cast<T>(values[c]);
     }
   });
-  return out;
+  return out.to(input.device());
 }
 
 Tensor z_box_relevance(const AffineLayer& layer, const Tensor& relevance, const LrpRule& rule) {
@@ -219,7 +229,9 @@ Tensor layer_relevance(const AffineLayer& layer, const Tensor& relevance, const 
       return gamma_relevance(layer, relevance, rule.gamma, rule.epsilon);
     case LrpRule::Kind::Flat:
       return input_free_relevance(
-          layer, relevance, ones(layer.weight().shape(), layer.weight().dtype()), {}, rule.epsilon);
+          layer, relevance,
+          ones(layer.weight().shape(), layer.weight().dtype()).to(layer.weight().device()), {},
+          rule.epsilon);
     case LrpRule::Kind::WSquare: {
       const Tensor& b = layer.bias();
       return input_free_relevance(layer, relevance, square(layer.weight()),

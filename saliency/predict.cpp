@@ -123,7 +123,7 @@ void prepare_for(const LoadedModel& model, const std::vector<Method>& methods) {
 std::vector<Method> supported_methods(const models::ImageClassifier& model, Device device) {
   std::vector<Method> methods;
   for (Method m : all_methods()) {
-    if (m == Method::Lrp && (model.architecture() == "vit" || device.is_cuda())) continue;
+    if (m == Method::Lrp && model.architecture() == "vit") continue;
     if (m == Method::AttentionRollout && (model.attention_taps().empty() || device.is_cuda()))
       continue;
     methods.push_back(m);
@@ -148,8 +148,8 @@ void move_to(const LoadedModel& model, Device device, const std::vector<Method>&
                    model.info.source,
                    " is a Vision Transformer; its ops have no CUDA kernels yet (use --device cpu)");
     for (Method m : methods)
-      SALIENCY_CHECK(m != Method::Lrp && m != Method::AttentionRollout, "--device ", device.str(),
-                     ": ", method_name(m), " has no CUDA path yet (use --device cpu)");
+      SALIENCY_CHECK(m != Method::AttentionRollout, "--device ", device.str(), ": ", method_name(m),
+                     " has no CUDA path yet (use --device cpu)");
   }
   model.network->to(device);
 }

@@ -52,8 +52,8 @@ void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
 // loaded (BatchNorm scales kept) unless LRP is scored.
 void prepare_for(const LoadedModel& model, const std::vector<Method>& methods);
 // The methods `--method all` means for this model: every gradient method and Grad-CAM; LRP
-// for ResNets; attention rollout for models with attention. On CUDA: the gradient methods and
-// Grad-CAM (LRP's rules and the ViT's ops have no CUDA kernels yet).
+// for ResNets; attention rollout for models with attention. On CUDA: all but attention rollout
+// (the ViT's ops have no CUDA kernels yet).
 std::vector<Method> supported_methods(const models::ImageClassifier& model,
                                       Device device = Device::cpu());
 
@@ -61,7 +61,7 @@ std::vector<Method> supported_methods(const models::ImageClassifier& model,
 // when this build or machine has no CUDA device.
 Device parse_device(const std::string& name);
 // Moves the (prepared) network to `device` for `methods`; throws InvalidArgument naming what has
-// no kernel there (the ViT on CUDA, LRP, attention rollout).
+// no kernel there (the ViT and attention rollout on CUDA).
 void move_to(const LoadedModel& model, Device device, const std::vector<Method>& methods);
 // The network as the methods call it: images and logits on the host, the network on `device`.
 // The copies are differentiable (to_device), so gradients come back to the host input and

@@ -55,17 +55,18 @@ case "$mode" in
     # 50 steps (and SmoothGrad with 50 samples) in one batch.
     bench=(gpu-check/saliency bench --device cuda)
     "${bench[@]}" --methods forward --batch-size 64 --repeat 5 || status=$?
-    "${bench[@]}" --methods forward,vanilla,gradcam,guided-backprop --repeat 10 || status=$?
+    "${bench[@]}" --methods forward,vanilla,gradcam,guided-backprop,lrp --repeat 10 || status=$?
     "${bench[@]}" --methods integrated-gradients,smoothgrad --batch-size 50 --repeat 3 ||
       status=$?
     # eval on the embedded shapes model, CPU then GPU: the same table up to float rounding.
     for device in cpu cuda; do
       gpu-check/saliency eval --shapes 8 --device "$device" --out "gpu-check/eval_$device.json" \
-        --methods vanilla,gradcam,integrated-gradients,smoothgrad \
+        --methods vanilla,gradcam,integrated-gradients,smoothgrad,lrp \
         --metrics deletion,insertion,pointing,sanity || status=$?
     done
     # The same with TF32 tensor cores for the GEMMs (PyTorch's table below has both too).
     export SALIENCY_TF32=1
+    gpu-check/cuda_kernel_timing
     "${bench[@]}" --methods forward --batch-size 64 --repeat 5 || status=$?
     "${bench[@]}" --methods vanilla --repeat 10 || status=$?
     "${bench[@]}" --methods integrated-gradients --batch-size 50 --repeat 3 || status=$?

@@ -1,8 +1,8 @@
 // Models and saliency methods on the GPU against the same on the CPU: the tiny torchvision-layout
-// ResNet-50 and VGG fixtures, every method `--device cuda` offers, with BatchNorm as loaded (its
-// CUDA kernel) and folded into the convolutions (the conv bias kernel), plus the device choice
-// and its refusals. The CUDA tests skip, saying why, without a GPU; scripts/gpu-check.sh runs
-// them on a machine with one. The DeviceChoice tests run everywhere.
+// ResNet-50 and VGG fixtures, every method `--device cuda` offers (LRP with both presets), with
+// BatchNorm as loaded (its CUDA kernel) and folded into the convolutions (the conv bias kernel),
+// plus the device choice and its refusals. The CUDA tests skip, saying why, without a GPU;
+// scripts/gpu-check.sh runs them on a machine with one. The DeviceChoice tests run everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -67,10 +67,13 @@ MethodOptions small_options(const LoadedModel& model) {
 // a relative L2 error of order 1e-7 per layer. The bound for every op is 1e-4.
 constexpr double kDeviceTolerance = 1e-4;
 
-void expect_methods_match(const TwoCopies& models, const Tensor& input, const std::string& what) {
+// Every method `--device cuda` offers; LRP (both presets) on folded models only, as the tools
+// run it (its rules refuse an unfolded BatchNorm on either device).
+void expect_methods_match(const TwoCopies& models, bool folded, const Tensor& input,
+                          const std::string& what) {
   const Classifier cpu = classifier_on(*models.on_cpu.network, Device::cpu());
   const Classifier gpu = classifier_on(*models.on_gpu.network, Device::cuda());
-  const MethodOptions options = small_options(models.on_cpu);
+  MethodOptions options = small_options(models.on_cpu);
   MethodOptions on_device = options;  // IG's path points and sums on the GPU too
   on_device.device = Device::cuda();
   {
@@ -80,33 +83,41 @@ void expect_methods_match(const TwoCopies& models, const Tensor& input, const st
     EXPECT_LT(relative_l2(logits, cpu(input)), kDeviceTolerance) << what << ": logits";
   }
   const int64_t target = top_class(cpu, input);
-  for (Method method : supported_methods(*models.on_gpu.network, Device::cuda())) {
+  const auto compare = [&](Method method, const std::string& name) {
     const Explanation expected = explain(cpu, input, method, target, options);
     const Explanation ours = explain(gpu, input, method, target, on_device);
     ASSERT_TRUE(ours.attribution.device().is_cpu());
     const double error = relative_l2(ours.attribution, expected.attribution);
-    std::printf("%s %s: relative L2 %.1e\n", what.c_str(), method_name(method).c_str(), error);
-    EXPECT_LT(error, kDeviceTolerance) << what << " " << method_name(method);
+    std::printf("%s %s: relative L2 %.1e\n", what.c_str(), name.c_str(), error);
+    EXPECT_LT(error, kDeviceTolerance) << what << " " << name;
     if (!std::isnan(expected.delta)) {
       EXPECT_NEAR(ours.delta, expected.delta, 1e-4) << what;
     }
+  };
+  for (Method method : supported_methods(*models.on_gpu.network, Device::cuda())) {
+    if (method != Method::Lrp) compare(method, method_name(method));
+  }
+  if (!folded) return;
+  for (const std::string preset : {"epsilon-plus-flat", "epsilon-gamma-box"}) {
+    options.lrp.preset = on_device.lrp.preset = preset;
+    compare(Method::Lrp, "lrp " + preset);
   }
 }
 
 TEST_F(CudaMethods, ResNetMethodsOnTheGpuMatchTheCpu) {
   const Tensor input = weights::read_npy(fixture("methods_input.npy"));
   for (bool folded : {false, true})
-    expect_methods_match(TwoCopies("tiny_resnet50.safetensors", folded), input,
+    expect_methods_match(TwoCopies("tiny_resnet50.safetensors", folded), folded, input,
                          folded ? "resnet50 folded" : "resnet50 with batch norm");
 }
 
 TEST_F(CudaMethods, VggMethodsOnTheGpuMatchTheCpu) {
-  for (const std::string name : {"tiny_vgg", "tiny_vgg_bn"}) {
-    const TwoCopies models("vgg/" + name + ".safetensors", false);
-    const Tensor input =
-        reshape(weights::read_npy(fixture("resnet_input.npy")).select_batch(0), {1, 3, 40, 36});
-    expect_methods_match(models, input, name);
-  }
+  const Tensor input =
+      reshape(weights::read_npy(fixture("resnet_input.npy")).select_batch(0), {1, 3, 40, 36});
+  for (const std::string name : {"tiny_vgg", "tiny_vgg_bn"})
+    for (bool folded : {false, true})
+      expect_methods_match(TwoCopies("vgg/" + name + ".safetensors", folded), folded, input,
+                           name + (folded ? " folded" : ""));
 }
 
 // to_device is differentiable both ways: a host leaf gets its gradient back on the host.
@@ -168,14 +179,14 @@ TEST(DeviceChoice, NamesAreParsedAndAMissingGpuIsAClearError) {
 
 TEST(DeviceChoice, MethodsWithoutACudaPathAreLeftOutOrRefused) {
   const LoadedModel resnet = load_model(fixture("tiny_resnet50.safetensors"));
-  const std::vector<Method> on_gpu = supported_methods(*resnet.network, Device::cuda());
-  const std::vector<Method> on_cpu = supported_methods(*resnet.network, Device::cpu());
-  EXPECT_EQ(std::count(on_cpu.begin(), on_cpu.end(), Method::Lrp), 1);
-  EXPECT_EQ(std::count(on_gpu.begin(), on_gpu.end(), Method::Lrp), 0);
-  EXPECT_EQ(on_gpu.size() + 1, on_cpu.size());
-  // Refused before anything moves, so this runs on machines without a GPU too.
-  EXPECT_THROW(move_to(resnet, Device::cuda(), {Method::Vanilla, Method::Lrp}), InvalidArgument);
+  EXPECT_EQ(supported_methods(*resnet.network, Device::cuda()),
+            supported_methods(*resnet.network, Device::cpu()));
   const LoadedModel vit = load_model(fixture("vit/tiny_vit.safetensors"));
+  const std::vector<Method> on_gpu = supported_methods(*vit.network, Device::cuda());
+  EXPECT_EQ(std::count(on_gpu.begin(), on_gpu.end(), Method::AttentionRollout), 0);
+  // Refused before anything moves, so this runs on machines without a GPU too.
+  EXPECT_THROW(move_to(resnet, Device::cuda(), {Method::Vanilla, Method::AttentionRollout}),
+               InvalidArgument);
   try {
     move_to(vit, Device::cuda(), {Method::Vanilla});
     ADD_FAILURE() << "a ViT on CUDA should be refused";

@@ -99,9 +99,8 @@ int64_t run_once(const std::string& method, const Classifier& model, const Bench
 void check_method(const std::string& method, Device device) {
   if (method == "forward") return;
   const Method m = parse_method(method);
-  SALIENCY_CHECK(device.is_cpu() || (m != Method::Lrp && m != Method::AttentionRollout),
-                 "bench --device ", device.str(), ": ", method,
-                 " has no CUDA path yet (use --device cpu)");
+  SALIENCY_CHECK(device.is_cpu() || m != Method::AttentionRollout, "bench --device ", device.str(),
+                 ": ", method, " has no CUDA path yet (use --device cpu)");
 }
 int run_bench(const BenchOptions& o) {
   const Device device = parse_device(o.device);
@@ -226,7 +225,7 @@ Command add_bench_command(CLI::App& app) {
   c->add_option("--steps", o->steps, "Integrated Gradients steps")->capture_default_str();
   c->add_option("--samples", o->samples, "SmoothGrad samples")->capture_default_str();
   c->add_option("--weights", o->weights, "ResNet-50 weights (default: seeded random ones)");
-  c->add_option("--device", o->device, "cpu or cuda (LRP and rollout: cpu only)")
+  c->add_option("--device", o->device, "cpu or cuda (attention rollout: cpu only)")
       ->capture_default_str();
   c->add_flag("--json", o->json, "One JSON object: machine, peak_gflops, results");
   return [o] { return run_bench(*o); };

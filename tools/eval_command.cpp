@@ -625,9 +625,8 @@ int run_eval(const EvalOptions& o) {
   parse_metrics(o.metrics);  // bad names are bad usage before any model loads
   const Device device = parse_device(o.device);
   const LoadedModel model = load_eval_model(o);
-  std::vector<Method> methods = parse_methods(o.methods, supported_methods(*model.network, device));
-  if (device.is_cuda() && o.methods == EvalOptions{}.methods)  // the default list, less LRP
-    std::erase(methods, Method::Lrp);                          // (no CUDA path yet)
+  const std::vector<Method> methods =
+      parse_methods(o.methods, supported_methods(*model.network, device));
   canonize_for(model, methods);
   move_to(model, device, methods);
   Evaluation evaluation(o, model, methods, device);
@@ -753,7 +752,7 @@ Command add_eval_command(CLI::App& app) {
   c->add_option("--seed", o->seed, "Seed of the sensitivity-n subsets and the randomization")
       ->capture_default_str();
   c->add_option("--device", o->device,
-                "cpu or cuda: where the network runs (on cuda: the gradient methods and Grad-CAM)")
+                "cpu or cuda: where the network runs (on cuda: every method but attention rollout)")
       ->capture_default_str();
   c->add_option("--limit", o->limit, "Evaluate at most this many images")
       ->check(CLI::NonNegativeNumber);

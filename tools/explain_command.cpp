@@ -285,7 +285,7 @@ Command add_explain_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   c->add_option("--device", o->device,
-                "cpu or cuda: where the network runs (on cuda: the gradient methods and Grad-CAM)")
+                "cpu or cuda: where the network runs (on cuda: every method but attention rollout)")
       ->capture_default_str();
   c->add_option("--out", o->out, "Folder for the pictures")->capture_default_str();
   c->add_option("--save-raw", o->save_raw,

@@ -1,5 +1,8 @@
+#include <vector>
+
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/memory.h"
 
 namespace saliency::kernels::cuda {
 namespace {
@@ -89,21 +92,42 @@ void unary_backward(cpu::UnaryOp op, int64_t count, const T* grad_output, const 
 }
 
 template <typename T>
+void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, const T* gate,
+                      int gate_sign, T* out) {
+  for_each_index("lrp stabilized ratio", count, [=] __device__(int64_t i) {
+    const bool open = !gate || (gate_sign > 0 ? gate[i] > T(0) : gate[i] < T(0));
+    out[i] = open ? relevance[i] / (z[i] + (z[i] < T(0) ? -eps : eps)) : T(0);
+  });
+}
+
+template <typename T>
+bool any_negative(int64_t count, const T* values) {
+  DeviceArray<int> found(std::vector<int>{0});
+  int* flag = found.data();
+  for_each_index("any_negative", count, [=] __device__(int64_t i) {
+    if (values[i] < T(0)) *flag = 1;  // racing writes all store 1
+  });
+  return found.download()[0] != 0;
+}
+
+template <typename T>
 void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, const T* bias,
                       T* data) {
   for_each_index("conv2d bias", planes * plane_size,
                  [=] __device__(int64_t i) { data[i] += bias[(i / plane_size) % channels]; });
 }
 
-#define SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(T)                                      \
-  template void relu_forward<T>(int64_t, const T*, T*);                               \
-  template void relu_backward<T>(int64_t, const T*, const T*, T*);                    \
-  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);             \
-  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                    \
-  template void scale_shift<T>(int64_t, T, T, const T*, T*);                          \
-  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*); \
-  template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);         \
-  template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                \
+#define SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(T)                                        \
+  template void relu_forward<T>(int64_t, const T*, T*);                                 \
+  template void relu_backward<T>(int64_t, const T*, const T*, T*);                      \
+  template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);               \
+  template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                      \
+  template void scale_shift<T>(int64_t, T, T, const T*, T*);                            \
+  template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);   \
+  template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);           \
+  template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*); \
+  template bool any_negative<T>(int64_t, const T*);                                     \
+  template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                  \
   template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);
 SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(float)
 SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(double)

@@ -33,6 +33,16 @@ template <typename T>
 void unary_backward(cpu::UnaryOp op, int64_t count, const T* grad_output, const T* input,
                     T* grad_input);
 
+// LRP's stabilized ratio: out = relevance / (z + eps * sign(z)), sign(0) = +1; with a gate, only
+// where gate > 0 (gate_sign > 0) or gate < 0 (gate_sign < 0), else 0. The counterpart of the
+// loop in saliency/lrp.cpp, element for element the same arithmetic.
+template <typename T>
+void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, const T* gate,
+                      int gate_sign, T* out);
+// Whether any of the `count` values is below zero (one synchronizing copy of the answer).
+template <typename T>
+bool any_negative(int64_t count, const T* values);
+
 // data[n, c, i] += bias[c] for `planes` = batch * channels planes of `plane_size` elements (a
 // convolution's bias, added after its sum as the CPU's im2col path does).
 template <typename T>

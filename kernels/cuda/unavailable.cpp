@@ -71,6 +71,14 @@ void add_channel_bias(int64_t, int64_t, int64_t, const T*, T*) {
   unavailable("conv2d bias on CUDA");
 }
 template <typename T>
+void stabilized_ratio(int64_t, const T*, const T*, T, const T*, int, T*) {
+  unavailable("LRP ratio on CUDA");
+}
+template <typename T>
+bool any_negative(int64_t, const T*) {
+  unavailable("any_negative on CUDA");
+}
+template <typename T>
 void unary_forward(cpu::UnaryOp, int64_t, const T*, T*) {
   unavailable("unary op on CUDA");
 }
@@ -140,6 +148,8 @@ void linear_backward_input(const cpu::LinearGeometry&, const T*, const T*, T*) {
   template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);              \
   template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);                      \
   template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                             \
+  template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*);            \
+  template bool any_negative<T>(int64_t, const T*);                                                \
   template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);                  \
   template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);             \
   template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);      \
