@@ -64,6 +64,31 @@ case "$mode" in
         --methods vanilla,gradcam,integrated-gradients,smoothgrad,lrp \
         --metrics deletion,insertion,pointing,sanity || status=$?
     done
+    # explain --method all and predict through the CLI on both devices (the embedded shapes
+    # model): the raw attributions must agree within 1e-4 relative L2.
+    shapes=(--weights models/shapes-resnet.safetensors)
+    for device in cpu cuda; do
+      rm -rf "gpu-check/explain_$device"
+      gpu-check/saliency explain tests/data/shapes_ring.png "${shapes[@]}" --method all \
+        --device "$device" --out "gpu-check/explain_$device" \
+        --save-raw "gpu-check/explain_$device/raw.npy" >/dev/null || status=$?
+      gpu-check/saliency predict tests/data/shapes_ring.png "${shapes[@]}" --device "$device" \
+        --topk 2 --json || status=$?
+    done
+    python3 - <<'PY' || status=$?
+import glob, os, sys
+import numpy as np
+worst, files = 0.0, sorted(glob.glob("gpu-check/explain_cpu/raw_*.npy"))
+if not files:
+    sys.exit("explain wrote no raw attributions to compare")
+for cpu in files:
+    gpu = cpu.replace("explain_cpu", "explain_cuda")
+    a, b = np.load(cpu).astype(np.float64), np.load(gpu).astype(np.float64)
+    error = np.linalg.norm(b - a) / max(np.linalg.norm(a), 1e-30)
+    worst = max(worst, error)
+    print(f"explain {os.path.basename(cpu)[4:-4]}: cuda vs cpu relative L2 {error:.1e}")
+sys.exit(0 if worst < 1e-4 else 1)
+PY
     # The same with TF32 tensor cores for the GEMMs (PyTorch's table below has both too).
     export SALIENCY_TF32=1
     gpu-check/cuda_kernel_timing

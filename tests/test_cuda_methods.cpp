@@ -152,8 +152,12 @@ TEST_F(CudaMethods, OpsWithoutAKernelRefuseTheDeviceByName) {
   } catch (const InvalidArgument& e) {
     EXPECT_TRUE(contains(e.what(), "weight")) << e.what();
   }
-  EXPECT_THROW((void)conv2d(x, ones({3, 2, 3, 3}).to(Device::cuda()), {}, {.dilation = 2}),
-               InvalidArgument);
+  try {  // grouped convolutions have no CUDA kernel (a valid layer on the CPU)
+    (void)conv2d(x, ones({4, 1, 3, 3}).to(Device::cuda()), {}, {.padding = 1, .groups = 2});
+    ADD_FAILURE() << "a grouped convolution on the GPU should throw";
+  } catch (const InvalidArgument& e) {
+    EXPECT_TRUE(contains(e.what(), "grouped") && contains(e.what(), "cuda:0")) << e.what();
+  }
 }
 
 TEST(DeviceChoice, NamesAreParsedAndAMissingGpuIsAClearError) {

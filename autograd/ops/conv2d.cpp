@@ -54,13 +54,11 @@ cpu::Conv2dGeometry conv2d_geometry(const Tensor& input, const Tensor& weight, c
   return g;
 }
 
-// The CUDA kernel takes ResNet's and VGG's layers, not every geometry the CPU does.
+// The CUDA kernel takes every geometry but grouped convolutions.
 void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeometry& g) {
   if (device.is_cpu()) return;
   SALIENCY_CHECK(device.is_cuda() && cuda::conv2d_supported(g), op, ": no ", device.str(),
-                 " kernel for this layer (dilation ", g.dilation_h, "x", g.dilation_w, ", groups ",
-                 g.groups, ", padding ", g.pad_h, "x", g.pad_w, ", kernel ", g.kernel_h, "x",
-                 g.kernel_w, "); run it on the CPU");
+                 " kernel for grouped convolutions (groups ", g.groups, "); run it on the CPU");
 }
 
 template <typename T>
