@@ -7,6 +7,7 @@
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cuda/elementwise.h"
 
 namespace saliency {
@@ -28,12 +29,8 @@ Tensor negative_part(const Tensor& t) {
 
 bool has_negative(const Tensor& t) {
   return dispatch_dtype(t.dtype(), [&]<typename T>() {
-    if (t.device().is_cuda()) return kernels::cuda::any_negative(t.numel(), t.device_data<T>());
-    const T* v = t.data<T>();
-    const int64_t count = t.numel();
-    for (int64_t i = 0; i < count; ++i)
-      if (v[i] < T(0)) return true;
-    return false;
+    return t.device().is_cuda() ? kernels::cuda::any_negative(t.numel(), t.device_data<T>())
+                                : kernels::cpu::any_negative(t.numel(), t.data<T>());
   });
 }
 
@@ -45,21 +42,13 @@ Tensor stabilized_ratio(const Tensor& relevance, const Tensor& z, double eps,
                  " does not match the layer output ", z.shape());
   Tensor out = Tensor::empty(z.shape(), z.dtype(), z.device());
   dispatch_dtype(z.dtype(), [&]<typename T>() {
-    if (z.device().is_cuda()) {
+    const T* g = gate ? gate->device_data<T>() : nullptr;
+    if (z.device().is_cuda())
       kernels::cuda::stabilized_ratio(z.numel(), relevance.device_data<T>(), z.device_data<T>(),
-                                      static_cast<T>(eps), gate ? gate->device_data<T>() : nullptr,
-                                      gate_sign, out.device_data<T>());
-      return;
-    }
-    const T *r = relevance.data<T>(), *d = z.data<T>();
-    const T* g = gate ? gate->data<T>() : nullptr;
-    T* o = out.data<T>();
-    const T e = static_cast<T>(eps);
-    const int64_t count = z.numel();
-    for (int64_t i = 0; i < count; ++i) {
-      const bool open = !g || (gate_sign > 0 ? g[i] > T(0) : g[i] < T(0));
-      o[i] = open ? r[i] / (d[i] + (d[i] < T(0) ? -e : e)) : T(0);
-    }
+                                      static_cast<T>(eps), g, gate_sign, out.device_data<T>());
+    else
+      kernels::cpu::stabilized_ratio(z.numel(), relevance.data<T>(), z.data<T>(),
+                                     static_cast<T>(eps), g, gate_sign, out.data<T>());
   });
   return out;
 }

@@ -127,6 +127,34 @@ TEST_F(Cuda, AbsAndSquareWithTheirBackwardsEqualTheCpuKernels) {
   }
 }
 
+// LRP's ratio with and without the gamma rule's gate (zeros in z and in the gate included: the
+// stabilizer's sign(0) = +1 and closed gates), and the negative-input test.
+TEST_F(Cuda, LrpRatioAndNegativeTestEqualTheCpuKernels) {
+  const int64_t n = 3001;
+  auto z = random_floats(n, 24), gate = random_floats(n, 25);
+  const auto relevance = random_floats(n, 26);
+  z[0] = z[7] = 0.0f, gate[1] = gate[8] = 0.0f;
+  const cuda::DeviceArray<float> dr(relevance), dz(z), dg(gate);
+  std::vector<float> expected(n);
+  for (int sign : {0, 1, -1}) {
+    const float* host_gate = sign == 0 ? nullptr : gate.data();
+    const float* device_gate = sign == 0 ? nullptr : dg.data();
+    auto out = poisoned(n);
+    cuda::stabilized_ratio(n, dr.data(), dz.data(), 1e-6f, device_gate, sign, out.data());
+    cpu::stabilized_ratio(n, relevance.data(), z.data(), 1e-6f, host_gate, sign, expected.data());
+    EXPECT_EQ(out.download(), expected) << "gate sign " << sign;
+  }
+  auto non_negative = random_floats(n, 27);
+  for (float& v : non_negative) v = std::abs(v);
+  const cuda::DeviceArray<float> dn(non_negative);
+  EXPECT_FALSE(cuda::any_negative(n, dn.data()));
+  EXPECT_FALSE(cpu::any_negative(n, non_negative.data()));
+  non_negative[n - 1] = -1e-30f;
+  const cuda::DeviceArray<float> last(non_negative);
+  EXPECT_TRUE(cuda::any_negative(n, last.data()));
+  EXPECT_TRUE(cpu::any_negative(n, non_negative.data()));
+}
+
 TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
   const int64_t n = 4097;
   const auto a = random_floats(n, 4), b = random_floats(n, 5);

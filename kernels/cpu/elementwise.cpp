@@ -1,6 +1,7 @@
 #include "kernels/cpu/elementwise.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "kernels/cpu/parallel.h"
@@ -202,6 +203,26 @@ void sum_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& target
 }
 
 template <typename T>
+void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, const T* gate,
+                      int gate_sign, T* out) {
+  parallel_elements(count, [=](int64_t i) {
+    const bool open = !gate || (gate_sign > 0 ? gate[i] > T(0) : gate[i] < T(0));
+    out[i] = open ? relevance[i] / (z[i] + (z[i] < T(0) ? -eps : eps)) : T(0);
+  });
+}
+
+template <typename T>
+bool any_negative(int64_t count, const T* values) {
+  std::atomic<bool> found{false};
+  parallel_for(0, count, grain_for(1), [&](int64_t lo, int64_t hi) {
+    bool negative = false;  // no early exit, so the scan vectorizes
+    for (int64_t i = lo; i < hi; ++i) negative |= values[i] < T(0);
+    if (negative) found.store(true, std::memory_order_relaxed);
+  });
+  return found.load();
+}
+
+template <typename T>
 void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& source_strides,
                   const T* source, T* out) {
   if (dims.empty()) {
@@ -232,7 +253,9 @@ void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& 
   template void sum_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&, int64_t, \
                           const T*, T*);                                                     \
   template void broadcast_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,    \
-                                const T*, T*);
+                                const T*, T*);                                               \
+  template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*);      \
+  template bool any_negative<T>(int64_t, const T*);
 SALIENCY_INSTANTIATE_ELEMENTWISE(float)
 SALIENCY_INSTANTIATE_ELEMENTWISE(double)
 

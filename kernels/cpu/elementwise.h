@@ -32,6 +32,16 @@ void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* in
 template <typename T>
 void scale_shift(int64_t count, T scale, T shift, const T* input, T* output);
 
+// LRP's stabilized ratio (Zennit's stabilizer): out = relevance / (z + eps * sign(z)) with
+// sign(0) = +1; with a gate, only where gate > 0 (gate_sign > 0) or gate < 0 (gate_sign < 0),
+// else 0. The specification of kernels/cuda's stabilized_ratio.
+template <typename T>
+void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, const T* gate,
+                      int gate_sign, T* out);
+// Whether any of the `count` values is below zero.
+template <typename T>
+bool any_negative(int64_t count, const T* values);
+
 enum class BinaryOp { Add, Sub, Mul };
 struct BroadcastLayout {
   std::vector<int64_t> dims;       // the output's shape

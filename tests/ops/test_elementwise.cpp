@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
+#include "kernels/cpu/elementwise.h"
 
 namespace saliency {
 namespace {
@@ -74,6 +75,26 @@ TEST(Elementwise, ReluRuleKernels) {
   const Tensor output = from_vector({4}, {0, 0, 3, 3});
   EXPECT_EQ(relu_backward_guided(grad, output).to_vector(), (std::vector<double>{0, 0, 2, 0}));
   EXPECT_EQ(relu_backward_deconvnet(grad).to_vector(), (std::vector<double>{1, 0, 2, 0}));
+}
+
+// LRP's kernels: the stabilizer takes sign(0) = +1, a closed gate gives 0, and -0 is not
+// negative. Values worked by hand.
+TEST(Elementwise, LrpRatioAndNegativeTest) {
+  namespace cpu = kernels::cpu;
+  const std::vector<double> relevance{1, 2, 3, 4}, z{0, -0.5, 2, 1}, gate{1, -1, 0, 2};
+  std::vector<double> out(4);
+  cpu::stabilized_ratio<double>(4, relevance.data(), z.data(), 0.5, nullptr, 0, out.data());
+  EXPECT_EQ(out, (std::vector<double>{2, -2, 1.2, 4 / 1.5}));
+  cpu::stabilized_ratio<double>(4, relevance.data(), z.data(), 0.5, gate.data(), +1, out.data());
+  EXPECT_EQ(out, (std::vector<double>{2, 0, 0, 4 / 1.5}));
+  cpu::stabilized_ratio<double>(4, relevance.data(), z.data(), 0.5, gate.data(), -1, out.data());
+  EXPECT_EQ(out, (std::vector<double>{0, -2, 0, 0}));
+  std::vector<float> values(100000, 1.0f);
+  values[5] = -0.0f;
+  EXPECT_FALSE(cpu::any_negative<float>(int64_t(values.size()), values.data()));
+  EXPECT_FALSE(cpu::any_negative<float>(0, values.data()));
+  values.back() = -1e-30f;
+  EXPECT_TRUE(cpu::any_negative<float>(int64_t(values.size()), values.data()));
 }
 
 }  // namespace
