@@ -12,14 +12,17 @@ namespace cuda = kernels::cuda;
 
 namespace {
 
-// Frozen statistics on the host (per channel: the running mean and 1 / sqrt(var + eps)).
+// Frozen statistics into host tensors (per channel: the running mean and 1 / sqrt(var + eps)),
+// from running statistics on either device.
 void frozen_statistics(const Tensor& running_mean, const Tensor& running_var, double eps,
-                       Tensor& mean, Tensor& inv_std) {
+                       const Tensor& mean, const Tensor& inv_std) {
   const Tensor rm = running_mean.to(Device::cpu()), rv = running_var.to(Device::cpu());
   dispatch_dtype(rm.dtype(), [&]<typename T>() {
+    const T *mean_in = rm.data<T>(), *var_in = rv.data<T>();
+    T *m = mean.data<T>(), *s = inv_std.data<T>();
     for (int64_t c = 0; c < rm.numel(); ++c) {
-      mean.data<T>()[c] = rm.data<T>()[c];
-      inv_std.data<T>()[c] = T(1.0 / std::sqrt(double(rv.data<T>()[c]) + eps));
+      m[c] = mean_in[c];
+      s[c] = T(1.0 / std::sqrt(double(var_in[c]) + eps));
     }
   });
 }
@@ -51,10 +54,7 @@ void forward_on_cpu(const Tensor& input, const Tensor& weight, const Tensor& bia
         s[c] = T(1.0 / std::sqrt(double(s[c]) + options.eps));
       }
     } else {
-      for (int64_t c = 0; c < g.channels; ++c) {
-        m[c] = rm[c];
-        s[c] = T(1.0 / std::sqrt(double(rv[c]) + options.eps));
-      }
+      frozen_statistics(running_mean, running_var, options.eps, mean, inv_std);
     }
     cpu::batch_norm_forward(g, input.data<T>(), m, s, weight.defined() ? weight.data<T>() : nullptr,
                             bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
