@@ -1,8 +1,8 @@
 #pragma once
 // Device memory as core/ sees it: allocate, release and copy on a non-CPU device. core/ does not
 // include a backend; these functions are defined by the CUDA backend in the same library
-// (kernels/cuda/memory.cu, or kernels/cuda/unavailable.cpp in a build without CUDA, where every
-// call throws why), so Storage and Tensor::to(Device) work without knowing which one is linked.
+// (kernels/cuda/device_memory.cpp, plain C++ over the caching allocator; in a build without CUDA
+// every call throws why), so Storage and Tensor::to(Device) work without knowing which is linked.
 #include <cstddef>
 
 #include "core/device.h"
