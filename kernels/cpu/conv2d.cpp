@@ -150,6 +150,11 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
+  if (g.is_pointwise() && g.groups == 1) {  // the images are the columns: one batched product
+    parallel_gemm_batched(product, {g.batch, g.in_channels * out_plane, g.out_channels * out_plane},
+                          T(1), weight, input, T(0), output);
+    return;
+  }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
     parallel_gemm(product, T(1), weight + at.weight, columns, T(0), output + at.output);
   });
@@ -205,6 +210,11 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
+  if (pointwise && g.groups == 1) {
+    parallel_gemm_batched(product, {g.batch, g.out_channels * out_plane, g.in_channels * out_plane},
+                          T(1), weight, grad_output, T(0), grad_input);
+    return;
+  }
   for (int64_t image = 0; image < g.batch; ++image) {
     for (int64_t group = 0; group < g.groups; ++group) {
       const GroupBlock at = block_offsets(g, image, group);

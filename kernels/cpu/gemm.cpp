@@ -4,7 +4,9 @@
 #define EIGEN_DONT_PARALLELIZE
 #include <Eigen/Core>
 #include <algorithm>
+#include <type_traits>
 
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/parallel.h"
 
 namespace saliency::kernels::cpu {
@@ -30,7 +32,7 @@ void multiply_into(MutableMap<T>& c, T alpha, const LhsExpr& lhs, const RhsExpr&
 }  // namespace
 
 template <typename T>
-void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+void eigen_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
   if (g.m == 0 || g.n == 0) return;
   MutableMap<T> cm(c, g.m, g.n, Eigen::OuterStride<>(g.ldc));
   if (g.k == 0) {
@@ -55,6 +57,17 @@ void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
 }
 
 template <typename T>
+void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(g)) {
+      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/false);
+      return;
+    }
+  }
+  eigen_gemm(g, alpha, a, b, beta, c);
+}
+
+template <typename T>
 void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
   // The product is cut into a fixed number of parts that depends on its shape only, never on
   // the thread count: each output element is then computed by the same single-threaded GEMM
@@ -63,13 +76,19 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
   constexpr int64_t kMinPartWork = 1 << 18;
   constexpr int64_t kMaxParts = 4;  // enough to keep 2-4 cores busy; more parts repack more
   constexpr int64_t kBlock = 16;    // parts are whole AVX-512 vectors of floats wide
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(g)) {
+      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/true);
+      return;
+    }
+  }
   const bool split_columns = g.n >= g.m;
   const int64_t extent = split_columns ? g.n : g.m;
   const int64_t blocks = (extent + kBlock - 1) / kBlock;
   const int64_t parts =
       std::clamp<int64_t>(g.m * g.n * g.k / kMinPartWork, 1, std::min(kMaxParts, blocks));
   if (parts == 1) {
-    gemm(g, alpha, a, b, beta, c);
+    eigen_gemm(g, alpha, a, b, beta, c);
     return;
   }
   parallel_tasks(parts, [&](int64_t p) {
@@ -79,15 +98,35 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
     if (split_columns) {
       part.n = end - begin;
       const T* b_part = g.transpose_b ? b + begin * g.ldb : b + begin;
-      gemm(part, alpha, a, b_part, beta, c + begin);
+      eigen_gemm(part, alpha, a, b_part, beta, c + begin);
     } else {
       part.m = end - begin;
       const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
-      gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
+      eigen_gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
     }
   });
 }
 
+template <typename T>
+void parallel_gemm_batched(const GemmArgs& g, const BatchedColumns& batch, T alpha, const T* a,
+                           const T* b, T beta, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(g) && batch.batch > 0) {
+      packed_gemm(g, batch, alpha, a, b, beta, c, /*parallel=*/true);
+      return;
+    }
+  }
+  for (int64_t i = 0; i < batch.batch; ++i)
+    parallel_gemm(g, alpha, a, b + i * batch.b_stride, beta, c + i * batch.c_stride);
+}
+
+template void parallel_gemm_batched<float>(const GemmArgs&, const BatchedColumns&, float,
+                                           const float*, const float*, float, float*);
+template void parallel_gemm_batched<double>(const GemmArgs&, const BatchedColumns&, double,
+                                            const double*, const double*, double, double*);
+template void eigen_gemm<float>(const GemmArgs&, float, const float*, const float*, float, float*);
+template void eigen_gemm<double>(const GemmArgs&, double, const double*, const double*, double,
+                                 double*);
 template void gemm<float>(const GemmArgs&, float, const float*, const float*, float, float*);
 template void gemm<double>(const GemmArgs&, double, const double*, const double*, double, double*);
 template void parallel_gemm<float>(const GemmArgs&, float, const float*, const float*, float,

@@ -1,7 +1,7 @@
 #pragma once
 // Row-major GEMM: C[m x n] = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
-// A is m x k (k x m when transposed) with row stride lda; likewise B and C. Eigen does the
-// arithmetic in one translation unit (gemm.cpp) so its templates are compiled once.
+// A is m x k (k x m when transposed) with row stride lda; likewise B and C. Where Eigen does the
+// arithmetic, it does so in one translation unit (gemm.cpp) so its templates are compiled once.
 #include <cstdint>
 
 namespace saliency::kernels::cpu {
@@ -13,13 +13,33 @@ struct GemmArgs {
   int64_t lda = 0, ldb = 0, ldc = 0;
 };
 
-// Single-threaded.
+// Single-threaded. Float products of 8 or more rows run on the packed AVX-512 kernel
+// (gemm_packed.h) where the build has one; the rest on Eigen.
 template <typename T>
 void gemm(const GemmArgs& args, T alpha, const T* a, const T* b, T beta, T* c);
 
-// Splits the larger of m and n into parts fixed by the shape (not the thread count) and runs
-// them on the threads, each a single-threaded gemm: bit-identical results on any thread count.
+// The same product on the thread pool, bit-identical to gemm() and to itself on any thread
+// count: the packed kernel shares out blocks of C whose k order is fixed; on Eigen the larger
+// of m and n is split into parts fixed by the shape, each a single-threaded Eigen GEMM.
 template <typename T>
 void parallel_gemm(const GemmArgs& args, T alpha, const T* a, const T* b, T beta, T* c);
+
+// One A against a batch of B and C matrices: C_i = alpha op(A) op(B_i) + beta C_i with
+// B_i = b + i * b_stride, C_i = c + i * c_stride (a pointwise convolution over a batch of images).
+struct BatchedColumns {
+  int64_t batch = 1, b_stride = 0, c_stride = 0;
+};
+
+// The batched product on the thread pool; the packed kernel runs it as one product whose
+// columns span the images (the weights are then read once per block of columns, not once per
+// image), Eigen as one parallel_gemm per image. Same results as parallel_gemm per image.
+template <typename T>
+void parallel_gemm_batched(const GemmArgs& args, const BatchedColumns& batch, T alpha, const T* a,
+                           const T* b, T beta, T* c);
+
+// Eigen's GEMM, single-threaded, whatever the shape: the reference the packed kernel is tested
+// against.
+template <typename T>
+void eigen_gemm(const GemmArgs& args, T alpha, const T* a, const T* b, T beta, T* c);
 
 }  // namespace saliency::kernels::cpu

@@ -1,0 +1,30 @@
+#pragma once
+// Float GEMM of our own on AVX-512, in the BLIS manner: both operands are copied ("packed")
+// into small contiguous panels in the order the micro-kernel reads them, so the kernel streams
+// B from L2 and broadcasts A from L1 whatever the operands' layouts and transposes were.
+//
+// Blocking (the numbers are in gemm_packed.cpp): k runs in slices of kDepth; for each slice a
+// task packs its block of B (kDepth x up to kBlockColumns) into panels 48 columns wide, then,
+// for every 8 rows of A, packs those rows' slice (8 KB, stays in L1) and runs the 8 x 48
+// micro-kernel across the block's panels. A C element is summed over k in the same order
+// whichever task or thread computes it, so results do not depend on the thread count. Batched
+// products (one A, many images' B and C) pack several small images' columns into one block, so
+// that A is read once per block rather than once per image.
+//
+// Eigen's GEMM (gemm.cpp) stays the reference this one is tested against (tests/ops/test_gemm.cpp)
+// and serves double, builds without AVX-512, products with fewer than 8 rows (a GEMV: the
+// linear layer at batch 1), and SALIENCY_GEMM=eigen (side-by-side benchmarks).
+#include "kernels/cpu/gemm.h"
+
+namespace saliency::kernels::cpu {
+
+// Whether gemm<float> / parallel_gemm<float> take the packed path for this product.
+bool packed_gemm_applies(const GemmArgs& args);
+
+// C_i = alpha op(A) op(B_i) + beta C_i for every image i of the batch (C is not read when beta
+// is 0). k must be positive. With `parallel` the blocks of C are shared out over the thread
+// pool.
+void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
+                 const float* b, float beta, float* c, bool parallel);
+
+}  // namespace saliency::kernels::cpu

@@ -1,0 +1,192 @@
+// The float GEMM (packed AVX-512 kernel where built, else Eigen) against a float64 reference
+// with the summation error bound, and against Eigen, on shapes that cover every tile edge.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/parallel.h"
+
+namespace saliency {
+namespace {
+
+using kernels::cpu::GemmArgs;
+
+struct Case {
+  bool transpose_a, transpose_b;
+  int64_t m, n, k;
+  float alpha, beta;
+};
+
+std::vector<float> random_floats(int64_t count, uint32_t seed) {
+  std::mt19937 generator(seed);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  std::vector<float> values(static_cast<size_t>(count));
+  for (float& v : values) v = uniform(generator);
+  return values;
+}
+
+// Operands stored with row strides 3 larger than needed, so that strides are exercised.
+struct Operands {
+  GemmArgs args;
+  std::vector<float> a, b, c;
+};
+
+Operands make_operands(const Case& t, uint32_t seed) {
+  Operands o;
+  o.args = {
+      .transpose_a = t.transpose_a, .transpose_b = t.transpose_b, .m = t.m, .n = t.n, .k = t.k};
+  const int64_t a_rows = t.transpose_a ? t.k : t.m, a_columns = t.transpose_a ? t.m : t.k;
+  const int64_t b_rows = t.transpose_b ? t.n : t.k, b_columns = t.transpose_b ? t.k : t.n;
+  o.args.lda = a_columns + 3;
+  o.args.ldb = b_columns + 3;
+  o.args.ldc = t.n + 3;
+  o.a = random_floats(a_rows * o.args.lda, seed);
+  o.b = random_floats(b_rows * o.args.ldb, seed + 1);
+  o.c = random_floats(t.m * o.args.ldc, seed + 2);
+  if (t.beta == 0.0f)  // C must not be read: NaN would show through
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j)
+        o.c[i * o.args.ldc + j] = std::numeric_limits<float>::quiet_NaN();
+  return o;
+}
+
+float element(const std::vector<float>& x, int64_t ld, bool transposed, int64_t r, int64_t c) {
+  return transposed ? x[c * ld + r] : x[r * ld + c];
+}
+
+// C from `gemm` against the float64 product; the bound is the float summation error
+// (k + 2) * eps * (|alpha| sum |a b| + |beta c|) with room for the final rounding.
+void expect_matches_reference(const Case& t, const Operands& before, const std::vector<float>& c) {
+  const GemmArgs& g = before.args;
+  const double eps = std::numeric_limits<float>::epsilon();
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t j = 0; j < t.n; ++j) {
+      double exact = 0, magnitude = 0;
+      for (int64_t p = 0; p < t.k; ++p) {
+        const double product = double(element(before.a, g.lda, t.transpose_a, i, p)) *
+                               element(before.b, g.ldb, t.transpose_b, p, j);
+        exact += product;
+        magnitude += std::abs(product);
+      }
+      exact *= t.alpha;
+      magnitude *= std::abs(t.alpha);
+      if (t.beta != 0.0f) {
+        const double old = before.c[i * g.ldc + j];
+        exact += double(t.beta) * old;
+        magnitude += std::abs(double(t.beta) * old);
+      }
+      const double bound = double(t.k + 2) * eps * magnitude + 1e-30;
+      ASSERT_NEAR(c[i * g.ldc + j], exact, bound)
+          << "C(" << i << ", " << j << ") of " << t.m << "x" << t.n << "x" << t.k;
+    }
+  // The padding between rows of C is left alone.
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t j = t.n; j < g.ldc; ++j)
+      ASSERT_EQ(c[i * g.ldc + j], before.c[i * g.ldc + j]) << "padding of row " << i;
+}
+
+std::vector<Case> edge_cases() {
+  std::vector<Case> cases;
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      // m: one tile, a partial tile, several; n: partial vectors, exactly one panel, one
+      // column past it, more than one column block; k: one step, past one k slice.
+      cases.push_back({ta, tb, 8, 48, 5, 1.0f, 0.0f});
+      cases.push_back({ta, tb, 13, 49, 7, 1.0f, 0.0f});
+      cases.push_back({ta, tb, 21, 1, 300, 0.5f, 0.0f});
+      cases.push_back({ta, tb, 64, 17, 600, 1.0f, 1.0f});
+      cases.push_back({ta, tb, 9, 400, 1, -2.0f, 0.25f});
+      cases.push_back({ta, tb, 40, 33, 257, 1.0f, 1.0f});
+    }
+  return cases;
+}
+
+TEST(Gemm, FloatMatchesTheFloat64ProductOnEveryTileEdge) {
+  uint32_t seed = 10;
+  for (const Case& t : edge_cases()) {
+    Operands o = make_operands(t, seed += 3);
+    std::vector<float> c = o.c;
+    kernels::cpu::gemm(o.args, t.alpha, o.a.data(), o.b.data(), t.beta, c.data());
+    expect_matches_reference(t, o, c);
+    std::vector<float> parallel_c = o.c;
+    kernels::cpu::parallel_gemm(o.args, t.alpha, o.a.data(), o.b.data(), t.beta, parallel_c.data());
+    expect_matches_reference(t, o, parallel_c);
+  }
+}
+
+TEST(Gemm, PackedKernelServesFloatProductsOfEightRowsOrMore) {
+#if defined(__AVX512F__)
+  EXPECT_TRUE(kernels::cpu::packed_gemm_applies({.m = 8, .n = 1, .k = 1}));
+#endif
+  EXPECT_FALSE(kernels::cpu::packed_gemm_applies({.m = 7, .n = 100, .k = 100}));
+  EXPECT_FALSE(kernels::cpu::packed_gemm_applies({.m = 100, .n = 100, .k = 0}));
+}
+
+// Blocks of C are shared out over the threads, but each element's k order is fixed: one
+// thread, two threads and the single-threaded entry point agree bit for bit.
+TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
+  const Case t{false, true, 200, 500, 300, 1.0f, 0.0f};
+  const Operands o = make_operands(t, 99);
+  auto run = [&](int threads, bool parallel) {
+    std::vector<float> c = o.c;
+    const int saved = kernels::cpu::num_threads();
+    kernels::cpu::set_num_threads(threads);
+    if (parallel)
+      kernels::cpu::parallel_gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
+    else
+      kernels::cpu::gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
+    kernels::cpu::set_num_threads(saved);
+    return c;
+  };
+  const std::vector<float> serial = run(1, false);
+  EXPECT_EQ(run(1, true), serial);
+  EXPECT_EQ(run(2, true), serial);
+  EXPECT_EQ(run(3, true), serial);
+}
+
+// A batched product (one A, one B and C per image; how pointwise convolutions run over a
+// batch) packs several small images into one block of columns: every image's C equals its own
+// single-threaded product bit for bit, and the gaps between the images' C are left alone.
+TEST(Gemm, BatchedProductEqualsOneProductPerImage) {
+  for (bool transpose_a : {false, true})
+    for (int64_t n : {17, 49, 200, 400}) {
+      const Case t{transpose_a, false, 24, n, 70, 1.0f, 0.0f};
+      const int64_t batch = 10;
+      const Operands o = make_operands(t, 40 + static_cast<uint32_t>(n));
+      const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc + 5;
+      const std::vector<float> b = random_floats(batch * b_stride, 5);
+      const std::vector<float> c_before = random_floats(batch * c_stride, 6);
+      std::vector<float> batched = c_before, expected = c_before;
+      kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
+                                          b.data(), 0.0f, batched.data());
+      for (int64_t i = 0; i < batch; ++i)
+        kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f,
+                           expected.data() + i * c_stride);
+      EXPECT_EQ(batched, expected) << "n = " << n << ", transpose_a = " << transpose_a;
+    }
+}
+
+// Eigen, the reference kernel, and the packed one agree within the float bound on a
+// convolution-sized product.
+TEST(Gemm, AgreesWithEigenOnAConvolutionShape) {
+  const Case t{false, false, 64, 3136, 256, 1.0f, 0.0f};
+  const Operands o = make_operands(t, 7);
+  std::vector<float> ours = o.c, eigen = o.c;
+  kernels::cpu::parallel_gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, ours.data());
+  kernels::cpu::eigen_gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, eigen.data());
+  double worst = 0;
+  for (int64_t i = 0; i < t.m; ++i)
+    for (int64_t j = 0; j < t.n; ++j)
+      worst =
+          std::max(worst, double(std::abs(ours[i * o.args.ldc + j] - eigen[i * o.args.ldc + j])));
+  // Entries are sums of 256 products of uniform(-1, 1) values (about 9 in size).
+  EXPECT_LT(worst, 256 * 2 * std::numeric_limits<float>::epsilon() * 64);
+}
+
+}  // namespace
+}  // namespace saliency
