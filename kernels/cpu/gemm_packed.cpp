@@ -13,6 +13,7 @@
 #include <memory>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/scratch.h"
 
 namespace saliency::kernels::cpu {
 namespace {
@@ -93,23 +94,19 @@ int64_t stored_width(int64_t width) {
   return (width + 15) / 16 * 16;
 }
 
-void pack_b_panel(const Operand& b, int64_t k0, int64_t depth, int64_t j0, int64_t width,
-                  float* panel) {
-  const int64_t stored = stored_width(width);
-  if (!b.transposed) {  // op(B)(k, j) = b[k * ld + j]: each k step is a contiguous run
-    for (int64_t k = 0; k < depth; ++k) {
-      const float* source = b.data + (k0 + k) * b.ld + j0;
-      float* target = panel + k * stored;
-      for (int64_t v = 0; v < stored; v += 16) {
-        const int64_t left = std::min<int64_t>(16, width - v);
-        const auto mask = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
-        _mm512_store_ps(target + v, _mm512_maskz_loadu_ps(mask, source + v));
-      }
-    }
-    return;
+// A panel of a transposed B: op(B)(k, j) = b[j * ld + k], each column a run of k steps.
+void pack_transposed_b_panel(const Operand& b, int64_t k0, int64_t depth, int64_t j0, int64_t width,
+                             float* panel) {
+  transpose_runs(b.data + j0 * b.ld + k0, b.ld, width, stored_width(width), depth, panel);
+}
+
+// Row k of a plain B's panel: `width` floats, zero up to the stored width.
+void copy_b_row(const float* source, int64_t width, float* target) {
+  for (int64_t v = 0; v < stored_width(width); v += 16) {
+    const int64_t left = std::min<int64_t>(16, width - v);
+    const auto mask = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+    _mm512_store_ps(target + v, _mm512_maskz_loadu_ps(mask, source + v));
   }
-  // op(B)(k, j) = b[j * ld + k]: each column is a run
-  transpose_runs(b.data + j0 * b.ld + k0, b.ld, width, stored, depth, panel);
 }
 
 // How a tile's sum meets C: C = alpha * sum + c_scale * C, C not read when c_scale is 0
@@ -228,20 +225,45 @@ bool reads_a_in_place(const Operand& a, int rows) {
   return !a.transposed && rows == kRows;
 }
 
-// One block of C, every k slice in order. Panel q of the packed B block starts at
-// offset[q] * depth.
-void run_block(const Product& p, const Block& block) {
-  PackBuffers& buffers = pack_buffers();
+Panels block_panels(const Block& block) {
   Panels panels;
   for (int64_t image = block.first_image; image < block.first_image + block.images; ++image)
     panels.add(image, block.j_begin, block.j_end - block.j_begin);
+  return panels;
+}
+
+// Packs one k slice of a block's B: panel q at packed + offset[q] * depth. A plain B is copied
+// k step by k step across all panels, so each source row is read once, front to back.
+void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t depth,
+                  float* packed) {
+  if (p.b.transposed) {
+    for (int64_t q = 0; q < panels.count; ++q)
+      pack_transposed_b_panel({p.b.data + panels.image[q] * p.batch.b_stride, p.b.ld, true}, k0,
+                              depth, panels.start[q], panels.width[q],
+                              packed + panels.offset[q] * depth);
+    return;
+  }
+  for (int64_t k = 0; k < depth; ++k)
+    for (int64_t q = 0; q < panels.count; ++q)
+      copy_b_row(
+          p.b.data + panels.image[q] * p.batch.b_stride + (k0 + k) * p.b.ld + panels.start[q],
+          panels.width[q], packed + panels.offset[q] * depth + k * stored_width(panels.width[q]));
+}
+
+// One block of C, every k slice in order. B's slices come packed (prepacked: slice s of this
+// block at prepacked + s * kSliceFloats) or are packed here.
+constexpr int64_t kSliceFloats = kDepth * kBlockColumns;
+
+void run_block(const Product& p, const Block& block, const float* prepacked) {
+  PackBuffers& buffers = pack_buffers();
+  const Panels panels = block_panels(block);
   for (int64_t k0 = 0; k0 < p.shape.k; k0 += kDepth) {
     const int64_t depth = std::min(kDepth, p.shape.k - k0);
-    for (int64_t q = 0; q < panels.count; ++q) {
-      const Operand image_b{p.b.data + panels.image[q] * p.batch.b_stride, p.b.ld, p.b.transposed};
-      pack_b_panel(image_b, k0, depth, panels.start[q], panels.width[q],
-                   buffers.b.get() + panels.offset[q] * depth);
-    }
+    const float* packed = buffers.b.get();
+    if (prepacked != nullptr)
+      packed = prepacked + k0 / kDepth * kSliceFloats;
+    else
+      pack_b_slice(p, panels, k0, depth, buffers.b.get());
     const float c_scale = k0 == 0 ? p.beta : 1.0f;
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, block.i_end - i));
@@ -257,7 +279,7 @@ void run_block(const Product& p, const Block& block) {
         const Store out{c,       p.shape.ldc,
                         rows,    static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
                         p.alpha, c_scale};
-        kMicroKernels[vectors - 1](depth, at, buffers.b.get() + panels.offset[q] * depth, out);
+        kMicroKernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, out);
       }
     }
   }
@@ -266,15 +288,31 @@ void run_block(const Product& p, const Block& block) {
 // How the columns are cut into blocks: images with at most kBlockColumns columns share blocks
 // (as many whole images as the packing buffer holds), wider ones are cut into column blocks.
 struct BlockPlan {
-  int64_t images_per_block, column_blocks;
+  int64_t images_per_block, column_blocks, blocks;
+
+  // Block `index`, all rows.
+  Block block(int64_t index, const GemmArgs& args, int64_t batch) const {
+    const int64_t first_image = index / column_blocks * images_per_block;
+    const int64_t j_begin = index % column_blocks * kBlockColumns;
+    return {.i_begin = 0,
+            .i_end = args.m,
+            .first_image = first_image,
+            .images = std::min(images_per_block, batch - first_image),
+            .j_begin = j_begin,
+            .j_end = std::min(args.n, j_begin + kBlockColumns)};
+  }
 };
 
 BlockPlan plan_blocks(int64_t n, int64_t batch) {
-  if (n >= kBlockColumns) return {1, (n + kBlockColumns - 1) / kBlockColumns};
-  Panels one;
-  one.add(0, 0, n);
-  const int64_t fit = std::min(kBlockColumns / one.stored, kMaxPanels / one.count);
-  return {std::clamp<int64_t>(fit, 1, batch), 1};
+  BlockPlan plan{1, (n + kBlockColumns - 1) / kBlockColumns, 0};
+  if (n < kBlockColumns) {
+    Panels one;
+    one.add(0, 0, n);
+    const int64_t fit = std::min(kBlockColumns / one.stored, kMaxPanels / one.count);
+    plan.images_per_block = std::clamp<int64_t>(fit, 1, batch);
+  }
+  plan.blocks = (batch + plan.images_per_block - 1) / plan.images_per_block * plan.column_blocks;
+  return plan;
 }
 
 }  // namespace
@@ -294,31 +332,32 @@ void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha,
   const Product p{
       args, batch, {a, args.lda, args.transpose_a}, {b, args.ldb, args.transpose_b}, alpha,
       beta, c};
-  // Tasks are column blocks; when there are too few for the threads, rows are split too (in
-  // whole tiles), and each row group packs its own copy of its columns' B.
+  // Tasks are column blocks. When there are too few for the threads, rows are split too (in
+  // whole tiles); B is then packed once, in a parallel pass of its own, for all row groups.
   const BlockPlan plan = plan_blocks(args.n, batch.batch);
-  const int64_t image_groups = (batch.batch + plan.images_per_block - 1) / plan.images_per_block;
-  const int64_t blocks = image_groups * plan.column_blocks;
   const int64_t row_tiles = (args.m + kRows - 1) / kRows;
   const bool threads = parallel && args.m * args.n * args.k * batch.batch >= kMinParallelWork;
   const int64_t row_groups =
-      threads ? std::clamp<int64_t>((kMinTasks + blocks - 1) / blocks, 1, row_tiles) : 1;
+      threads ? std::clamp<int64_t>((kMinTasks + plan.blocks - 1) / plan.blocks, 1, row_tiles) : 1;
+  const int64_t slices = (args.k + kDepth - 1) / kDepth;
+  Scratch<float> shared(row_groups > 1 ? plan.blocks * slices * kSliceFloats : 0);
+  if (row_groups > 1)
+    parallel_tasks(plan.blocks * slices, [&](int64_t t) {
+      const int64_t k0 = t % slices * kDepth;
+      pack_b_slice(p, block_panels(plan.block(t / slices, args, batch.batch)), k0,
+                   std::min(kDepth, args.k - k0), shared.data() + t * kSliceFloats);
+    });
   auto task = [&](int64_t t) {
-    const int64_t block = t % blocks, group = t / blocks;
-    const int64_t first_image = block / plan.column_blocks * plan.images_per_block;
-    const int64_t j_begin = block % plan.column_blocks * kBlockColumns;
-    run_block(p, {.i_begin = row_tiles * group / row_groups * kRows,
-                  .i_end = std::min(args.m, row_tiles * (group + 1) / row_groups * kRows),
-                  .first_image = first_image,
-                  .images = std::min(plan.images_per_block, batch.batch - first_image),
-                  .j_begin = j_begin,
-                  .j_end = std::min(args.n, j_begin + kBlockColumns)});
+    const int64_t index = t % plan.blocks, group = t / plan.blocks;
+    Block block = plan.block(index, args, batch.batch);
+    block.i_begin = row_tiles * group / row_groups * kRows;
+    block.i_end = std::min(args.m, row_tiles * (group + 1) / row_groups * kRows);
+    run_block(p, block, row_groups > 1 ? shared.data() + index * slices * kSliceFloats : nullptr);
   };
-  if (threads) {
-    parallel_tasks(blocks * row_groups, task);
-  } else {
-    for (int64_t t = 0; t < blocks * row_groups; ++t) task(t);
-  }
+  if (threads)
+    parallel_tasks(plan.blocks * row_groups, task);
+  else
+    for (int64_t t = 0; t < plan.blocks * row_groups; ++t) task(t);
 }
 
 }  // namespace saliency::kernels::cpu
