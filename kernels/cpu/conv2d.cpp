@@ -127,6 +127,22 @@ void add_bias(const Conv2dGeometry& g, const T* bias, T* output) {
   });
 }
 
+// A pointwise convolution without groups: the images are the columns of one batched product,
+// the bias added as it is stored.
+template <typename T>
+void pointwise_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight,
+                              const T* bias, T* output) {
+  const int64_t plane = g.out_h() * g.out_w();
+  parallel_gemm_batched<T>({.m = g.out_channels,
+                            .n = plane,
+                            .k = g.in_channels,
+                            .lda = g.in_channels,
+                            .ldb = plane,
+                            .ldc = plane},
+                           {g.batch, g.in_channels * plane, g.out_channels * plane}, T(1), weight,
+                           input, T(0), output, bias);
+}
+
 }  // namespace
 
 ConvAlgorithmChoice requested_conv_algorithm() {
@@ -150,9 +166,8 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
-  if (g.is_pointwise() && g.groups == 1) {  // the images are the columns: one batched product
-    parallel_gemm_batched(product, {g.batch, g.in_channels * out_plane, g.out_channels * out_plane},
-                          T(1), weight, input, T(0), output);
+  if (g.is_pointwise() && g.groups == 1) {
+    pointwise_conv2d_forward<T>(g, input, weight, nullptr, output);
     return;
   }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
@@ -174,6 +189,10 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
       implicit_conv2d_forward(g, input, weight, bias, output);
       return;
     }
+  }
+  if (g.is_pointwise() && g.groups == 1) {
+    pointwise_conv2d_forward(g, input, weight, bias, output);
+    return;
   }
   im2col_conv2d_forward(g, input, weight, output);
   if (bias != nullptr) add_bias(g, bias, output);

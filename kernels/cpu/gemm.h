@@ -32,10 +32,12 @@ struct BatchedColumns {
 
 // The batched product on the thread pool; the packed kernel runs it as one product whose
 // columns span the images (the weights are then read once per block of columns, not once per
-// image), Eigen as one parallel_gemm per image. Same results as parallel_gemm per image.
+// image), Eigen as one parallel_gemm per image. Same results as parallel_gemm per image. A
+// row_bias (one value per row of C) is added to every C_i after the product: on the packed
+// path as the last k slice is stored, with the same rounding as a pass of its own.
 template <typename T>
 void parallel_gemm_batched(const GemmArgs& args, const BatchedColumns& batch, T alpha, const T* a,
-                           const T* b, T beta, T* c);
+                           const T* b, T beta, T* c, const T* row_bias = nullptr);
 
 // Eigen's GEMM, single-threaded, whatever the shape: the reference the packed kernel is tested
 // against.

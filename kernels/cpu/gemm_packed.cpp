@@ -117,6 +117,7 @@ struct Store {
   int rows;
   __mmask16 last;  // columns of the tile's last vector that exist
   float alpha, c_scale;
+  const float* bias;  // added to row i after the sum (on the last k slice), or null
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
@@ -163,6 +164,7 @@ void micro_kernel(int64_t depth, ATile at, const float* b, const Store& out) {
       __m512 value = _mm512_mul_ps(alpha, acc[i][v]);
       if (out.c_scale != 0.0f)
         value = _mm512_fmadd_ps(c_scale, _mm512_maskz_loadu_ps(mask, row + 16 * v), value);
+      if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
       _mm512_mask_storeu_ps(row + 16 * v, mask, value);
     }
   }
@@ -178,6 +180,7 @@ struct Product {
   Operand a, b;
   float alpha, beta;
   float* c;
+  const float* row_bias;
 };
 
 // A task's share of C: rows [i_begin, i_end) of `images` consecutive images from `first_image`,
@@ -276,9 +279,14 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
         const int64_t width = panels.width[q];
         const int64_t vectors = stored_width(width) / 16, tail = width - 16 * (vectors - 1);
         float* c = p.c + panels.image[q] * p.batch.c_stride + i * p.shape.ldc + panels.start[q];
-        const Store out{c,       p.shape.ldc,
-                        rows,    static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
-                        p.alpha, c_scale};
+        const bool last_slice = k0 + kDepth >= p.shape.k;
+        const Store out{c,
+                        p.shape.ldc,
+                        rows,
+                        static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
+                        p.alpha,
+                        c_scale,
+                        last_slice && p.row_bias != nullptr ? p.row_bias + i : nullptr};
         kMicroKernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, out);
       }
     }
@@ -326,12 +334,12 @@ bool packed_gemm_applies(const GemmArgs& args) {
 }
 
 void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
-                 const float* b, float beta, float* c, bool parallel) {
+                 const float* b, float beta, float* c, bool parallel, const float* row_bias) {
   SALIENCY_ASSERT(args.k > 0 && batch.batch > 0, "packed gemm: k and batch must be positive");
   if (args.m == 0 || args.n == 0) return;
   const Product p{
-      args, batch, {a, args.lda, args.transpose_a}, {b, args.ldb, args.transpose_b}, alpha,
-      beta, c};
+      args, batch,   {a, args.lda, args.transpose_a}, {b, args.ldb, args.transpose_b}, alpha, beta,
+      c,    row_bias};
   // Tasks are column blocks. When there are too few for the threads, rows are split too (in
   // whole tiles); B is then packed once, in a parallel pass of its own, for all row groups.
   const BlockPlan plan = plan_blocks(args.n, batch.batch);
@@ -371,7 +379,7 @@ bool packed_gemm_applies(const GemmArgs&) {
 }
 
 void packed_gemm(const GemmArgs&, const BatchedColumns&, float, const float*, const float*, float,
-                 float*, bool) {
+                 float*, bool, const float*) {
   SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
 }
 
