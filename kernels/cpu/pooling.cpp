@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <limits>
+#include <type_traits>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 #include "kernels/cpu/parallel.h"
 
@@ -40,24 +45,105 @@ void for_each_pool_cell(const PoolGeometry& g, Fn fn) {
 
 }  // namespace
 
+namespace {
+
+// One output cell of a max pool, scanning its window in row-major order: strictly greater
+// wins, so the first of equal values keeps the gradient; NaN propagates (the last NaN wins).
+template <typename T>
+void max_pool_cell(const PoolGeometry& g, const T* plane, Window rows, Window cols, T* output,
+                   int32_t* argmax) {
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t best_index = rows.begin * g.in_w + cols.begin;
+  for (int64_t r = rows.begin; r < rows.end; ++r)
+    for (int64_t c = cols.begin; c < cols.end; ++c) {
+      const T value = plane[r * g.in_w + c];
+      if (value > best || value != value) {
+        best = value;
+        best_index = r * g.in_w + c;
+      }
+    }
+  *output = best;
+  *argmax = static_cast<int32_t>(best_index);
+}
+
+// The output cells whose windows lie inside the input along one axis: [begin, end).
+struct Interior {
+  int64_t begin, end;
+};
+Interior interior(int64_t stride, int64_t pad, int64_t kernel, int64_t size, int64_t out_size) {
+  const int64_t begin = std::min((pad + stride - 1) / stride, out_size);
+  const int64_t last = size - kernel + pad >= 0 ? (size - kernel + pad) / stride : -1;
+  return {begin, std::clamp<int64_t>(last + 1, begin, out_size)};
+}
+
+#if defined(__AVX512F__)
+// Output cells [x_begin, x_end) of row y, all inside the input: 16 cells at a time, the window
+// gathered element by element in the scalar order (same winner, same NaN rule).
+void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y, int64_t x_begin,
+                           int64_t x_end, float* output, int32_t* argmax) {
+  const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+  const int64_t first_row = y * g.stride_h - g.pad_h;
+  for (int64_t x = x_begin; x < x_end; x += 16) {
+    const auto mask = static_cast<__mmask16>(x_end - x >= 16 ? 0xFFFF : (1u << (x_end - x)) - 1);
+    const __m512i columns = _mm512_sub_epi32(
+        _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(x)), lanes),
+                           _mm512_set1_epi32(static_cast<int32_t>(g.stride_w))),
+        _mm512_set1_epi32(static_cast<int32_t>(g.pad_w)));
+    __m512 best = _mm512_set1_ps(-std::numeric_limits<float>::infinity());
+    __m512i best_index =
+        _mm512_add_epi32(columns, _mm512_set1_epi32(static_cast<int32_t>(first_row * g.in_w)));
+    for (int64_t r = first_row; r < first_row + g.kernel_h; ++r) {
+      const __m512i row =
+          _mm512_add_epi32(columns, _mm512_set1_epi32(static_cast<int32_t>(r * g.in_w)));
+      for (int64_t c = 0; c < g.kernel_w; ++c) {
+        const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(static_cast<int32_t>(c)));
+        const __m512 value = _mm512_mask_i32gather_ps(best, mask, index, plane, 4);
+        const __mmask16 take = _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) |
+                               _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
+        best = _mm512_mask_blend_ps(take, best, value);
+        best_index = _mm512_mask_blend_epi32(take, best_index, index);
+      }
+    }
+    _mm512_mask_storeu_ps(output + y * g.out_w() + x, mask, best);
+    _mm512_mask_storeu_epi32(argmax + y * g.out_w() + x, mask, best_index);
+  }
+}
+#endif
+
+// One plane: cells whose windows lie inside the input on the vector path (float, AVX-512),
+// the rest (the border) one at a time.
+template <typename T>
+void max_pool_plane(const PoolGeometry& g, const T* plane, T* output, int32_t* argmax) {
+  const int64_t out_h = g.out_h(), out_w = g.out_w();
+  const Interior rows = interior(g.stride_h, g.pad_h, g.kernel_h, g.in_h, out_h);
+  const Interior cols = interior(g.stride_w, g.pad_w, g.kernel_w, g.in_w, out_w);
+  for (int64_t y = 0; y < out_h; ++y) {
+    const Window row_window = window(y, g.stride_h, g.pad_h, g.kernel_h, g.in_h);
+    const bool vector_row = std::is_same_v<T, float> && y >= rows.begin && y < rows.end;
+    for (int64_t x = 0; x < out_w; ++x) {
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float>) {
+        if (vector_row && x == cols.begin && cols.end > cols.begin) {
+          max_pool_interior_run(g, plane, y, cols.begin, cols.end, output, argmax);
+          x = cols.end - 1;
+          continue;
+        }
+      }
+#endif
+      max_pool_cell(g, plane, row_window, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
+                    output + y * out_w + x, argmax + y * out_w + x);
+    }
+  }
+}
+
+}  // namespace
+
 template <typename T>
 void max_pool2d_forward(const PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
-  for_each_pool_cell(g, [&](int64_t p, int64_t cell, Window rows, Window cols) {
-    const T* plane = input + p * in_plane;
-    T best = -std::numeric_limits<T>::infinity();
-    int64_t best_index = rows.begin * g.in_w + cols.begin;
-    for (int64_t r = rows.begin; r < rows.end; ++r)
-      for (int64_t c = cols.begin; c < cols.end; ++c) {
-        const T value = plane[r * g.in_w + c];
-        // Strictly greater: the first of equal values keeps the gradient. NaN propagates.
-        if (value > best || value != value) {
-          best = value;
-          best_index = r * g.in_w + c;
-        }
-      }
-    output[p * out_plane + cell] = best;
-    argmax[p * out_plane + cell] = static_cast<int32_t>(best_index);
+  parallel_for(0, g.planes, grain_for(in_plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p)
+      max_pool_plane(g, input + p * in_plane, output + p * out_plane, argmax + p * out_plane);
   });
 }
 

@@ -1,10 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+#include <vector>
+
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
+#include "kernels/cpu/pooling.h"
 
 namespace saliency {
 namespace {
@@ -33,6 +38,60 @@ TEST(MaxPool, PaddingNeverWins) {
   const Tensor x = full({1, 1, 2, 2}, -3.0);
   const Tensor y = max_pool2d(x, {.kernel = 3, .stride = 1, .padding = 1});
   EXPECT_EQ(y.to_vector(), (std::vector<double>{-3, -3, -3, -3}));
+}
+
+// The float kernel computes the cells whose windows lie inside the input 16 at a time; the
+// double kernel scans every cell one by one. On inputs full of ties, with NaN and -infinity
+// sprinkled in, both must pick the same winners (first of equal values, last NaN).
+TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
+  using kernels::cpu::PoolGeometry;
+  const PoolGeometry shapes[] = {
+      {.planes = 3,
+       .in_h = 23,
+       .in_w = 41,
+       .kernel_h = 3,
+       .kernel_w = 3,
+       .stride_h = 2,
+       .stride_w = 2,
+       .pad_h = 1,
+       .pad_w = 1},
+      {.planes = 2,
+       .in_h = 12,
+       .in_w = 38,
+       .kernel_h = 2,
+       .kernel_w = 2,
+       .stride_h = 2,
+       .stride_w = 2},
+      {.planes = 2, .in_h = 9, .in_w = 35, .kernel_h = 3, .kernel_w = 3, .pad_h = 1, .pad_w = 1},
+      {.planes = 1,
+       .in_h = 17,
+       .in_w = 50,
+       .kernel_h = 5,
+       .kernel_w = 4,
+       .stride_h = 3,
+       .stride_w = 2,
+       .pad_h = 2,
+       .pad_w = 1},
+  };
+  for (const PoolGeometry& g : shapes) {
+    const int64_t in_size = g.planes * g.in_h * g.in_w, out_size = g.planes * g.out_h() * g.out_w();
+    std::vector<float> x(in_size);
+    for (int64_t i = 0; i < in_size; ++i) x[i] = float((i * 7919) % 5);  // many ties
+    for (int64_t i = 3; i < in_size; i += 97) x[i] = std::numeric_limits<float>::quiet_NaN();
+    for (int64_t i = 11; i < in_size; i += 89) x[i] = -std::numeric_limits<float>::infinity();
+    const std::vector<double> x64(x.begin(), x.end());
+    std::vector<float> y(out_size);
+    std::vector<double> y64(out_size);
+    std::vector<int32_t> index(out_size, -1), index64(out_size, -2);
+    kernels::cpu::max_pool2d_forward(g, x.data(), y.data(), index.data());
+    kernels::cpu::max_pool2d_forward(g, x64.data(), y64.data(), index64.data());
+    EXPECT_EQ(index, index64);
+    for (int64_t i = 0; i < out_size; ++i)
+      if (std::isnan(y64[i]))
+        EXPECT_TRUE(std::isnan(y[i])) << i;
+      else
+        EXPECT_EQ(y[i], y64[i]) << i;
+  }
 }
 
 TEST(AvgPool, GradientsMatchFiniteDifferences) {
