@@ -55,34 +55,42 @@ void im2col(const Conv2dGeometry& g, const T* image, T* columns) {
   });
 }
 
-// The adjoint of im2col: adds columns back into the image planes they were read from.
-// Each channel's rows only touch that channel's plane, so channels run in parallel.
+// The adjoint of im2col: adds columns back into the image planes they were read from. Tasks
+// own disjoint bands of input rows of one channel (a layer with few input channels, like the
+// 3-channel stem, is cut into row bands so that both cores work); within a band the taps and
+// output rows are visited in the same order whatever the banding, so sums are bit-identical.
 template <typename T>
 void col2im_add(const Conv2dGeometry& g, const T* columns, T* image) {
   const int64_t out_h = g.out_h(), out_w = g.out_w(), plane = g.in_h * g.in_w;
-  parallel_for(0, g.in_channels_per_group(), grain_for(g.kernel_h * g.kernel_w * out_h * out_w),
-               [&](int64_t lo, int64_t hi) {
-                 for (int64_t channel = lo; channel < hi; ++channel) {
-                   T* target = image + channel * plane;
-                   for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
-                     for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
-                       const int64_t row = (channel * g.kernel_h + ki) * g.kernel_w + kj;
-                       const T* source = columns + row * out_h * out_w;
-                       const int64_t column_offset = kj * g.dilation_w - g.pad_w;
-                       const ValidRange valid =
-                           valid_columns(column_offset, g.stride_w, g.in_w, out_w);
-                       for (int64_t y = 0; y < out_h; ++y) {
-                         const int64_t iy = y * g.stride_h - g.pad_h + ki * g.dilation_h;
-                         if (iy < 0 || iy >= g.in_h) continue;
-                         T* in_row = target + iy * g.in_w;
-                         const T* col_row = source + y * out_w;
-                         for (int64_t x = valid.begin; x < valid.end; ++x)
-                           in_row[x * g.stride_w + column_offset] += col_row[x];
-                       }
-                     }
-                   }
-                 }
-               });
+  const int64_t channels = g.in_channels_per_group();
+  constexpr int64_t kMinTasks = 16;
+  const int64_t bands = std::clamp<int64_t>((kMinTasks + channels - 1) / channels, 1, g.in_h);
+  auto add_band = [&](int64_t task) {
+    const int64_t channel = task / bands, band = task % bands;
+    const int64_t row_begin = g.in_h * band / bands, row_end = g.in_h * (band + 1) / bands;
+    T* target = image + channel * plane;
+    for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
+      for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
+        const int64_t row = (channel * g.kernel_h + ki) * g.kernel_w + kj;
+        const T* source = columns + row * out_h * out_w;
+        const int64_t column_offset = kj * g.dilation_w - g.pad_w;
+        const ValidRange valid = valid_columns(column_offset, g.stride_w, g.in_w, out_w);
+        for (int64_t y = 0; y < out_h; ++y) {
+          const int64_t iy = y * g.stride_h - g.pad_h + ki * g.dilation_h;
+          if (iy < row_begin || iy >= row_end) continue;
+          T* in_row = target + iy * g.in_w;
+          const T* col_row = source + y * out_w;
+          for (int64_t x = valid.begin; x < valid.end; ++x)
+            in_row[x * g.stride_w + column_offset] += col_row[x];
+        }
+      }
+    }
+  };
+  if (g.patch_size() * out_h * out_w < (1 << 15)) {  // too small to wake a second thread
+    for (int64_t task = 0; task < channels * bands; ++task) add_band(task);
+    return;
+  }
+  parallel_tasks(channels * bands, add_band);
 }
 
 // Offsets of one (image, group) block in the input, output and weight buffers.
