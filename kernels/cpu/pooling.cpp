@@ -108,10 +108,18 @@ void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y,
     _mm512_mask_storeu_epi32(argmax + y * g.out_w() + x, mask, best_index);
   }
 }
+#else
+void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y, int64_t x_begin,
+                           int64_t x_end, float* output, int32_t* argmax) {
+  const Window rows = window(y, g.stride_h, g.pad_h, g.kernel_h, g.in_h);
+  for (int64_t x = x_begin; x < x_end; ++x)
+    max_pool_cell(g, plane, rows, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
+                  output + y * g.out_w() + x, argmax + y * g.out_w() + x);
+}
 #endif
 
-// One plane: cells whose windows lie inside the input on the vector path (float, AVX-512),
-// the rest (the border) one at a time.
+// One plane: cells whose windows lie inside the input on the vector path (float; one at a time
+// in a build without AVX-512), the rest (the border) one at a time.
 template <typename T>
 void max_pool_plane(const PoolGeometry& g, const T* plane, T* output, int32_t* argmax) {
   const int64_t out_h = g.out_h(), out_w = g.out_w();
@@ -121,7 +129,6 @@ void max_pool_plane(const PoolGeometry& g, const T* plane, T* output, int32_t* a
     const Window row_window = window(y, g.stride_h, g.pad_h, g.kernel_h, g.in_h);
     const bool vector_row = std::is_same_v<T, float> && y >= rows.begin && y < rows.end;
     for (int64_t x = 0; x < out_w; ++x) {
-#if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float>) {
         if (vector_row && x == cols.begin && cols.end > cols.begin) {
           max_pool_interior_run(g, plane, y, cols.begin, cols.end, output, argmax);
@@ -129,7 +136,6 @@ void max_pool_plane(const PoolGeometry& g, const T* plane, T* output, int32_t* a
           continue;
         }
       }
-#endif
       max_pool_cell(g, plane, row_window, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
                     output + y * out_w + x, argmax + y * out_w + x);
     }
