@@ -37,8 +37,9 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 // stem's forward was faster (133-141 vs 101-107) but its backward far slower (39-41 vs 83-86),
 // and the stem is 3% of the network's FLOPs, so strided layers stay on im2col. Pointwise (1x1)
 // layers stay on the GEMM path: they need no im2col, and Eigen's packed kernel stayed 5-20%
-// ahead on most of ResNet-50's 1x1 shapes even with this kernel's k loop flattened, B packed
-// per tile column, or k slices of 64-512.
+// ahead of this one on most of ResNet-50's 1x1 shapes even with its k loop flattened, B packed
+// per tile column, or k slices of 64-512 (the GEMM path now runs our own packed kernel,
+// gemm_packed.h, faster again).
 bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
 // output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias is

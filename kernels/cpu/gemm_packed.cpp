@@ -88,8 +88,8 @@ void pack_a(const Operand& a, int64_t i0, int64_t rows, int64_t k0, int64_t dept
   transpose_runs(a.data + i0 * a.ld + k0, a.ld, rows, kRows, depth, panel);
 }
 
-// A panel of `width` columns stored `stored` wide (width rounded up to whole vectors, the
-// rest zero): panel[k * stored + j] = op(B)(k0 + k, j0 + j).
+// How wide a panel of `width` columns is stored: whole vectors, the columns past `width` zero.
+// Row k of a panel holds op(B)(k0 + k, j0 + j) at panel[k * stored_width + j].
 int64_t stored_width(int64_t width) {
   return (width + 15) / 16 * 16;
 }

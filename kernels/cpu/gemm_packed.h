@@ -1,15 +1,15 @@
 #pragma once
-// Float GEMM of our own on AVX-512, in the BLIS manner: both operands are copied ("packed")
-// into small contiguous panels in the order the micro-kernel reads them, so the kernel streams
-// B from L2 and broadcasts A from L1 whatever the operands' layouts and transposes were.
+// Float GEMM of our own on AVX-512, in the BLIS manner: B is copied ("packed") into small
+// contiguous panels in the order the micro-kernel reads them, so the kernel streams B from L2
+// and broadcasts A from L1 whatever B's layout and transpose were.
 //
 // Blocking (the numbers are in gemm_packed.cpp): k runs in slices of kDepth; for each slice a
 // task packs its block of B (kDepth x up to kBlockColumns) into panels 48 columns wide, then,
-// for every 8 rows of A, packs those rows' slice (8 KB, stays in L1) and runs the 8 x 48
-// micro-kernel across the block's panels. A C element is summed over k in the same order
-// whichever task or thread computes it, so results do not depend on the thread count. Batched
-// products (one A, many images' B and C) pack several small images' columns into one block, so
-// that A is read once per block rather than once per image.
+// for every 8 rows of A, takes those rows' slice (8 KB, stays in L1: read in place from a plain
+// A, packed from a transposed one) and runs the 8 x 48 micro-kernel across the block's panels. A C
+// element is summed over k in the same order whichever task or thread computes it, so results do
+// not depend on the thread count. Batched products (one A, many images' B and C) pack several small
+// images' columns into one block, so that A is read once per block rather than once per image.
 //
 // Eigen's GEMM (gemm.cpp) stays the reference this one is tested against (tests/ops/test_gemm.cpp)
 // and serves double, builds without AVX-512, products with fewer than 8 rows (a GEMV: the
