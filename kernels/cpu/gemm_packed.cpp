@@ -268,6 +268,7 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
     else
       pack_b_slice(p, panels, k0, depth, buffers.b.get());
     const float c_scale = k0 == 0 ? p.beta : 1.0f;
+    const bool last_slice = k0 + kDepth >= p.shape.k;
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, block.i_end - i));
       ATile at{buffers.a.get(), 1, kRows};
@@ -279,7 +280,6 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
         const int64_t width = panels.width[q];
         const int64_t vectors = stored_width(width) / 16, tail = width - 16 * (vectors - 1);
         float* c = p.c + panels.image[q] * p.batch.c_stride + i * p.shape.ldc + panels.start[q];
-        const bool last_slice = k0 + kDepth >= p.shape.k;
         const Store out{c,
                         p.shape.ldc,
                         rows,
