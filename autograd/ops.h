@@ -11,6 +11,7 @@
 #include "autograd/ops/loss.h"
 #include "autograd/ops/matmul.h"
 #include "autograd/ops/pooling.h"
+#include "autograd/ops/random.h"
 #include "autograd/ops/reduce.h"
 #include "autograd/ops/resize.h"
 #include "autograd/ops/shape_ops.h"

@@ -53,10 +53,10 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
                        *o.base == Method::GuidedBackprop || *o.base == Method::Deconvnet,
                    "smoothgrad: cannot average ", method_name(*o.base),
                    " (choose vanilla, grad-x-input, guided-backprop or deconvnet)");
-  Generator generator(o.seed);
-
-  // The noise is drawn on the host (one seeded stream, the same on every device); the noisy
-  // copies, their gradients and the sums live on the model's device.
+  // Sample i's noise is draws [i n, (i + 1) n) of the Philox stream `seed` (n = the input's
+  // size), made on the model's device: the same noise in any batch size and, up to float
+  // rounding, on the CPU and a GPU. The noisy copies, their gradients and the sums live there.
+  const uint64_t per_sample = uint64_t(input.numel());
   const Tensor x = input.to(options.device);
   Tensor sum = zeros(input.shape(), input.dtype()).to(options.device), sum_of_squares = sum.clone();
   for_each_chunk(samples, options.batch_size, [&](int64_t begin, int64_t end) {
@@ -66,9 +66,10 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
       for (int64_t i = begin; i < end; ++i) {
         const Tensor noise =
             explicit_noise.defined()
-                ? explicit_noise.slice_batch(i, i + 1).to(input.dtype())
-                : mul_scalar(randn(input.shape(), generator, input.dtype()), sigma);
-        noisy.push_back(add(x, noise.to(options.device)));
+                ? explicit_noise.slice_batch(i, i + 1).to(input.dtype()).to(options.device)
+                : normal_noise(input.shape(), o.seed, uint64_t(i) * per_sample, sigma,
+                               input.dtype(), options.device);
+        noisy.push_back(add(x, noise));
       }
     }
     const Tensor gradients = sample_attributions(model, concat_batch(noisy), target, o.base);

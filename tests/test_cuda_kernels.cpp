@@ -17,12 +17,14 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/pooling.h"
+#include "kernels/cpu/random.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
+#include "kernels/cuda/random.h"
 #include "kernels/cuda/runtime.h"
 
 namespace saliency {
@@ -173,6 +175,23 @@ TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
   const auto got = out.download();
   for (int64_t i = 0; i < n; ++i)  // the CPU build may fuse the multiply-add: one rounding apart
     ASSERT_NEAR(got[i], expected[i], 2e-7 * (std::abs(1.7f * a[i]) + 0.3f)) << "element " << i;
+}
+
+// SmoothGrad's noise drawn on the GPU: the CPU's Philox stream, windows starting inside a block
+// included. The two may differ in the last bit of a double's log / sin / cos, which rounding
+// to float hides in all but rare draws: at most one float ulp apart.
+TEST_F(Cuda, NormalNoiseIsTheCpusStream) {
+  for (const auto& [first, count] : {std::pair<uint64_t, int64_t>{0, 150528}, {3, 1001}, {5, 2}}) {
+    std::vector<float> expected(static_cast<size_t>(count));
+    cpu::fill_normal(42, first, count, 0.3, expected.data());
+    auto out = poisoned(count);
+    cuda::fill_normal(42, first, count, 0.3, out.data());
+    const auto got = out.download();
+    for (int64_t i = 0; i < count; ++i)
+      ASSERT_LE(std::abs(got[i] - expected[i]),
+                std::abs(expected[i]) * std::numeric_limits<float>::epsilon())
+          << "draw " << first + uint64_t(i);
+  }
 }
 
 TEST_F(Cuda, BatchNormForwardAndFrozenBackwardMatchTheCpuKernels) {

@@ -8,6 +8,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
+#include "kernels/cuda/random.h"
 
 namespace saliency::kernels::cuda {
 namespace {
@@ -139,7 +140,13 @@ void linear_backward_input(const cpu::LinearGeometry&, const T*, const T*, T*) {
   unavailable("linear backward on CUDA");
 }
 
+template <typename T>
+void fill_normal(uint64_t, uint64_t, int64_t, double, T*) {
+  unavailable("normal noise on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
+  template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
   template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);                          \
