@@ -45,6 +45,13 @@ def integrated_gradients(model, x, steps):
     return x * path.grad.mean(0, keepdim=True)
 
 
+def smoothgrad(model, x, samples, noise_level=0.15):
+    sigma = noise_level * (x.max() - x.min())
+    noisy = (x + sigma * torch.randn(samples, *x.shape[1:], device=x.device)).requires_grad_(True)
+    model(noisy)[:, TARGET].sum().backward()
+    return noisy.grad.mean(0, keepdim=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
@@ -74,6 +81,8 @@ def main():
         print(f"| vanilla gradient, 1 image | {tf32} | {ms:.2f} | {ms:.2f} ms |")
         ms = median_ms(lambda: integrated_gradients(model, one, 50), args.repeat)
         print(f"| Integrated Gradients, 50 steps in one batch | {tf32} | {ms:.2f} | {ms:.2f} ms |")
+        ms = median_ms(lambda: smoothgrad(model, one, 50), args.repeat)
+        print(f"| SmoothGrad, 50 samples in one batch | {tf32} | {ms:.2f} | {ms:.2f} ms |")
 
 
 if __name__ == "__main__":

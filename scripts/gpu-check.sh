@@ -11,11 +11,22 @@
 #                                the CPU), a pass/fail table, the convolution kernels' times on
 #                                ResNet-50's layer shapes, `saliency bench --device cuda`, and
 #                                PyTorch's times for the same work on the same card
+#   scripts/gpu-check.sh profile there too: the CUDA tests, the column layouts per layer and end
+#                                to end, IG-50's and SmoothGrad-50's time per op
+#                                (SALIENCY_CUDA_PROFILE=1), FP32 and TF32
 #
 # e.g. device run: command "bash scripts/gpu-check.sh run", carry ["gpu-check"], timeout 400.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-}
+
+# On the GPU machine: the carried binaries, their CUDA runtime, and a cuBLAS from there (over
+# 500 MB with cublasLt, too big to carry: the machine's CUDA toolkit or PyTorch's pip wheel).
+use_carried_build() {
+  [[ -x gpu-check/saliency_tests ]] || { echo "gpu-check/ missing: run '$0 build' first and carry it"; exit 2; }
+  pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
+  export LD_LIBRARY_PATH="$PWD/gpu-check:/usr/local/cuda/lib64:/usr/local/cuda/lib${pip_cublas:+:$pip_cublas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+}
 
 case "$mode" in
   build)
@@ -31,12 +42,36 @@ case "$mode" in
     cp -L "$cudart" gpu-check/
     du -sh gpu-check
     ;;
+  profile)
+    # Where IG-50's and SmoothGrad-50's time goes (SALIENCY_CUDA_PROFILE=1: kernel time per op),
+    # and the wide column layout's limit (SALIENCY_CUDA_WIDE_PIXELS) end to end and per layer;
+    # full reports under $OUT (or gpu-check/) when run there.
+    use_carried_build
+    out=${OUT:-gpu-check}
+    gpu-check/saliency_tests --gtest_filter='Cuda*:*CudaConv*' --gtest_brief=1 || exit 1
+    SALIENCY_TF32=1 gpu-check/cuda_kernel_timing > "$out/conv_layers_tf32.md"
+    gpu-check/cuda_kernel_timing > "$out/conv_layers_fp32.md"
+    for round in 1 2; do
+      for wide in 0 49 196 784; do
+        for tf32 in 0 1; do
+          echo "== round $round, wide up to $wide pixels, TF32 $tf32"
+          SALIENCY_CUDA_WIDE_PIXELS=$wide SALIENCY_TF32=$tf32 gpu-check/saliency bench \
+            --device cuda --batch-size 50 --repeat 5 \
+            --methods integrated-gradients,smoothgrad,forward | tail -3
+        done
+      done
+    done
+    for tf32 in 0 1; do
+      for method in integrated-gradients smoothgrad; do
+        SALIENCY_CUDA_PROFILE=1 SALIENCY_TF32=$tf32 gpu-check/saliency bench --device cuda \
+          --methods $method --batch-size 50 --repeat 2 2>"$out/profile_${method}_tf32_$tf32.txt" \
+          >/dev/null
+      done
+    done
+    head -n 14 "$out/profile_integrated-gradients_tf32_1.txt"
+    ;;
   run)
-    [[ -x gpu-check/saliency_tests ]] || { echo "gpu-check/ missing: run '$0 build' first and carry it"; exit 2; }
-    # cuBLAS (over 500 MB with cublasLt) is too big to carry: the machine's CUDA toolkit or
-    # PyTorch's pip wheel provides it.
-    pip_cublas=$(python3 -c 'import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], "lib"))' 2>/dev/null || true)
-    export LD_LIBRARY_PATH="$PWD/gpu-check:/usr/local/cuda/lib64:/usr/local/cuda/lib${pip_cublas:+:$pip_cublas}${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    use_carried_build
     ldd gpu-check/saliency | grep -E 'cublas|cudart' || true
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     gpu-check/saliency --version
@@ -49,7 +84,7 @@ case "$mode" in
     grep -E '^\[ +(OK|FAILED|SKIPPED) +\]' gpu-check/tests.log | grep -v ' tests, ' |
       sed -E 's/^\[ +([A-Z]+) +\] ([^ ]+).*/| \2 | \1 |/' | sort -u
     echo
-    gpu-check/cuda_kernel_timing
+    gpu-check/cuda_kernel_timing | tee gpu-check/conv_layers_fp32.md
     echo
     # Issue 7's targets: forward throughput at batch 64, one image's vanilla gradient, IG with
     # 50 steps (and SmoothGrad with 50 samples) in one batch.
@@ -91,10 +126,11 @@ sys.exit(0 if worst < 1e-4 else 1)
 PY
     # The same with TF32 tensor cores for the GEMMs (PyTorch's table below has both too).
     export SALIENCY_TF32=1
-    gpu-check/cuda_kernel_timing
+    gpu-check/cuda_kernel_timing | tee gpu-check/conv_layers_tf32.md
     "${bench[@]}" --methods forward --batch-size 64 --repeat 5 || status=$?
     "${bench[@]}" --methods vanilla --repeat 10 || status=$?
-    "${bench[@]}" --methods integrated-gradients --batch-size 50 --repeat 3 || status=$?
+    "${bench[@]}" --methods integrated-gradients,smoothgrad --batch-size 50 --repeat 5 ||
+      status=$?
     unset SALIENCY_TF32
     echo
     # PyTorch's figures for the same targets on the same card (torch is installed there).
@@ -106,7 +142,7 @@ PY
     exit "$status"
     ;;
   *)
-    echo "usage: $0 build|run   (build here, run on the GPU machine; see the comment at the top)"
+    echo "usage: $0 build|run|profile   (build here, run on the GPU machine; see the comment at the top)"
     exit 2
     ;;
 esac

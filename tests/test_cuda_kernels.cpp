@@ -177,6 +177,50 @@ TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {
     ASSERT_NEAR(got[i], expected[i], 2e-7 * (std::abs(1.7f * a[i]) + 0.3f)) << "element " << i;
 }
 
+// The streaming kernels go four floats at a time when every pointer is on a 16-byte boundary
+// and one at a time otherwise: views one element in (no boundary) must give the same bits.
+TEST_F(Cuda, StreamingKernelsGiveTheSameBitsOnUnalignedViews) {
+  const int64_t n = 1001;
+  const auto a = random_floats(n + 1, 31), b = random_floats(n + 1, 32);
+  const cuda::DeviceArray<float> da(a), db(b);
+  std::vector<float> expected(n);
+  for (int offset : {0, 1}) {
+    auto out = poisoned(n + 1);
+    cuda::binary_same_shape(cpu::BinaryOp::Add, n, da.data() + offset, db.data() + 1,
+                            out.data() + offset);
+    cpu::binary_forward(cpu::BinaryOp::Add, cpu::BroadcastLayout{{n}, {1}, {1}}, a.data() + offset,
+                        b.data() + 1, expected.data());
+    auto got = out.download();
+    EXPECT_EQ(std::vector<float>(got.begin() + offset, got.begin() + offset + n), expected)
+        << "offset " << offset;
+    out = poisoned(n + 1);
+    cuda::relu_backward(n, da.data() + offset, db.data() + offset, out.data() + offset);
+    cpu::relu_backward(n, a.data() + offset, b.data() + offset, expected.data());
+    got = out.download();
+    EXPECT_EQ(std::vector<float>(got.begin() + offset, got.begin() + offset + n), expected)
+        << "offset " << offset;
+  }
+}
+
+// A convolution's bias, on planes of 49 (one element at a time), 64 (four at a time) and 1, and
+// on more planes than one launch's grid row holds (65535).
+TEST_F(Cuda, ChannelBiasEqualsAddingEachChannelsBias) {
+  struct Case {
+    int64_t batch, channels, plane;
+  };
+  for (const Case c : {Case{3, 5, 49}, Case{2, 7, 64}, Case{70000, 3, 1}}) {
+    const int64_t n = c.batch * c.channels * c.plane;
+    const auto data = random_floats(n, 33), bias = random_floats(c.channels, 34);
+    const cuda::DeviceArray<float> device_bias(bias);
+    cuda::DeviceArray<float> device_data(data);
+    cuda::add_channel_bias(c.batch * c.channels, c.channels, c.plane, device_bias.data(),
+                           device_data.data());
+    std::vector<float> expected = data;
+    for (int64_t i = 0; i < n; ++i) expected[i] += bias[(i / c.plane) % c.channels];
+    EXPECT_EQ(device_data.download(), expected) << "plane " << c.plane;
+  }
+}
+
 // SmoothGrad's noise drawn on the GPU: the CPU's Philox stream, windows starting inside a block
 // included. The two may differ in the last bit of a double's log / sin / cos, which rounding
 // to float hides in all but rare draws: at most one float ulp apart.
@@ -304,15 +348,27 @@ TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
   const int64_t out_size = g.batch * g.out_channels * g.out_h() * g.out_w();
   const auto x = random_floats(in_size, 6), w = random_floats(g.out_channels * g.patch_size(), 7),
              dy = random_floats(out_size, 8);
-  const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy);
+  const auto b = random_floats(g.out_channels, 9);
+  const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy), db(b);
+  const int64_t plane = g.out_h() * g.out_w();
+  for (const cuda::ConvLayout layout : {cuda::ConvLayout::PerImage, cuda::ConvLayout::Wide}) {
+    SCOPED_TRACE(layout == cuda::ConvLayout::Wide ? "wide" : "per image");
+    auto y = poisoned(out_size);
+    cuda::conv2d_forward(g, dx.data(), dw.data(), static_cast<const float*>(nullptr), y.data(),
+                         layout);
+    const auto plain = y.download();
+    testing::expect_conv_forward_within_bound(g, x, w, plain);
+    // The bias: one addition after the sum, whichever way it goes in.
+    y = poisoned(out_size);
+    cuda::conv2d_forward(g, dx.data(), dw.data(), db.data(), y.data(), layout);
+    const auto biased = y.download();
+    for (int64_t i = 0; i < out_size; ++i)
+      ASSERT_EQ(biased[i], plain[i] + b[i / plane % g.out_channels]) << "element " << i;
 
-  auto y = poisoned(out_size);
-  cuda::conv2d_forward(g, dx.data(), dw.data(), y.data());
-  testing::expect_conv_forward_within_bound(g, x, w, y.download());
-
-  auto grad = poisoned(in_size);
-  cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data());
-  testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+    auto grad = poisoned(in_size);
+    cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data(), layout);
+    testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+  }
   cuda::synchronize("conv2d test");
 }
 
@@ -373,11 +429,15 @@ TEST_F(Cuda, ConvolutionsDilatedPaddedAndChunkedMatchTheCpuInFloat64) {
                w = random_floats(g.out_channels * g.patch_size(), 10),
                dy = random_floats(out_size, 11);
     const cuda::DeviceArray<float> dx(x), dw(w), ddy(dy);
-    auto y = poisoned(out_size), grad = poisoned(in_size);
-    cuda::conv2d_forward(g, dx.data(), dw.data(), y.data());
-    cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data());
-    testing::expect_conv_forward_within_bound(g, x, w, y.download());
-    testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+    for (const cuda::ConvLayout layout : {cuda::ConvLayout::PerImage, cuda::ConvLayout::Wide}) {
+      SCOPED_TRACE(layout == cuda::ConvLayout::Wide ? "wide" : "per image");
+      auto y = poisoned(out_size), grad = poisoned(in_size);
+      cuda::conv2d_forward(g, dx.data(), dw.data(), static_cast<const float*>(nullptr), y.data(),
+                           layout);
+      cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data(), layout);
+      testing::expect_conv_forward_within_bound(g, x, w, y.download());
+      testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
+    }
   }
 }
 

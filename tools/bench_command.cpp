@@ -23,6 +23,7 @@
 #include "kernels/cpu/peak.h"
 #include "kernels/cuda/gemm.h"
 #include "kernels/cuda/memory.h"
+#include "kernels/cuda/profile.h"
 #include "kernels/cuda/runtime.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
@@ -144,6 +145,8 @@ int run_bench(const BenchOptions& o) {
       explained = run_once(method, classifier, images, options);
       flops = counter.flops();
     }
+    const bool profile = device.is_cuda() && kernels::cuda::profiling();
+    if (profile) kernels::cuda::profile_clear();
     std::vector<double> seconds;
     for (int64_t r = 0; r < o.repeat; ++r) {
       const auto start = std::chrono::steady_clock::now();
@@ -151,6 +154,9 @@ int run_bench(const BenchOptions& o) {
       seconds.push_back(
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     }
+    if (profile)
+      std::cerr << "profile of " << method << " (SALIENCY_CUDA_PROFILE=1), per run:\n"
+                << kernels::cuda::profile_report(int(o.repeat));
     std::sort(seconds.begin(), seconds.end());
     const double median = seconds[seconds.size() / 2];
     const double gflops = flops / median / 1e9;

@@ -3,7 +3,6 @@
 #include "autograd/flop_counter.h"
 #include "core/error.h"
 #include "kernels/cuda/conv2d.h"
-#include "kernels/cuda/elementwise.h"
 
 namespace saliency {
 
@@ -69,10 +68,8 @@ void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& we
                         bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
     return;
   }
-  cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(), output.device_data<T>());
-  if (bias.defined())
-    cuda::add_channel_bias(g.batch * g.out_channels, g.out_channels, g.out_h() * g.out_w(),
-                           bias.device_data<T>(), output.device_data<T>());
+  cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(),
+                       bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // every kernel launch is followed by check_launch(), so a failure says which op or call it was.
 #include <cuda_runtime.h>
 
+#include <string_view>
+
 #include "core/error.h"
 
 namespace saliency::kernels::cuda {
@@ -28,10 +30,27 @@ inline unsigned grid_for(int64_t count) {
   return static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
 }
 
-template <typename Fn>
-__global__ void for_each_index_kernel(int64_t count, Fn fn) {
-  for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < count;
-       i += int64_t(gridDim.x) * blockDim.x)
+// Brackets the launches of its scope with CUDA events under `op` when SALIENCY_CUDA_PROFILE=1
+// (profile.h); does nothing otherwise.
+class ProfiledLaunch {
+ public:
+  explicit ProfiledLaunch(std::string_view op);
+  ~ProfiledLaunch();
+  ProfiledLaunch(const ProfiledLaunch&) = delete;
+  ProfiledLaunch& operator=(const ProfiledLaunch&) = delete;
+
+ private:
+  bool active_ = false;
+};
+
+// The grid-stride loop in 32-bit indices when the range fits (64-bit division is emulated on the
+// GPU, many instructions each), else in 64-bit. fn receives the index in the loop's type: a
+// lambda taking `auto` does its own index arithmetic in 32 bits where it can (its captured
+// sizes must then be ints too: an int64_t operand widens the arithmetic again).
+template <typename Index, typename Fn>
+__global__ void for_each_index_kernel(Index count, Fn fn) {
+  for (Index i = blockIdx.x * Index(blockDim.x) + threadIdx.x; i < count;
+       i += Index(gridDim.x) * blockDim.x)
     fn(i);
 }
 
@@ -41,8 +60,20 @@ __global__ void for_each_index_kernel(int64_t count, Fn fn) {
 template <typename Fn>
 void for_each_index(const char* op, int64_t count, Fn fn) {
   if (count <= 0) return;
-  for_each_index_kernel<<<grid_for(count), kThreads>>>(count, fn);
+  const ProfiledLaunch timed(op);
+  if (count < (int64_t(1) << 31) - int64_t(65535) * kThreads)  // i + stride cannot overflow
+    for_each_index_kernel<<<grid_for(count), kThreads>>>(int32_t(count), fn);
+  else
+    for_each_index_kernel<<<grid_for(count), kThreads>>>(count, fn);
   check_launch(op);
+}
+
+// An int copy of a size known to fit (tensor dimensions, plane sizes), for 32-bit index
+// arithmetic in kernels.
+inline int narrow_to_int(int64_t value, const char* what) {
+  SALIENCY_CHECK(value >= 0 && value < (int64_t(1) << 31), what, " (", value,
+                 ") does not fit a 32-bit index");
+  return static_cast<int>(value);
 }
 
 }  // namespace saliency::kernels::cuda

@@ -5,6 +5,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/profile.h"
 
 namespace saliency::kernels::cuda {
 namespace {
@@ -67,6 +68,10 @@ void gemm_batched(bool transpose_a, bool transpose_b, int64_t m, int64_t n, int6
                      batch < (int64_t(1) << 31),
                  "GEMM on CUDA: ", m, " x ", n, " x ", k, " (batch ", batch,
                  ") exceeds cuBLAS's 32-bit sizes");
+  const ProfiledLaunch timed(profiling() ? concat("gemm ", transpose_a ? "T" : "N",
+                                                  transpose_b ? "T " : "N ", m, "x", n, "x", k,
+                                                  " batch ", batch)
+                                         : std::string());
   check_blas(gemm(transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N, transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N,
                   int(n), int(m), int(k), b, int(ldb), stride_b, a, int(lda), stride_a, c, int(ldc),
                   stride_c, int(batch)),

@@ -12,30 +12,45 @@ __device__ inline int64_t window_end(int64_t i, int64_t in, int64_t out) {
   return ((i + 1) * in + out - 1) / out;
 }
 
+// The window geometry as ints, so that the 32-bit instantiation of for_each_index's lambdas does
+// all its index arithmetic in 32 bits.
+struct Window {
+  int in_h, in_w, out_h, out_w, kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+};
+
+Window window_of(const cpu::PoolGeometry& g) {
+  const auto fit = [](int64_t v) { return narrow_to_int(v, "max_pool2d: a dimension"); };
+  narrow_to_int(g.in_h * g.in_w, "max_pool2d: the plane size");
+  return {fit(g.in_h),     fit(g.in_w),     fit(g.out_h()),  fit(g.out_w()), fit(g.kernel_h),
+          fit(g.kernel_w), fit(g.stride_h), fit(g.stride_w), fit(g.pad_h),   fit(g.pad_w)};
+}
+
 }  // namespace
 
 // One thread per output cell.
 template <typename T>
 void max_pool2d_forward(const cpu::PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
-  const int64_t out_h = g.out_h(), out_w = g.out_w();
-  for_each_index("max_pool2d", g.planes * out_h * out_w, [=] __device__(int64_t e) {
-    const int64_t p = e / (out_h * out_w), y = e / out_w % out_h, x = e % out_w;
-    const int64_t top = y * g.stride_h - g.pad_h, left = x * g.stride_w - g.pad_w;
-    const int64_t row_begin = max(top, int64_t(0)), row_end = min(top + g.kernel_h, g.in_h);
-    const int64_t col_begin = max(left, int64_t(0)), col_end = min(left + g.kernel_w, g.in_w);
-    const T* plane = input + p * g.in_h * g.in_w;
+  const Window w = window_of(g);
+  const int cells = w.out_h * w.out_w;
+  for_each_index("max_pool2d", g.planes * cells, [=] __device__(auto e) {
+    const auto p = e / cells;
+    const int cell = int(e - p * cells), y = cell / w.out_w, x = cell - y * w.out_w;
+    const int top = y * w.stride_h - w.pad_h, left = x * w.stride_w - w.pad_w;
+    const int row_begin = max(top, 0), row_end = min(top + w.kernel_h, w.in_h);
+    const int col_begin = max(left, 0), col_end = min(left + w.kernel_w, w.in_w);
+    const T* plane = input + p * (w.in_h * w.in_w);
     T best = T(-INFINITY);
-    int64_t best_index = row_begin * g.in_w + col_begin;
-    for (int64_t r = row_begin; r < row_end; ++r)
-      for (int64_t c = col_begin; c < col_end; ++c) {
-        const T value = plane[r * g.in_w + c];
+    int best_index = row_begin * w.in_w + col_begin;
+    for (int r = row_begin; r < row_end; ++r)
+      for (int c = col_begin; c < col_end; ++c) {
+        const T value = plane[r * w.in_w + c];
         if (value > best || value != value) {  // strictly greater: the first of equals wins
           best = value;
-          best_index = r * g.in_w + c;
+          best_index = r * w.in_w + c;
         }
       }
     output[e] = best;
-    argmax[e] = static_cast<int32_t>(best_index);
+    argmax[e] = best_index;
   });
 }
 
@@ -44,22 +59,25 @@ void max_pool2d_forward(const cpu::PoolGeometry& g, const T* input, T* output, i
 template <typename T>
 void max_pool2d_backward(const cpu::PoolGeometry& g, const T* grad_output, const int32_t* argmax,
                          T* grad_input) {
-  const int64_t out_h = g.out_h(), out_w = g.out_w();
-  for_each_index("max_pool2d backward", g.planes * g.in_h * g.in_w, [=] __device__(int64_t e) {
-    const int64_t p = e / (g.in_h * g.in_w), r = e / g.in_w % g.in_h, c = e % g.in_w;
+  const Window w = window_of(g);
+  const int pixels = w.in_h * w.in_w, cells = w.out_h * w.out_w;
+  for_each_index("max_pool2d backward", g.planes * pixels, [=] __device__(auto e) {
+    const auto p = e / pixels;
+    const int me = int(e - p * pixels), r = me / w.in_w, c = me - r * w.in_w;
     // Cells y with y * stride - pad <= r < y * stride - pad + kernel, i.e. from
     // floor((r + pad - kernel) / stride) + 1 (0 when that is negative) to (r + pad) / stride.
-    const int64_t below_y = r + g.pad_h - g.kernel_h, below_x = c + g.pad_w - g.kernel_w;
-    const int64_t y_begin = below_y < 0 ? 0 : below_y / g.stride_h + 1;
-    const int64_t y_end = min(out_h, (r + g.pad_h) / g.stride_h + 1);
-    const int64_t x_begin = below_x < 0 ? 0 : below_x / g.stride_w + 1;
-    const int64_t x_end = min(out_w, (c + g.pad_w) / g.stride_w + 1);
-    const int32_t me = static_cast<int32_t>(r * g.in_w + c);
+    const int below_y = r + w.pad_h - w.kernel_h, below_x = c + w.pad_w - w.kernel_w;
+    const int y_begin = below_y < 0 ? 0 : below_y / w.stride_h + 1;
+    const int y_end = min(w.out_h, (r + w.pad_h) / w.stride_h + 1);
+    const int x_begin = below_x < 0 ? 0 : below_x / w.stride_w + 1;
+    const int x_end = min(w.out_w, (c + w.pad_w) / w.stride_w + 1);
+    const int32_t* plane_argmax = argmax + p * cells;
+    const T* plane_grad = grad_output + p * cells;
     T sum = T(0);
-    for (int64_t y = y_begin; y < y_end; ++y)
-      for (int64_t x = x_begin; x < x_end; ++x) {
-        const int64_t cell = (p * out_h + y) * out_w + x;
-        if (argmax[cell] == me) sum += grad_output[cell];
+    for (int y = y_begin; y < y_end; ++y)
+      for (int x = x_begin; x < x_end; ++x) {
+        const int cell = y * w.out_w + x;
+        if (plane_argmax[cell] == me) sum += plane_grad[cell];
       }
     grad_input[e] = sum;
   });

@@ -8,6 +8,7 @@
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
+#include "kernels/cuda/profile.h"
 #include "kernels/cuda/random.h"
 
 namespace saliency::kernels::cuda {
@@ -42,6 +43,14 @@ void copy_on_device(void*, const void*, size_t) {
 void synchronize(const char* what) {
   unavailable(what);
 }
+
+bool profiling() {
+  return false;
+}
+std::string profile_report(int) {
+  return {};
+}
+void profile_clear() {}
 
 template <typename T>
 void relu_forward(int64_t, const T*, T*) {
@@ -96,11 +105,11 @@ bool conv2d_supported(const cpu::Conv2dGeometry&) {
   return false;
 }
 template <typename T>
-void conv2d_forward(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
+void conv2d_forward(const cpu::Conv2dGeometry&, const T*, const T*, const T*, T*, ConvLayout) {
   unavailable("conv2d on CUDA");
 }
 template <typename T>
-void conv2d_backward_input(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
+void conv2d_backward_input(const cpu::Conv2dGeometry&, const T*, const T*, T*, ConvLayout) {
   unavailable("conv2d backward on CUDA");
 }
 
@@ -158,8 +167,10 @@ void fill_normal(uint64_t, uint64_t, int64_t, double, T*) {
   template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*);            \
   template bool any_negative<T>(int64_t, const T*);                                                \
   template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);                  \
-  template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);             \
-  template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);      \
+  template void conv2d_forward<T>(const cpu::Conv2dGeometry&, const T*, const T*, const T*, T*,    \
+                                  ConvLayout);                                                     \
+  template void conv2d_backward_input<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*,       \
+                                         ConvLayout);                                              \
   template void batch_norm_forward<T>(const cpu::BatchNormGeometry&, const T*, const T*, const T*, \
                                       const T*, const T*, T*);                                     \
   template void batch_norm_backward_input_frozen<T>(const cpu::BatchNormGeometry&, const T*,       \
