@@ -100,16 +100,14 @@ Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_
     difference = sub(input.to(options.device), start);
   }
   for_each_chunk(o.steps, options.batch_size, [&](int64_t begin, int64_t end) {
-    std::vector<Tensor> points;
+    Tensor points;
     {
       autograd::NoGradGuard no_graph;
-      for (int64_t k = begin; k < end; ++k)
-        points.push_back(add(start, mul_scalar(difference, alphas[k])));
+      points = scaled_copies(start, difference, {alphas.begin() + begin, alphas.begin() + end});
     }
-    const Tensor gradients = input_gradients(model, concat_batch(points), {target});
+    const Tensor gradients = input_gradients(model, points, {target});
     autograd::NoGradGuard no_graph;
-    for (int64_t k = begin; k < end; ++k)
-      total = add(total, mul_scalar(gradients.slice_batch(k - begin, k - begin + 1), weights[k]));
+    total = add_weighted_rows(total, gradients, {weights.begin() + begin, weights.begin() + end});
   });
   autograd::NoGradGuard no_graph;
   const Tensor attribution = mul(total, difference).to(Device::cpu());

@@ -238,6 +238,26 @@ TEST_F(Cuda, NormalNoiseIsTheCpusStream) {
   }
 }
 
+// Integrated Gradients' batched path points and weighted sum: fused multiply-adds on both
+// devices, so the same bits.
+TEST_F(Cuda, ScaledCopiesAndWeightedRowsEqualTheCpuKernels) {
+  const int64_t n = 3001, rows = 3;
+  const auto base = random_floats(n, 35), direction = random_floats(n, 36);
+  const auto batch = random_floats(n * rows, 37), start = random_floats(n, 38);
+  const std::vector<float> scales{0.1f, -0.7f, 1.3f}, weights{0.25f, -1.5f, 3.0f};
+  const cuda::DeviceArray<float> db(base), dd(direction), dbatch(batch);
+  std::vector<float> expected(n * rows);
+  auto out = poisoned(n * rows);
+  cuda::scaled_copies(n, db.data(), dd.data(), scales.data(), rows, out.data());
+  cpu::scaled_copies(n, base.data(), direction.data(), scales.data(), rows, expected.data());
+  EXPECT_EQ(out.download(), expected);
+  cuda::DeviceArray<float> accumulator(start);
+  cuda::accumulate_weighted_rows(n, dbatch.data(), weights.data(), rows, accumulator.data());
+  expected = start;
+  cpu::accumulate_weighted_rows(n, batch.data(), weights.data(), rows, expected.data());
+  EXPECT_EQ(accumulator.download(), expected);
+}
+
 TEST_F(Cuda, BatchNormForwardAndFrozenBackwardMatchTheCpuKernels) {
   const cpu::BatchNormGeometry g{.batch = 3, .channels = 7, .plane = 45};
   const int64_t n = g.batch * g.channels * g.plane;

@@ -193,6 +193,66 @@ Tensor add_scalar(const Tensor& input, double shift) {
   return scale_shift(input, 1.0, shift);
 }
 
+namespace {
+
+// The scalars of scaled_copies / add_weighted_rows in the operands' type.
+template <typename T>
+std::vector<T> narrowed(const std::vector<double>& values) {
+  return std::vector<T>(values.begin(), values.end());
+}
+
+void check_row_operands(const char* op, const Tensor& one_row, const Tensor& other) {
+  SALIENCY_CHECK(one_row.rank() >= 1 && one_row.size(0) == 1 && other.rank() == one_row.rank() &&
+                     other.dtype() == one_row.dtype() && other.device() == one_row.device(),
+                 op, ": operands ", one_row.shape(), " and ", other.shape(),
+                 " must be one row [1, ...] and rows of the same shape, dtype and device");
+  for (int64_t d = 1; d < one_row.rank(); ++d)
+    SALIENCY_CHECK(one_row.size(d) == other.size(d), op, ": rows ", other.shape(), " do not match ",
+                   one_row.shape());
+}
+
+}  // namespace
+
+Tensor scaled_copies(const Tensor& base, const Tensor& direction,
+                     const std::vector<double>& scales) {
+  check_row_operands("scaled_copies", base, direction);
+  SALIENCY_CHECK(direction.size(0) == 1, "scaled_copies: direction ", direction.shape(),
+                 " must be one row");
+  Shape shape = base.shape();
+  shape[0] = int64_t(scales.size());
+  Tensor output = Tensor::empty(shape, base.dtype(), base.device());
+  const Tensor &b = base, &d = direction;
+  dispatch_dtype(base.dtype(), [&]<typename T>() {
+    const std::vector<T> s = narrowed<T>(scales);
+    if (base.device().is_cuda())
+      cuda::scaled_copies(b.numel(), b.device_data<T>(), d.device_data<T>(), s.data(),
+                          int64_t(s.size()), output.device_data<T>());
+    else
+      cpu::scaled_copies(b.numel(), b.data<T>(), d.data<T>(), s.data(), int64_t(s.size()),
+                         output.data<T>());
+  });
+  return output;
+}
+
+Tensor add_weighted_rows(const Tensor& accumulator, const Tensor& rows,
+                         const std::vector<double>& weights) {
+  check_row_operands("add_weighted_rows", accumulator, rows);
+  SALIENCY_CHECK(rows.size(0) == int64_t(weights.size()), "add_weighted_rows: ", weights.size(),
+                 " weights for ", rows.size(0), " rows");
+  Tensor output = accumulator.clone();
+  const Tensor& r = rows;
+  dispatch_dtype(rows.dtype(), [&]<typename T>() {
+    const std::vector<T> w = narrowed<T>(weights);
+    if (rows.device().is_cuda())
+      cuda::accumulate_weighted_rows(output.numel(), r.device_data<T>(), w.data(),
+                                     int64_t(w.size()), output.device_data<T>());
+    else
+      cpu::accumulate_weighted_rows(output.numel(), r.data<T>(), w.data(), int64_t(w.size()),
+                                    output.data<T>());
+  });
+  return output;
+}
+
 Tensor add(const Tensor& a, const Tensor& b) {
   return binary(OpKind::Add, cpu::BinaryOp::Add, a, b);
 }

@@ -17,6 +17,16 @@ Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 
+// Batched sums along a line, without autograd history (Integrated Gradients' path points and
+// weighted sum): scaled_copies gives [n, ...] with row k = base + scales[k] * direction, from
+// [1, ...] operands; add_weighted_rows gives accumulator + sum_k weights[k] * rows[k] for rows
+// [n, ...], added in k order. Each product and sum is one fused multiply-add, the same bits on
+// the CPU and a GPU, and adding a batch at once or in parts gives the same result.
+Tensor scaled_copies(const Tensor& base, const Tensor& direction,
+                     const std::vector<double>& scales);
+Tensor add_weighted_rows(const Tensor& accumulator, const Tensor& rows,
+                         const std::vector<double>& weights);
+
 inline Tensor operator+(const Tensor& a, const Tensor& b) {
   return add(a, b);
 }

@@ -120,6 +120,26 @@ void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
   parallel_elements(count, [=](int64_t i) { output[i] = scale * input[i] + shift; });
 }
 
+template <typename T>
+void scaled_copies(int64_t count, const T* base, const T* direction, const T* scales,
+                   int64_t copies, T* out) {
+  for (int64_t k = 0; k < copies; ++k) {
+    const T scale = scales[k];
+    T* copy = out + k * count;
+    parallel_elements(count, [=](int64_t i) { copy[i] = std::fma(scale, direction[i], base[i]); });
+  }
+}
+
+template <typename T>
+void accumulate_weighted_rows(int64_t count, const T* batch, const T* weights, int64_t rows,
+                              T* accumulator) {
+  parallel_elements(count, [=](int64_t i) {
+    T sum = accumulator[i];
+    for (int64_t k = 0; k < rows; ++k) sum = std::fma(weights[k], batch[k * count + i], sum);
+    accumulator[i] = sum;
+  });
+}
+
 namespace {
 
 bool broadcasts(const BroadcastLayout& layout) {
@@ -249,6 +269,8 @@ void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& 
   template void unary_forward<T>(UnaryOp, int64_t, const T*, T*);                            \
   template void unary_backward<T>(UnaryOp, int64_t, const T*, const T*, T*);                 \
   template void scale_shift<T>(int64_t, T, T, const T*, T*);                                 \
+  template void scaled_copies<T>(int64_t, const T*, const T*, const T*, int64_t, T*);        \
+  template void accumulate_weighted_rows<T>(int64_t, const T*, const T*, int64_t, T*);       \
   template void binary_forward<T>(BinaryOp, const BroadcastLayout&, const T*, const T*, T*); \
   template void sum_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&, int64_t, \
                           const T*, T*);                                                     \

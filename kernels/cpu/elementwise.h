@@ -32,6 +32,19 @@ void unary_backward(UnaryOp op, int64_t count, const T* grad_output, const T* in
 template <typename T>
 void scale_shift(int64_t count, T scale, T shift, const T* input, T* output);
 
+// Copies along a line, for Integrated Gradients' path points: out[k, i] = fma(scales[k],
+// direction[i], base[i]) for k < copies (one rounding: std::fma here, fma on the GPU, so both
+// devices give the same bits).
+template <typename T>
+void scaled_copies(int64_t count, const T* base, const T* direction, const T* scales,
+                   int64_t copies, T* out);
+// accumulator[i] = fma(weights[n - 1], batch[n - 1, i], ... fma(weights[0], batch[0, i],
+// accumulator[i]) ...): a weighted sum of n rows added in row order, so that adding a batch at
+// once or row by row gives the same bits.
+template <typename T>
+void accumulate_weighted_rows(int64_t count, const T* batch, const T* weights, int64_t rows,
+                              T* accumulator);
+
 // LRP's stabilized ratio (Zennit's stabilizer): out = relevance / (z + eps * sign(z)) with
 // sign(0) = +1; with a gate, only where gate > 0 (gate_sign > 0) or gate < 0 (gate_sign < 0),
 // else 0. The specification of kernels/cuda's stabilized_ratio.

@@ -100,6 +100,31 @@ void scale_shift(int64_t count, T scale, T shift, const T* input, T* output) {
 }
 
 template <typename T>
+void scaled_copies(int64_t count, const T* base, const T* direction, const T* scales,
+                   int64_t copies, T* out) {
+  const DeviceArray<T> device_scales(std::vector<T>(scales, scales + copies));
+  const T* factor = device_scales.data();
+  const int per_copy = narrow_to_int(count, "scaled copies: elements per copy");
+  for_each_index("scaled copies", count * copies, [=] __device__(auto e) {
+    const auto k = e / per_copy;
+    const int i = int(e - k * per_copy);
+    out[e] = fma(factor[k], direction[i], base[i]);
+  });
+}
+
+template <typename T>
+void accumulate_weighted_rows(int64_t count, const T* batch, const T* weights, int64_t rows,
+                              T* accumulator) {
+  const DeviceArray<T> device_weights(std::vector<T>(weights, weights + rows));
+  const T* weight = device_weights.data();
+  for_each_index("accumulate weighted rows", count, [=] __device__(int64_t i) {
+    T sum = accumulator[i];
+    for (int64_t k = 0; k < rows; ++k) sum = fma(weight[k], batch[k * count + i], sum);
+    accumulator[i] = sum;
+  });
+}
+
+template <typename T>
 void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out) {
   switch (op) {
     case cpu::BinaryOp::Add:
@@ -215,6 +240,8 @@ void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, cons
   template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);               \
   template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                      \
   template void scale_shift<T>(int64_t, T, T, const T*, T*);                            \
+  template void scaled_copies<T>(int64_t, const T*, const T*, const T*, int64_t, T*);   \
+  template void accumulate_weighted_rows<T>(int64_t, const T*, const T*, int64_t, T*);  \
   template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);   \
   template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);           \
   template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*); \

@@ -21,6 +21,15 @@ void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input)
 template <typename T>
 void scale_shift(int64_t count, T scale, T shift, const T* input, T* output);
 
+// The CPU's scaled_copies and accumulate_weighted_rows (kernels/cpu/elementwise.h), bit for bit;
+// scales and weights are host arrays (copied to the device with the call).
+template <typename T>
+void scaled_copies(int64_t count, const T* base, const T* direction, const T* scales,
+                   int64_t copies, T* out);
+template <typename T>
+void accumulate_weighted_rows(int64_t count, const T* batch, const T* weights, int64_t rows,
+                              T* accumulator);
+
 // out = a op b for operands of one shape (the CPU's same-shape fast path).
 template <typename T>
 void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out);

@@ -154,6 +154,15 @@ void fill_normal(uint64_t, uint64_t, int64_t, double, T*) {
   unavailable("normal noise on CUDA");
 }
 
+template <typename T>
+void scaled_copies(int64_t, const T*, const T*, const T*, int64_t, T*) {
+  unavailable("scaled copies on CUDA");
+}
+template <typename T>
+void accumulate_weighted_rows(int64_t, const T*, const T*, int64_t, T*) {
+  unavailable("accumulate weighted rows on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
@@ -161,6 +170,8 @@ void fill_normal(uint64_t, uint64_t, int64_t, double, T*) {
   template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);                          \
   template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                                 \
   template void scale_shift<T>(int64_t, T, T, const T*, T*);                                       \
+  template void scaled_copies<T>(int64_t, const T*, const T*, const T*, int64_t, T*);              \
+  template void accumulate_weighted_rows<T>(int64_t, const T*, const T*, int64_t, T*);             \
   template void binary_same_shape<T>(cpu::BinaryOp, int64_t, const T*, const T*, T*);              \
   template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);                      \
   template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                             \

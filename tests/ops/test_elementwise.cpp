@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "core/error.h"
@@ -95,6 +97,45 @@ TEST(Elementwise, LrpRatioAndNegativeTest) {
   EXPECT_FALSE(cpu::any_negative<float>(0, values.data()));
   values.back() = -1e-30f;
   EXPECT_TRUE(cpu::any_negative<float>(int64_t(values.size()), values.data()));
+}
+
+}  // namespace
+}  // namespace saliency
+
+namespace saliency {
+namespace {
+
+// Integrated Gradients' batched line: row k of scaled_copies is base + s_k direction in one
+// rounding, and add_weighted_rows adds rows in order, one fused multiply-add each, so a batch
+// added whole or in two parts gives the same bits.
+TEST(Elementwise, ScaledCopiesAndWeightedRowsAreFusedMultiplyAddsInRowOrder) {
+  const Tensor base = testing::random64({1, 2, 3, 5}, 3).to(DType::Float32);
+  const Tensor direction = testing::random64({1, 2, 3, 5}, 4).to(DType::Float32);
+  const std::vector<double> scales{0.1, -0.7, 1.3};
+  const Tensor copies = scaled_copies(base, direction, scales);
+  ASSERT_EQ(copies.shape(), Shape({3, 2, 3, 5}));
+  const std::vector<double> b = base.to_vector(), d = direction.to_vector();
+  const std::vector<double> c = copies.to_vector();
+  for (size_t k = 0; k < scales.size(); ++k)
+    for (size_t i = 0; i < b.size(); ++i)
+      ASSERT_EQ(c[k * b.size() + i], std::fma(float(scales[k]), float(d[i]), float(b[i])));
+
+  const Tensor start = testing::random64({1, 2, 3, 5}, 5).to(DType::Float32);
+  const std::vector<double> weights{0.25, -1.5, 3.0};
+  const std::vector<double> whole = add_weighted_rows(start, copies, weights).to_vector();
+  const Tensor first_part = add_weighted_rows(start, copies.slice_batch(0, 1), {weights[0]});
+  const std::vector<double> in_parts =
+      add_weighted_rows(first_part, copies.slice_batch(1, 3), {weights[1], weights[2]}).to_vector();
+  EXPECT_EQ(whole, in_parts);
+  const std::vector<double> s = start.to_vector();
+  for (size_t i = 0; i < s.size(); ++i) {
+    float sum = float(s[i]);
+    for (size_t k = 0; k < weights.size(); ++k)
+      sum = std::fma(float(weights[k]), float(c[k * s.size() + i]), sum);
+    ASSERT_EQ(whole[i], sum) << i;
+  }
+  EXPECT_THROW(scaled_copies(copies, direction, scales), InvalidArgument);
+  EXPECT_THROW(add_weighted_rows(start, copies, {1.0}), InvalidArgument);
 }
 
 }  // namespace
