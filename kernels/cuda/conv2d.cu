@@ -254,6 +254,25 @@ DeviceArray<T> padded_weights(const Shape& s, int64_t out_channels, const T* wei
   return copy;
 }
 
+// What a layer's column path needs: the weights (padded to the GEMM depth where needed), the
+// images per chunk, the chunk's column buffer and, wide, a buffer for the reordered output or
+// gradient.
+template <typename T>
+struct ColumnPass {
+  ColumnPass(const cpu::Conv2dGeometry& g, const Shape& s, const T* weight, bool wide)
+      : depth(s.padded_rows()),
+        padded(padded_weights(s, g.out_channels, weight)),
+        weights(padded.size() > 0 ? padded.data() : weight),
+        chunk(chunk_images<T>(g, wide)),
+        columns(chunk * depth * s.columns()),
+        reordered(wide ? chunk * g.out_channels * s.columns() : 0) {}
+  int64_t depth;
+  DeviceArray<T> padded;
+  const T* weights;
+  int64_t chunk;
+  DeviceArray<T> columns, reordered;
+};
+
 void require_supported(const cpu::Conv2dGeometry& g) {
   SALIENCY_CHECK(conv2d_supported(g), "conv2d on CUDA: grouped convolutions (groups = ", g.groups,
                  ") are not implemented");
@@ -280,24 +299,22 @@ void conv2d_forward(const cpu::Conv2dGeometry& g, const T* input, const T* weigh
     gemm_batched(false, false, g.out_channels, width, rows, weight, rows, 0, input, width,
                  rows * width, output, width, out_size, g.batch);
   } else {
-    const int64_t depth = s.padded_rows();
-    const DeviceArray<T> padded = padded_weights(s, g.out_channels, weight);
-    if (padded.size() > 0) weight = padded.data();
-    const int64_t chunk = chunk_images<T>(g, wide);
-    DeviceArray<T> columns(chunk * depth * width), products(wide ? chunk * out_size : 0);
-    for (int64_t first = 0; first < g.batch; first += chunk) {
-      const int64_t images = std::min(chunk, g.batch - first);
-      im2col(s, column_layout(s, images, wide), images, input + first * in_size, columns.data());
+    const ColumnPass<T> pass(g, s, weight, wide);
+    const int64_t depth = pass.depth;
+    for (int64_t first = 0; first < g.batch; first += pass.chunk) {
+      const int64_t images = std::min(pass.chunk, g.batch - first);
+      T* columns = pass.columns.data();
+      im2col(s, column_layout(s, images, wide), images, input + first * in_size, columns);
       if (!wide) {
-        gemm_batched(false, false, g.out_channels, width, depth, weight, depth, 0, columns.data(),
+        gemm_batched(false, false, g.out_channels, width, depth, pass.weights, depth, 0, columns,
                      width, depth * width, output + first * out_size, width, out_size, images);
         continue;
       }
       const int64_t columns_wide = images * width;
-      gemm_batched(false, false, g.out_channels, columns_wide, depth, weight, depth, 0,
-                   columns.data(), columns_wide, 0, products.data(), columns_wide, 0, 1);
-      wide_to_nchw(g.out_channels, images, width, static_cast<const T*>(products.data()), bias,
-                   output + first * out_size);
+      gemm_batched(false, false, g.out_channels, columns_wide, depth, pass.weights, depth, 0,
+                   columns, columns_wide, 0, pass.reordered.data(), columns_wide, 0, 1);
+      wide_to_nchw(g.out_channels, images, width, static_cast<const T*>(pass.reordered.data()),
+                   bias, output + first * out_size);
     }
     if (wide) return;  // the bias went in with the reordering
   }
@@ -320,25 +337,23 @@ void conv2d_backward_input(const cpu::Conv2dGeometry& g, const T* grad_output, c
                  out_size, grad_input, width, rows * width, g.batch);
     return;
   }
-  const int64_t depth = s.padded_rows();
-  const DeviceArray<T> padded = padded_weights(s, g.out_channels, weight);
-  if (padded.size() > 0) weight = padded.data();
-  const int64_t chunk = chunk_images<T>(g, wide);
-  DeviceArray<T> columns(chunk * depth * width), gradient(wide ? chunk * out_size : 0);
-  for (int64_t first = 0; first < g.batch; first += chunk) {
-    const int64_t images = std::min(chunk, g.batch - first);
+  const ColumnPass<T> pass(g, s, weight, wide);
+  const int64_t depth = pass.depth;
+  for (int64_t first = 0; first < g.batch; first += pass.chunk) {
+    const int64_t images = std::min(pass.chunk, g.batch - first);
+    T* columns = pass.columns.data();
     if (wide) {
       const int64_t columns_wide = images * width;
-      nchw_to_wide(g.out_channels, images, width, grad_output + first * out_size, gradient.data());
-      gemm_batched(true, false, depth, columns_wide, g.out_channels, weight, depth, 0,
-                   static_cast<const T*>(gradient.data()), columns_wide, 0, columns.data(),
-                   columns_wide, 0, 1);
+      T* gradient = pass.reordered.data();
+      nchw_to_wide(g.out_channels, images, width, grad_output + first * out_size, gradient);
+      gemm_batched(true, false, depth, columns_wide, g.out_channels, pass.weights, depth, 0,
+                   static_cast<const T*>(gradient), columns_wide, 0, columns, columns_wide, 0, 1);
     } else {
-      gemm_batched(true, false, depth, width, g.out_channels, weight, depth, 0,
-                   grad_output + first * out_size, width, out_size, columns.data(), width,
-                   depth * width, images);
+      gemm_batched(true, false, depth, width, g.out_channels, pass.weights, depth, 0,
+                   grad_output + first * out_size, width, out_size, columns, width, depth * width,
+                   images);
     }
-    col2im(s, column_layout(s, images, wide), images, static_cast<const T*>(columns.data()),
+    col2im(s, column_layout(s, images, wide), images, static_cast<const T*>(columns),
            grad_input + first * in_size);
   }
 }
