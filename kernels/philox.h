@@ -8,11 +8,7 @@
 #include <cmath>
 #include <cstdint>
 
-#if defined(__CUDACC__)
-#define SALIENCY_HOST_DEVICE __host__ __device__
-#else
-#define SALIENCY_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace saliency::kernels::philox {
 

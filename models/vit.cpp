@@ -201,7 +201,7 @@ Tensor VisionTransformer::forward(const Tensor& image) const {
   const Tensor tokens =
       permute(reshape(conv_proj_->forward(image), {n, c.hidden, patches}), {0, 2, 1});
   // The class token repeated for each image (broadcasting add keeps its gradient).
-  const Tensor cls = add(zeros({n, 1, c.hidden}, image.dtype()), class_token_);
+  const Tensor cls = add(zeros({n, 1, c.hidden}, image.dtype()).to(image.device()), class_token_);
   Tensor x = add(concat({cls, tokens}, 1), pos_embedding_);
   for (const auto& block : blocks_) x = block->forward(x);
   x = final_norm_->forward(x);

@@ -120,12 +120,11 @@ void prepare_for(const LoadedModel& model, const std::vector<Method>& methods) {
   model.network->fold_for_inference();
 }
 
-std::vector<Method> supported_methods(const models::ImageClassifier& model, Device device) {
+std::vector<Method> supported_methods(const models::ImageClassifier& model) {
   std::vector<Method> methods;
   for (Method m : all_methods()) {
     if (m == Method::Lrp && model.architecture() == "vit") continue;
-    if (m == Method::AttentionRollout && (model.attention_taps().empty() || device.is_cuda()))
-      continue;
+    if (m == Method::AttentionRollout && model.attention_taps().empty()) continue;
     methods.push_back(m);
   }
   return methods;
@@ -142,15 +141,7 @@ Device parse_device(const std::string& name) {
   return Device::cuda();
 }
 
-void move_to(const LoadedModel& model, Device device, const std::vector<Method>& methods) {
-  if (device.is_cuda()) {
-    SALIENCY_CHECK(model.network->architecture() != "vit", "--device ", device.str(), ": ",
-                   model.info.source,
-                   " is a Vision Transformer; its ops have no CUDA kernels yet (use --device cpu)");
-    for (Method m : methods)
-      SALIENCY_CHECK(m != Method::AttentionRollout, "--device ", device.str(), ": ", method_name(m),
-                     " has no CUDA path yet (use --device cpu)");
-  }
+void move_to(const LoadedModel& model, Device device) {
   model.network->to(device);
 }
 

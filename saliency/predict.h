@@ -52,17 +52,14 @@ void canonize_for(const LoadedModel& model, const std::vector<Method>& methods);
 // loaded (BatchNorm scales kept) unless LRP is scored.
 void prepare_for(const LoadedModel& model, const std::vector<Method>& methods);
 // The methods `--method all` means for this model: every gradient method and Grad-CAM; LRP
-// for ResNets; attention rollout for models with attention. On CUDA: all but attention rollout
-// (the ViT's ops have no CUDA kernels yet).
-std::vector<Method> supported_methods(const models::ImageClassifier& model,
-                                      Device device = Device::cpu());
+// for ResNets; attention rollout for models with attention; the same on CUDA.
+std::vector<Method> supported_methods(const models::ImageClassifier& model);
 
 // "cpu" or "cuda" ("cuda:0"), as --device takes it. Throws InvalidArgument for other names and
 // when this build or machine has no CUDA device.
 Device parse_device(const std::string& name);
-// Moves the (prepared) network to `device` for `methods`; throws InvalidArgument naming what has
-// no kernel there (the ViT and attention rollout on CUDA).
-void move_to(const LoadedModel& model, Device device, const std::vector<Method>& methods);
+// Moves the (prepared) network to `device`.
+void move_to(const LoadedModel& model, Device device);
 // The network as the methods call it: images and logits on the host, the network on `device`.
 // The copies are differentiable (to_device), so gradients come back to the host input and
 // every method runs unchanged; its small arithmetic stays on the host.

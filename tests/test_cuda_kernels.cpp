@@ -9,6 +9,8 @@
 #include <limits>
 #include <vector>
 
+#include "autograd/engine.h"
+#include "autograd/ops.h"
 #include "conv_reference.h"
 #include "core/error.h"
 #include "core/tensor.h"
@@ -358,6 +360,112 @@ TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
   cpu::linear_backward_input<double>(g, testing::widened(dy, true).data(),
                                      testing::widened(w, true).data(), magnitude.data());
   testing::expect_within_float_bound(grad.download(), exact, magnitude, g.out_features);
+}
+
+// The Vision Transformer's ops through the Tensor API, on the GPU against the CPU: copies and
+// broadcast sums bit for bit (the same arithmetic in the same order), layer norm, softmax, GELU
+// and matmul within float rounding (exp, erf and cuBLAS's summation order differ), forward and
+// backward.
+Tensor on_gpu_leaf(const Tensor& host) {
+  Tensor leaf = host.to(Device::cuda());
+  leaf.set_requires_grad(true);
+  return leaf;
+}
+
+Tensor host_leaf(const Tensor& host) {
+  Tensor leaf = host.clone();
+  leaf.set_requires_grad(true);
+  return leaf;
+}
+
+Tensor random_tensor(const Shape& shape, uint32_t seed) {
+  const auto values = random_floats(shape.numel(), seed);
+  Tensor t = Tensor::empty(shape);
+  std::copy(values.begin(), values.end(), t.data<float>());
+  return t;
+}
+
+// f on both devices, and the gradients of sum(f * weights) with respect to every input.
+template <typename Fn>
+void expect_same_on_both_devices(const std::vector<Tensor>& inputs, Fn f, double tolerance,
+                                 const char* what) {
+  std::vector<Tensor> host, device;
+  for (const Tensor& x : inputs) {
+    host.push_back(host_leaf(x));
+    device.push_back(on_gpu_leaf(x));
+  }
+  const Tensor expected = f(host), got = f(device);
+  ASSERT_TRUE(got.device().is_cuda()) << what;
+  const Tensor weights = random_tensor(expected.shape(), 99);
+  const auto cpu_grads = autograd::grad(sum(mul(expected, weights)), host);
+  const auto gpu_grads =
+      autograd::grad(sum(to_device(mul(got, weights.to(Device::cuda())), Device::cpu())), device);
+  const auto check = [&](const Tensor& a, const Tensor& b, const std::string& name) {
+    const std::vector<double> x = a.to_vector(), y = b.to(Device::cpu()).to_vector();
+    ASSERT_EQ(x.size(), y.size()) << what << " " << name;
+    if (tolerance == 0) {
+      EXPECT_EQ(x, y) << what << " " << name;
+      return;
+    }
+    double error = 0, norm = 0;
+    for (size_t i = 0; i < x.size(); ++i)
+      error += (x[i] - y[i]) * (x[i] - y[i]), norm += x[i] * x[i];
+    EXPECT_LE(std::sqrt(error / std::max(norm, 1e-30)), tolerance) << what << " " << name;
+  };
+  check(expected, got, "forward");
+  for (size_t i = 0; i < inputs.size(); ++i)
+    check(cpu_grads[i], gpu_grads[i], "gradient " + std::to_string(i));
+}
+
+TEST_F(Cuda, CopiesAndBroadcastsOfTheVitMatchTheCpuBitForBit) {
+  const Tensor x = random_tensor({2, 3, 4, 5}, 40), row = random_tensor({4, 1}, 41);
+  const Tensor other = random_tensor({2, 2, 4, 5}, 42);
+  expect_same_on_both_devices(
+      {x},
+      [](const auto& in) {
+        return permute(in[0], {2, 0, 3, 1});
+      },
+      0, "permute");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return select(in[0], 1, 2); }, 0, "select");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return narrow(in[0], 3, 1, 3); }, 0, "narrow");
+  expect_same_on_both_devices(
+      {x, other},
+      [](const auto& in) {
+        return concat({in[0], in[1]}, 1);
+      },
+      0, "concat");
+  // Broadcasting both ways, and the sums that take its gradient back to each operand's shape.
+  expect_same_on_both_devices(
+      {x, row}, [](const auto& in) { return add(in[0], in[1]); }, 0, "broadcast add");
+  expect_same_on_both_devices(
+      {x, row}, [](const auto& in) { return mul(in[1], in[0]); }, 0, "broadcast mul");
+  expect_same_on_both_devices(
+      {x},
+      [](const auto& in) {
+        return mean(in[0], {0, 2}, true);
+      },
+      0, "mean");
+}
+
+TEST_F(Cuda, LayerNormSoftmaxGeluAndMatmulMatchTheCpu) {
+  const Tensor x = random_tensor({3, 5, 16}, 43), w = random_tensor({16}, 44),
+               b = random_tensor({16}, 45);
+  expect_same_on_both_devices(
+      {x, w, b}, [](const auto& in) { return layer_norm(in[0], in[1], in[2], 1e-6); }, 1e-6,
+      "layer_norm");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return softmax(in[0], 2); }, 1e-6, "softmax");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return softmax(in[0], 1); }, 1e-6, "softmax inner");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return log_softmax(in[0], 2); }, 1e-6, "log_softmax");
+  expect_same_on_both_devices(
+      {x}, [](const auto& in) { return gelu(in[0]); }, 1e-6, "gelu");
+  const Tensor a = random_tensor({2, 3, 5, 7}, 46), c = random_tensor({2, 3, 7, 4}, 47);
+  expect_same_on_both_devices(
+      {a, c}, [](const auto& in) { return matmul(in[0], in[1]); }, 1e-6, "matmul");
 }
 
 class CudaConv : public Cuda, public ::testing::WithParamInterface<testing::KernelConvCase> {};

@@ -1,8 +1,9 @@
 // Models and saliency methods on the GPU against the same on the CPU: the tiny torchvision-layout
-// ResNet-50 and VGG fixtures, every method `--device cuda` offers (LRP with both presets), with
-// BatchNorm as loaded (its CUDA kernel) and folded into the convolutions (the conv bias kernel),
-// plus the device choice and its refusals. The CUDA tests skip, saying why, without a GPU;
-// scripts/gpu-check.sh runs them on a machine with one. The DeviceChoice tests run everywhere.
+// ResNet-50, VGG and ViT fixtures, every method `--device cuda` offers (LRP with both presets,
+// attention rollout), with BatchNorm as loaded (its CUDA kernel) and folded into the convolutions
+// (the conv bias kernel), plus the device choice and its refusals. The CUDA tests skip, saying why,
+// without a GPU; scripts/gpu-check.sh runs them on a machine with one. The DeviceChoice tests run
+// everywhere.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -50,14 +51,14 @@ struct TwoCopies {
       prepare_for(on_cpu, {});
       prepare_for(on_gpu, {});
     }
-    move_to(on_gpu, Device::cuda(), {});
+    move_to(on_gpu, Device::cuda());
   }
 };
 
 MethodOptions small_options(const LoadedModel& model) {
   MethodOptions options;
   adapt_options(options, model);
-  options.smoothgrad.samples = 5;  // noise drawn on the host from the seed: the same for both
+  options.smoothgrad.samples = 5;  // the seed's Philox stream: the same noise on both devices
   options.integrated_gradients.steps = 8;
   options.batch_size = 3;  // chunks of unequal size
   return options;
@@ -94,7 +95,7 @@ void expect_methods_match(const TwoCopies& models, bool folded, const Tensor& in
       EXPECT_NEAR(ours.delta, expected.delta, 1e-4) << what;
     }
   };
-  for (Method method : supported_methods(*models.on_gpu.network, Device::cuda())) {
+  for (Method method : supported_methods(*models.on_gpu.network)) {
     if (method != Method::Lrp) compare(method, method_name(method));
   }
   if (!folded) return;
@@ -118,6 +119,14 @@ TEST_F(CudaMethods, VggMethodsOnTheGpuMatchTheCpu) {
     for (bool folded : {false, true})
       expect_methods_match(TwoCopies("vgg/" + name + ".safetensors", folded), folded, input,
                            name + (folded ? " folded" : ""));
+}
+
+// The Vision Transformer: layer norm, attention (batched matmuls, softmax), GELU, the class
+// token's concatenation and the position embedding's broadcast add, forward and backward, and
+// attention rollout from the GPU's attention maps.
+TEST_F(CudaMethods, VitMethodsOnTheGpuMatchTheCpu) {
+  const Tensor input = weights::read_npy(fixture("vit/input.npy")).slice_batch(0, 1);
+  expect_methods_match(TwoCopies("vit/tiny_vit.safetensors", false), false, input, "tiny_vit");
 }
 
 // to_device is differentiable both ways: a host leaf gets its gradient back on the host.
@@ -181,24 +190,17 @@ TEST(DeviceChoice, NamesAreParsedAndAMissingGpuIsAClearError) {
   }
 }
 
-TEST(DeviceChoice, MethodsWithoutACudaPathAreLeftOutOrRefused) {
+// --method all offers LRP for ResNets and attention rollout for models with attention, on either
+// device (every method has a CUDA path).
+TEST(DeviceChoice, MethodsFollowTheArchitecture) {
   const LoadedModel resnet = load_model(fixture("tiny_resnet50.safetensors"));
-  EXPECT_EQ(supported_methods(*resnet.network, Device::cuda()),
-            supported_methods(*resnet.network, Device::cpu()));
   const LoadedModel vit = load_model(fixture("vit/tiny_vit.safetensors"));
-  const std::vector<Method> on_gpu = supported_methods(*vit.network, Device::cuda());
-  EXPECT_EQ(std::count(on_gpu.begin(), on_gpu.end(), Method::AttentionRollout), 0);
-  // Refused before anything moves, so this runs on machines without a GPU too.
-  EXPECT_THROW(move_to(resnet, Device::cuda(), {Method::Vanilla, Method::AttentionRollout}),
-               InvalidArgument);
-  try {
-    move_to(vit, Device::cuda(), {Method::Vanilla});
-    ADD_FAILURE() << "a ViT on CUDA should be refused";
-  } catch (const InvalidArgument& e) {
-    EXPECT_TRUE(contains(e.what(), "Vision Transformer")) << e.what();
-  }
-  // Nothing moved: the models still run on the CPU.
-  EXPECT_TRUE(resnet.network->named_parameters().front().second.device().is_cpu());
+  const std::vector<Method> for_resnet = supported_methods(*resnet.network);
+  const std::vector<Method> for_vit = supported_methods(*vit.network);
+  EXPECT_EQ(std::count(for_resnet.begin(), for_resnet.end(), Method::Lrp), 1);
+  EXPECT_EQ(std::count(for_resnet.begin(), for_resnet.end(), Method::AttentionRollout), 0);
+  EXPECT_EQ(std::count(for_vit.begin(), for_vit.end(), Method::Lrp), 0);
+  EXPECT_EQ(std::count(for_vit.begin(), for_vit.end(), Method::AttentionRollout), 1);
 }
 
 TEST(DeviceChoice, CopiesToTheSameDeviceAreTheTensorItself) {

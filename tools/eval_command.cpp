@@ -625,10 +625,9 @@ int run_eval(const EvalOptions& o) {
   parse_metrics(o.metrics);  // bad names are bad usage before any model loads
   const Device device = parse_device(o.device);
   const LoadedModel model = load_eval_model(o);
-  const std::vector<Method> methods =
-      parse_methods(o.methods, supported_methods(*model.network, device));
+  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*model.network));
   canonize_for(model, methods);
-  move_to(model, device, methods);
+  move_to(model, device);
   Evaluation evaluation(o, model, methods, device);
   const Items items(o, model);
   SALIENCY_CHECK(items.total() > 0, "eval: no images found in the inputs");
@@ -752,7 +751,7 @@ Command add_eval_command(CLI::App& app) {
   c->add_option("--seed", o->seed, "Seed of the sensitivity-n subsets and the randomization")
       ->capture_default_str();
   c->add_option("--device", o->device,
-                "cpu or cuda: where the network runs (on cuda: every method but attention rollout)")
+                "cpu or cuda: where the network runs (every method runs on either)")
       ->capture_default_str();
   c->add_option("--limit", o->limit, "Evaluate at most this many images")
       ->check(CLI::NonNegativeNumber);

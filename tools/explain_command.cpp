@@ -149,10 +149,9 @@ int run_explain(const ExplainOptions& o) {
   const std::string weights_path = o.weights.empty() ? default_weights_path() : o.weights;
   const LoadedModel loaded = load_model(weights_path, o.model);
   const Device device = parse_device(o.device);
-  const std::vector<Method> methods =
-      parse_methods(o.methods, supported_methods(*loaded.network, device));
+  const std::vector<Method> methods = parse_methods(o.methods, supported_methods(*loaded.network));
   prepare_for(loaded, methods);
-  move_to(loaded, device, methods);
+  move_to(loaded, device);
   const Classifier classifier = classifier_on(*loaded.network, device);
   const size_t outputs = o.images.size() * methods.size();
   // A progress line on stderr, only when a person is watching it.
@@ -285,7 +284,7 @@ Command add_explain_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   c->add_option("--device", o->device,
-                "cpu or cuda: where the network runs (on cuda: every method but attention rollout)")
+                "cpu or cuda: where the network runs (every method runs on either)")
       ->capture_default_str();
   c->add_option("--out", o->out, "Folder for the pictures")->capture_default_str();
   c->add_option("--save-raw", o->save_raw,

@@ -47,7 +47,7 @@ int run_predict(const PredictOptions& options) {
   const LoadedModel loaded = load_model(weights, options.model);
   const Device device = parse_device(options.device);
   prepare_for(loaded, {});
-  move_to(loaded, device, {});
+  move_to(loaded, device);
   const Classifier model = classifier_on(*loaded.network, device);
   Preprocessing preprocessing = loaded.info.preprocessing();
   preprocessing.limits.max_pixels = options.max_image_pixels;

@@ -3,6 +3,7 @@
 #include "autograd/grad_mode.h"
 #include "core/error.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/indexing.h"
 
 namespace saliency {
 
@@ -38,7 +39,6 @@ Tensor produce(const char* op, const Tensor& like, const Shape& shape, CpuFn cpu
 
 Tensor unary(OpKind kind, cpu::UnaryOp op, const Tensor& input) {
   const char* name = autograd::op_name(kind).data();
-  if (op == cpu::UnaryOp::Gelu) check_cpu(name, input);
   Tensor output = produce(
       name, input, input.shape(),
       [&]<typename T>(T* out) { cpu::unary_forward(op, input.numel(), input.data<T>(), out); },
@@ -76,14 +76,14 @@ Tensor binary(OpKind kind, cpu::BinaryOp op, const Tensor& a, const Tensor& b) {
   const Shape out_shape = broadcast_shapes(name, a.shape(), b.shape());
   const cpu::BroadcastLayout layout{out_shape.dims(), broadcast_strides(a.shape(), out_shape),
                                     broadcast_strides(b.shape(), out_shape)};
-  if (a.device().is_cuda())
-    SALIENCY_CHECK(a.shape() == b.shape(), name, ": broadcasting ", a.shape(), " with ", b.shape(),
-                   " has no ", a.device().str(), " kernel; run it on the CPU");
   Tensor output = produce(
       name, a, out_shape,
       [&]<typename T>(T* out) { cpu::binary_forward(op, layout, a.data<T>(), b.data<T>(), out); },
       [&]<typename T>(T* out) {
-        cuda::binary_same_shape(op, a.numel(), a.device_data<T>(), b.device_data<T>(), out);
+        if (a.shape() == b.shape())
+          cuda::binary_same_shape(op, a.numel(), a.device_data<T>(), b.device_data<T>(), out);
+        else
+          cuda::binary_broadcast(op, layout, a.device_data<T>(), b.device_data<T>(), out);
       });
   if (!should_record({&a, &b})) return output;
   const bool saves_operands = kind == OpKind::Mul || autograd::SaveForRulesGuard::active();
@@ -112,9 +112,14 @@ Tensor sum_to_shape(const Tensor& grad, const Shape& shape) {
   SALIENCY_CHECK(broadcast_shapes("sum_to_shape", grad.shape(), shape) == grad.shape(),
                  "sum_to_shape: ", grad.shape(), " does not reduce to ", shape);
   const std::vector<int64_t> strides = broadcast_strides(shape, grad.shape());
-  return produce("sum_to_shape", grad, shape, [&]<typename T>(T* out) {
-    cpu::sum_to(grad.shape().dims(), strides, shape.numel(), grad.data<T>(), out);
-  });
+  return produce(
+      "sum_to_shape", grad, shape,
+      [&]<typename T>(T* out) {
+        cpu::sum_to(grad.shape().dims(), strides, shape.numel(), grad.data<T>(), out);
+      },
+      [&]<typename T>(T* out) {
+        cuda::sum_to(grad.shape().dims(), strides, shape.numel(), grad.device_data<T>(), out);
+      });
 }
 
 Tensor broadcast_to_shape(const Tensor& tensor, const Shape& shape) {
@@ -122,9 +127,13 @@ Tensor broadcast_to_shape(const Tensor& tensor, const Shape& shape) {
   SALIENCY_CHECK(broadcast_shapes("broadcast_to_shape", tensor.shape(), shape) == shape,
                  "broadcast_to_shape: ", tensor.shape(), " does not broadcast to ", shape);
   const std::vector<int64_t> strides = broadcast_strides(tensor.shape(), shape);
-  return produce("broadcast_to_shape", tensor, shape, [&]<typename T>(T* out) {
-    cpu::broadcast_to(shape.dims(), strides, tensor.data<T>(), out);
-  });
+  return produce(
+      "broadcast_to_shape", tensor, shape,
+      [&]<typename T>(T* out) { cpu::broadcast_to(shape.dims(), strides, tensor.data<T>(), out); },
+      [&]<typename T>(T* out) {
+        cuda::strided_copy(shape.dims(), strides, tensor.device_data<T>(),
+                           contiguous_strides(shape), out);
+      });
 }
 
 Tensor relu(const Tensor& input) {
@@ -281,7 +290,6 @@ TensorList UnaryNode::default_backward(const Tensor& grad_output, const InputMas
   const cpu::UnaryOp op = kind() == OpKind::Abs      ? cpu::UnaryOp::Abs
                           : kind() == OpKind::Square ? cpu::UnaryOp::Square
                                                      : cpu::UnaryOp::Gelu;
-  if (op == cpu::UnaryOp::Gelu) check_cpu("gelu backward", grad_output);
   return {produce(
       name().data(), grad_output, grad_output.shape(),
       [&]<typename T>(T* out) {

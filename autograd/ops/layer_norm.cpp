@@ -1,10 +1,12 @@
 #include "autograd/ops/layer_norm.h"
 
 #include "core/error.h"
+#include "kernels/cuda/layer_norm.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 Tensor layer_norm(const Tensor& input, const Tensor& weight, const Tensor& bias, double eps) {
   SALIENCY_CHECK(input.rank() >= 1 && input.numel() > 0, "layer_norm: expected a non-empty ",
@@ -17,15 +19,17 @@ Tensor layer_norm(const Tensor& input, const Tensor& weight, const Tensor& bias,
       check_same_dtype_device("layer_norm", input, *p);
     }
   SALIENCY_CHECK(eps >= 0, "layer_norm: eps must be non-negative, got ", eps);
-  check_cpu("layer_norm", input);
   const cpu::LayerNormGeometry g{input.numel() / features, features};
-  Tensor output = Tensor::empty(input.shape(), input.dtype());
-  Tensor mean = Tensor::empty({g.rows}, input.dtype()),
-         rstd = Tensor::empty({g.rows}, input.dtype());
+  const Device device = input.device();
+  Tensor output = Tensor::empty(input.shape(), input.dtype(), device);
+  Tensor mean = Tensor::empty({g.rows}, input.dtype(), device),
+         rstd = Tensor::empty({g.rows}, input.dtype(), device);
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::layer_norm_forward(g, input.data<T>(), weight.defined() ? weight.data<T>() : nullptr,
-                            bias.defined() ? bias.data<T>() : nullptr, eps, output.data<T>(),
-                            mean.data<T>(), rstd.data<T>());
+    const auto p = [](const Tensor& t) { return t.defined() ? t.device_data<T>() : nullptr; };
+    if (device.is_cuda())
+      cuda::layer_norm_forward(g, p(input), p(weight), p(bias), eps, p(output), p(mean), p(rstd));
+    else
+      cpu::layer_norm_forward(g, p(input), p(weight), p(bias), eps, p(output), p(mean), p(rstd));
   });
   if (!autograd::should_record({&input, &weight, &bias})) return output;
   return autograd::attach(output,
@@ -39,14 +43,21 @@ namespace autograd {
 TensorList LayerNormNode::default_backward(const Tensor& grad_output,
                                            const InputMask& needs) const {
   TensorList grads(3);
-  if (needs[0]) grads[0] = Tensor::empty(input_.shape(), input_.dtype());
-  if (needs.size() > 1 && needs[1]) grads[1] = Tensor::empty(weight_.shape(), input_.dtype());
-  if (needs.size() > 2 && needs[2]) grads[2] = Tensor::empty({geometry_.features}, input_.dtype());
+  const Device device = input_.device();
+  check_same_dtype_device("layer_norm backward", grad_output, input_);
+  if (needs[0]) grads[0] = Tensor::empty(input_.shape(), input_.dtype(), device);
+  if (needs.size() > 1 && needs[1])
+    grads[1] = Tensor::empty(weight_.shape(), input_.dtype(), device);
+  if (needs.size() > 2 && needs[2])
+    grads[2] = Tensor::empty({geometry_.features}, input_.dtype(), device);
   dispatch_dtype(input_.dtype(), [&]<typename T>() {
-    auto out = [](Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
-    cpu::layer_norm_backward(geometry_, grad_output.data<T>(), input_.data<T>(),
-                             weight_.defined() ? weight_.data<T>() : nullptr, mean_.data<T>(),
-                             rstd_.data<T>(), out(grads[0]), out(grads[1]), out(grads[2]));
+    const auto p = [](const Tensor& t) { return t.defined() ? t.device_data<T>() : nullptr; };
+    if (device.is_cuda())
+      cuda::layer_norm_backward(geometry_, p(grad_output), p(input_), p(weight_), p(mean_),
+                                p(rstd_), p(grads[0]), p(grads[1]), p(grads[2]));
+    else
+      cpu::layer_norm_backward(geometry_, p(grad_output), p(input_), p(weight_), p(mean_), p(rstd_),
+                               p(grads[0]), p(grads[1]), p(grads[2]));
   });
   return grads;
 }

@@ -4,17 +4,18 @@
 
 #include "autograd/ops/elementwise.h"
 #include "core/error.h"
+#include "kernels/cuda/softmax.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 using autograd::OpKind;
 
 namespace {
 
 Tensor reduce(const char* op, const Tensor& input, std::vector<int64_t> axes, bool keepdim,
               bool average) {
-  check_cpu(op, input);
   std::vector<int64_t> kept = input.shape().dims();
   std::vector<int64_t> dropped;
   for (int64_t& axis : axes) axis = input.shape().normalize_dim(axis, op);
@@ -47,15 +48,17 @@ std::vector<int64_t> all_axes(const Tensor& input) {
 
 Tensor softmax_op(OpKind kind, const Tensor& input, int64_t dim) {
   const char* op = autograd::op_name(kind).data();
-  check_cpu(op, input);
   const int64_t axis = input.shape().normalize_dim(dim, op);
   cpu::SoftmaxGeometry g{1, input.size(axis), 1};
   for (int64_t d = 0; d < axis; ++d) g.outer *= input.size(d);
   for (int64_t d = axis + 1; d < input.rank(); ++d) g.inner *= input.size(d);
   const bool log = kind == OpKind::LogSoftmax;
-  Tensor output = Tensor::empty(input.shape(), input.dtype());
+  Tensor output = Tensor::empty(input.shape(), input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::softmax_forward(g, log, input.data<T>(), output.data<T>());
+    if (input.device().is_cuda())
+      cuda::softmax_forward(g, log, input.device_data<T>(), output.device_data<T>());
+    else
+      cpu::softmax_forward(g, log, input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(output, std::make_shared<autograd::SoftmaxNode>(
@@ -92,10 +95,16 @@ TensorList SumNode::default_backward(const Tensor& grad_output, const InputMask&
 }
 
 TensorList SoftmaxNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  Tensor grad_input = Tensor::empty(output_.shape(), output_.dtype());
+  check_same_dtype_device(name().data(), grad_output, output_);
+  Tensor grad_input = Tensor::empty(output_.shape(), output_.dtype(), output_.device());
+  const bool log = kind() == OpKind::LogSoftmax;
   dispatch_dtype(output_.dtype(), [&]<typename T>() {
-    cpu::softmax_backward(geometry_, kind() == OpKind::LogSoftmax, grad_output.data<T>(),
-                          output_.data<T>(), grad_input.data<T>());
+    if (output_.device().is_cuda())
+      cuda::softmax_backward(geometry_, log, grad_output.device_data<T>(), output_.device_data<T>(),
+                             grad_input.device_data<T>());
+    else
+      cpu::softmax_backward(geometry_, log, grad_output.data<T>(), output_.data<T>(),
+                            grad_input.data<T>());
   });
   return {grad_input};
 }

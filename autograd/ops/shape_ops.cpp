@@ -6,10 +6,12 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "kernels/cpu/indexing.h"
+#include "kernels/cuda/indexing.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 namespace {
 
@@ -22,6 +24,28 @@ Split split_at(const Shape& shape, int64_t dim) {
   for (int64_t d = 0; d < dim; ++d) s.outer *= shape[d];
   for (int64_t d = dim + 1; d < shape.rank(); ++d) s.inner *= shape[d];
   return s;
+}
+
+// For o < outer: output[o out_row + out_offset + i] = input[o in_row + in_offset + i], i < slab,
+// on the device both tensors live on (select, concat and narrow, and their gradients).
+void copy_slabs(int64_t outer, int64_t slab, int64_t in_row, int64_t in_offset, int64_t out_row,
+                int64_t out_offset, const Tensor& input, const Tensor& output) {
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    if (input.device().is_cuda())
+      cuda::strided_copy({outer, slab}, {in_row, 1}, input.device_data<T>() + in_offset,
+                         {out_row, 1}, output.device_data<T>() + out_offset);
+    else
+      cpu::copy_slabs(outer, slab, in_row, in_offset, out_row, out_offset, input.data<T>(),
+                      output.data<T>());
+  });
+}
+
+Tensor zeros_on(const Shape& shape, DType dtype, Device device) {
+  if (device.is_cpu()) return zeros(shape, dtype);
+  Tensor zero = Tensor::empty(shape, dtype, device);
+  dispatch_dtype(dtype,
+                 [&]<typename T>() { cuda::fill_zero(zero.numel(), zero.device_data<T>()); });
+  return zero;
 }
 
 }  // namespace
@@ -94,17 +118,14 @@ Tensor concat_batch(const std::vector<Tensor>& inputs) {
 }
 
 Tensor select(const Tensor& input, int64_t dim, int64_t index) {
-  check_cpu("select", input);
   const int64_t axis = input.shape().normalize_dim(dim, "select");
   SALIENCY_CHECK(index >= 0 && index < input.size(axis), "select: index ", index,
                  " out of range for dimension ", axis, " of ", input.shape());
   std::vector<int64_t> dims = input.shape().dims();
   dims.erase(dims.begin() + axis);
   const Split s = split_at(input.shape(), axis);
-  Tensor output = Tensor::empty(Shape(dims), input.dtype());
-  dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::select_forward(s.outer, s.size, s.inner, index, input.data<T>(), output.data<T>());
-  });
+  Tensor output = Tensor::empty(Shape(dims), input.dtype(), input.device());
+  copy_slabs(s.outer, s.inner, s.size * s.inner, index * s.inner, s.inner, 0, input, output);
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(output, std::make_shared<autograd::SelectNode>(
                                       autograd::edges_to({&input}), input.shape(), axis, index));
@@ -117,7 +138,6 @@ Tensor concat(const std::vector<Tensor>& inputs, int64_t dim) {
   std::vector<int64_t> dims = first.shape().dims(), sizes;
   dims[size_t(axis)] = 0;
   for (const Tensor& t : inputs) {
-    check_cpu("concat", t);
     check_same_dtype_device("concat", first, t);
     bool same = t.rank() == first.rank();
     for (int64_t d = 0; same && d < t.rank(); ++d) same = d == axis || t.size(d) == first.size(d);
@@ -128,14 +148,11 @@ Tensor concat(const std::vector<Tensor>& inputs, int64_t dim) {
   }
   const Shape out_shape(dims);
   const Split out = split_at(out_shape, axis);
-  Tensor output = Tensor::empty(out_shape, first.dtype());
+  Tensor output = Tensor::empty(out_shape, first.dtype(), first.device());
   int64_t begin = 0;
   for (size_t i = 0; i < inputs.size(); ++i) {
-    dispatch_dtype(first.dtype(), [&]<typename T>() {
-      cpu::copy_slabs(out.outer, sizes[i] * out.inner, sizes[i] * out.inner, 0,
-                      out.size * out.inner, begin * out.inner, inputs[i].data<T>(),
-                      output.data<T>());
-    });
+    copy_slabs(out.outer, sizes[i] * out.inner, sizes[i] * out.inner, 0, out.size * out.inner,
+               begin * out.inner, inputs[i], output);
     begin += sizes[i];
   }
   std::vector<const Tensor*> pointers;
@@ -153,15 +170,12 @@ Tensor narrow(const Tensor& input, int64_t dim, int64_t begin, int64_t length) {
   const int64_t axis = input.shape().normalize_dim(dim, "narrow");
   SALIENCY_CHECK(begin >= 0 && length >= 0 && begin + length <= input.size(axis), "narrow: [",
                  begin, ", ", begin + length, ") outside dimension ", axis, " of ", input.shape());
-  check_cpu("narrow", input);
   const Split in = split_at(input.shape(), axis);
   std::vector<int64_t> dims = input.shape().dims();
   dims[size_t(axis)] = length;
-  Tensor output = Tensor::empty(Shape(dims), input.dtype());
-  dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::copy_slabs(in.outer, length * in.inner, in.size * in.inner, begin * in.inner,
-                    length * in.inner, 0, input.data<T>(), output.data<T>());
-  });
+  Tensor output = Tensor::empty(Shape(dims), input.dtype(), input.device());
+  copy_slabs(in.outer, length * in.inner, in.size * in.inner, begin * in.inner, length * in.inner,
+             0, input, output);
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(output, std::make_shared<autograd::NarrowNode>(
                                       autograd::edges_to({&input}), input.shape(), axis, begin));
@@ -178,10 +192,21 @@ Tensor permute(const Tensor& input, const std::vector<int64_t>& order) {
     seen[size_t(d)] = true;
     dims.push_back(input.size(d));
   }
-  check_cpu("permute", input);
-  Tensor output = Tensor::empty(Shape(dims), input.dtype());
+  Tensor output = Tensor::empty(Shape(dims), input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::permute_copy(input.shape().dims(), order, input.data<T>(), output.data<T>());
+    if (input.device().is_cpu()) {
+      cpu::permute_copy(input.shape().dims(), order, input.data<T>(), output.data<T>());
+      return;
+    }
+    // Output dimension d walks input dimension order[d] with that dimension's stride.
+    std::vector<int64_t> input_strides(order.size(), 1), read(order.size()), write(order.size(), 1);
+    for (size_t d = order.size(); d-- > 1;)
+      input_strides[d - 1] = input_strides[d] * input.size(int64_t(d));
+    for (size_t d = order.size(); d-- > 0;) {
+      read[d] = input_strides[size_t(order[d])];
+      if (d + 1 < order.size()) write[d] = write[d + 1] * dims[d + 1];
+    }
+    cuda::strided_copy(dims, read, input.device_data<T>(), write, output.device_data<T>());
   });
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(
@@ -206,11 +231,9 @@ TensorList ConcatNode::default_backward(const Tensor& grad_output, const InputMa
     if (needs[i]) {
       std::vector<int64_t> dims = output_shape_.dims();
       dims[size_t(dim_)] = sizes_[i];
-      grads[i] = Tensor::empty(Shape(dims), grad_output.dtype());
-      dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-        cpu::copy_slabs(out.outer, sizes_[i] * out.inner, out.size * out.inner, begin * out.inner,
-                        sizes_[i] * out.inner, 0, grad_output.data<T>(), grads[i].data<T>());
-      });
+      grads[i] = Tensor::empty(Shape(dims), grad_output.dtype(), grad_output.device());
+      copy_slabs(out.outer, sizes_[i] * out.inner, out.size * out.inner, begin * out.inner,
+                 sizes_[i] * out.inner, 0, grad_output, grads[i]);
     }
     begin += sizes_[i];
   }
@@ -220,11 +243,9 @@ TensorList ConcatNode::default_backward(const Tensor& grad_output, const InputMa
 TensorList NarrowNode::default_backward(const Tensor& grad_output, const InputMask&) const {
   const Split in = split_at(input_shape_, dim_);
   const int64_t length = grad_output.size(dim_);
-  Tensor grad_input = zeros(input_shape_, grad_output.dtype());
-  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    cpu::copy_slabs(in.outer, length * in.inner, length * in.inner, 0, in.size * in.inner,
-                    begin_ * in.inner, grad_output.data<T>(), grad_input.data<T>());
-  });
+  Tensor grad_input = zeros_on(input_shape_, grad_output.dtype(), grad_output.device());
+  copy_slabs(in.outer, length * in.inner, length * in.inner, 0, in.size * in.inner,
+             begin_ * in.inner, grad_output, grad_input);
   return {grad_input};
 }
 
@@ -255,11 +276,9 @@ TensorList ConcatBatchNode::default_backward(const Tensor& grad_output,
 
 TensorList SelectNode::default_backward(const Tensor& grad_output, const InputMask&) const {
   const Split s = split_at(input_shape_, dim_);
-  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype());
-  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    cpu::select_backward(s.outer, s.size, s.inner, index_, grad_output.data<T>(),
-                         grad_input.data<T>());
-  });
+  Tensor grad_input = zeros_on(input_shape_, grad_output.dtype(), grad_output.device());
+  copy_slabs(s.outer, s.inner, s.inner, 0, s.size * s.inner, index_ * s.inner, grad_output,
+             grad_input);
   return {grad_input};
 }
 

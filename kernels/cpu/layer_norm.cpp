@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/row_kernels.h"
 
 namespace saliency::kernels::cpu {
 
@@ -12,21 +13,8 @@ void layer_norm_forward(const LayerNormGeometry& g, const T* input, const T* wei
                         double eps, T* output, T* mean, T* rstd) {
   const int64_t f = g.features;
   parallel_for(0, g.rows, grain_for(f), [&](int64_t lo, int64_t hi) {
-    for (int64_t r = lo; r < hi; ++r) {
-      const T* x = input + r * f;
-      double sum = 0, square_sum = 0;
-      for (int64_t i = 0; i < f; ++i) sum += double(x[i]);
-      const double mu = sum / double(f);
-      for (int64_t i = 0; i < f; ++i) square_sum += (double(x[i]) - mu) * (double(x[i]) - mu);
-      const double inv = 1.0 / std::sqrt(square_sum / double(f) + eps);
-      mean[r] = T(mu);
-      rstd[r] = T(inv);
-      T* y = output + r * f;
-      for (int64_t i = 0; i < f; ++i) {
-        const double normalized = (double(x[i]) - mu) * inv;
-        y[i] = T(normalized * double(weight ? weight[i] : T(1)) + double(bias ? bias[i] : T(0)));
-      }
-    }
+    for (int64_t r = lo; r < hi; ++r)
+      rows::layer_norm_row(f, input + r * f, weight, bias, eps, output + r * f, mean + r, rstd + r);
   });
 }
 
@@ -37,25 +25,9 @@ void layer_norm_backward(const LayerNormGeometry& g, const T* grad_output, const
   const int64_t f = g.features;
   if (grad_input) {
     parallel_for(0, g.rows, grain_for(f), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const T* x = input + r * f;
-        const T* dy = grad_output + r * f;
-        const double mu = double(mean[r]), inv = double(rstd[r]);
-        double mean_gw = 0, mean_gw_xhat = 0;
-        for (int64_t i = 0; i < f; ++i) {
-          const double gw = double(dy[i]) * double(weight ? weight[i] : T(1));
-          mean_gw += gw;
-          mean_gw_xhat += gw * (double(x[i]) - mu) * inv;
-        }
-        mean_gw /= double(f);
-        mean_gw_xhat /= double(f);
-        T* dx = grad_input + r * f;
-        for (int64_t i = 0; i < f; ++i) {
-          const double gw = double(dy[i]) * double(weight ? weight[i] : T(1));
-          const double xhat = (double(x[i]) - mu) * inv;
-          dx[i] = T(inv * (gw - mean_gw - xhat * mean_gw_xhat));
-        }
-      }
+      for (int64_t r = lo; r < hi; ++r)
+        rows::layer_norm_row_backward(f, grad_output + r * f, input + r * f, weight, mean[r],
+                                      rstd[r], grad_input + r * f);
     });
   }
   if (!grad_weight && !grad_bias) return;

@@ -1,10 +1,7 @@
 #include "kernels/cpu/softmax.h"
 
-#include <algorithm>
-#include <cmath>
-#include <limits>
-
 #include "kernels/cpu/parallel.h"
+#include "kernels/row_kernels.h"
 
 namespace saliency::kernels::cpu {
 namespace {
@@ -23,15 +20,7 @@ void for_each_line(const SoftmaxGeometry& g, Fn fn) {
 template <typename T>
 void softmax_forward(const SoftmaxGeometry& g, bool log, const T* input, T* output) {
   for_each_line(g, [&](int64_t base) {
-    T peak = -std::numeric_limits<T>::infinity();
-    for (int64_t k = 0; k < g.size; ++k) peak = std::max(peak, input[base + k * g.inner]);
-    T total = 0;
-    for (int64_t k = 0; k < g.size; ++k) total += std::exp(input[base + k * g.inner] - peak);
-    const T log_total = std::log(total);
-    for (int64_t k = 0; k < g.size; ++k) {
-      const T shifted = input[base + k * g.inner] - peak;
-      output[base + k * g.inner] = log ? shifted - log_total : std::exp(shifted) / total;
-    }
+    rows::softmax_line(g.size, g.inner, log, input + base, output + base);
   });
 }
 
@@ -39,16 +28,8 @@ template <typename T>
 void softmax_backward(const SoftmaxGeometry& g, bool log, const T* grad_output, const T* output,
                       T* grad_input) {
   for_each_line(g, [&](int64_t base) {
-    T dot = 0;
-    for (int64_t k = 0; k < g.size; ++k) {
-      const int64_t i = base + k * g.inner;
-      dot += log ? grad_output[i] : grad_output[i] * output[i];
-    }
-    for (int64_t k = 0; k < g.size; ++k) {
-      const int64_t i = base + k * g.inner;
-      grad_input[i] =
-          log ? grad_output[i] - std::exp(output[i]) * dot : output[i] * (grad_output[i] - dot);
-    }
+    rows::softmax_line_backward(g.size, g.inner, log, grad_output + base, output + base,
+                                grad_input + base);
   });
 }
 

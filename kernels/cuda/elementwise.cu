@@ -141,25 +141,43 @@ void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, 
 
 template <typename T>
 void unary_forward(cpu::UnaryOp op, int64_t count, const T* input, T* output) {
-  SALIENCY_CHECK(op != cpu::UnaryOp::Gelu, "gelu: no CUDA kernel");
-  if (op == cpu::UnaryOp::Abs)
-    for_each_index("abs", count, [=] __device__(int64_t i) { output[i] = fabs(input[i]); });
-  else
-    for_each_index("square", count, [=] __device__(int64_t i) { output[i] = input[i] * input[i]; });
+  const T* none = nullptr;
+  switch (op) {
+    case cpu::UnaryOp::Abs:
+      map("abs", count, input, none, output, [] __device__(T x, T) { return fabs(x); });
+      break;
+    case cpu::UnaryOp::Square:
+      map("square", count, input, none, output, [] __device__(T x, T) { return x * x; });
+      break;
+    case cpu::UnaryOp::Gelu:  // x Phi(x), exact, as the CPU's
+      map("gelu", count, input, none, output,
+          [] __device__(T x, T) { return T(0.5) * x * (T(1) + erf(x * T(M_SQRT1_2))); });
+      break;
+  }
 }
 
 template <typename T>
 void unary_backward(cpu::UnaryOp op, int64_t count, const T* grad_output, const T* input,
                     T* grad_input) {
-  SALIENCY_CHECK(op != cpu::UnaryOp::Gelu, "gelu backward: no CUDA kernel");
-  if (op == cpu::UnaryOp::Abs)
-    for_each_index("abs backward", count, [=] __device__(int64_t i) {
-      const T sign = input[i] > T(0) ? T(1) : (input[i] < T(0) ? T(-1) : T(0));
-      grad_input[i] = sign * grad_output[i];
-    });
-  else  // products only: nothing for nvcc to contract into an FMA
-    for_each_index("square backward", count,
-                   [=] __device__(int64_t i) { grad_input[i] = T(2) * input[i] * grad_output[i]; });
+  switch (op) {
+    case cpu::UnaryOp::Abs:
+      map("abs backward", count, grad_output, input, grad_input, [] __device__(T g, T x) {
+        const T sign = x > T(0) ? T(1) : (x < T(0) ? T(-1) : T(0));
+        return sign * g;
+      });
+      break;
+    case cpu::UnaryOp::Square:  // products only: nothing for nvcc to contract into an FMA
+      map("square backward", count, grad_output, input, grad_input,
+          [] __device__(T g, T x) { return T(2) * x * g; });
+      break;
+    case cpu::UnaryOp::Gelu:
+      map("gelu backward", count, grad_output, input, grad_input, [] __device__(T g, T x) {
+        const T cdf = T(0.5) * (T(1) + erf(x * T(M_SQRT1_2)));
+        const T pdf = exp(T(-0.5) * x * x) * T(0.3989422804014327);  // 1 / sqrt(2 pi)
+        return g * (cdf + x * pdf);
+      });
+      break;
+  }
 }
 
 template <typename T>

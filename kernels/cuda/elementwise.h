@@ -34,8 +34,8 @@ void accumulate_weighted_rows(int64_t count, const T* batch, const T* weights, i
 template <typename T>
 void binary_same_shape(cpu::BinaryOp op, int64_t count, const T* a, const T* b, T* out);
 
-// |x| and x * x and their backward passes, as the CPU's unary_forward / unary_backward (GELU has
-// no CUDA kernel yet: callers check).
+// |x|, x * x and GELU and their backward passes, as the CPU's unary_forward / unary_backward
+// (erf and exp may differ from the C library's in the last bit).
 template <typename T>
 void unary_forward(cpu::UnaryOp op, int64_t count, const T* input, T* output);
 template <typename T>

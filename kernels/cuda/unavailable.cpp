@@ -5,11 +5,14 @@
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/indexing.h"
+#include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
 #include "kernels/cuda/profile.h"
 #include "kernels/cuda/random.h"
+#include "kernels/cuda/softmax.h"
 
 namespace saliency::kernels::cuda {
 namespace {
@@ -163,7 +166,56 @@ void accumulate_weighted_rows(int64_t, const T*, const T*, int64_t, T*) {
   unavailable("accumulate weighted rows on CUDA");
 }
 
+template <typename T>
+void strided_copy(const std::vector<int64_t>&, const std::vector<int64_t>&, const T*,
+                  const std::vector<int64_t>&, T*) {
+  unavailable("strided copy on CUDA");
+}
+template <typename T>
+void binary_broadcast(cpu::BinaryOp, const cpu::BroadcastLayout&, const T*, const T*, T*) {
+  unavailable("broadcasting on CUDA");
+}
+template <typename T>
+void sum_to(const std::vector<int64_t>&, const std::vector<int64_t>&, int64_t, const T*, T*) {
+  unavailable("sum_to on CUDA");
+}
+template <typename T>
+void fill_zero(int64_t, T*) {
+  unavailable("fill on CUDA");
+}
+template <typename T>
+void layer_norm_forward(const cpu::LayerNormGeometry&, const T*, const T*, const T*, double, T*, T*,
+                        T*) {
+  unavailable("layer_norm on CUDA");
+}
+template <typename T>
+void layer_norm_backward(const cpu::LayerNormGeometry&, const T*, const T*, const T*, const T*,
+                         const T*, T*, T*, T*) {
+  unavailable("layer_norm backward on CUDA");
+}
+template <typename T>
+void softmax_forward(const cpu::SoftmaxGeometry&, bool, const T*, T*) {
+  unavailable("softmax on CUDA");
+}
+template <typename T>
+void softmax_backward(const cpu::SoftmaxGeometry&, bool, const T*, const T*, T*) {
+  unavailable("softmax backward on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
+  template void strided_copy<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,          \
+                                const T*, const std::vector<int64_t>&, T*);                        \
+  template void binary_broadcast<T>(cpu::BinaryOp, const cpu::BroadcastLayout&, const T*,          \
+                                    const T*, T*);                                                 \
+  template void sum_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&, int64_t,       \
+                          const T*, T*);                                                           \
+  template void fill_zero<T>(int64_t, T*);                                                         \
+  template void layer_norm_forward<T>(const cpu::LayerNormGeometry&, const T*, const T*, const T*, \
+                                      double, T*, T*, T*);                                         \
+  template void layer_norm_backward<T>(const cpu::LayerNormGeometry&, const T*, const T*,          \
+                                       const T*, const T*, const T*, T*, T*, T*);                  \
+  template void softmax_forward<T>(const cpu::SoftmaxGeometry&, bool, const T*, T*);               \
+  template void softmax_backward<T>(const cpu::SoftmaxGeometry&, bool, const T*, const T*, T*);    \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
