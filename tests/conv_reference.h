@@ -280,4 +280,17 @@ inline void expect_conv_backward_input_within_bound(const kernels::cpu::Conv2dGe
   expect_within_float_bound(got, exact, magnitude, g.out_channels * g.kernel_h * g.kernel_w);
 }
 
+// The same for the weight gradient (of geometry g for output gradient dy and input x).
+inline void expect_conv_backward_weight_within_bound(const kernels::cpu::Conv2dGeometry& g,
+                                                     const std::vector<float>& dy,
+                                                     const std::vector<float>& x,
+                                                     const std::vector<float>& got) {
+  std::vector<double> exact(got.size()), magnitude(got.size());
+  kernels::cpu::conv2d_backward_weight<double>(g, widened(dy, false).data(),
+                                               widened(x, false).data(), exact.data());
+  kernels::cpu::conv2d_backward_weight<double>(g, widened(dy, true).data(), widened(x, true).data(),
+                                               magnitude.data());
+  expect_within_float_bound(got, exact, magnitude, g.batch * g.out_h() * g.out_w());
+}
+
 }  // namespace saliency::testing

@@ -335,7 +335,7 @@ TEST_F(Cuda, MaxAndAdaptiveAveragePoolingEqualTheCpuKernels) {
   }
 }
 
-TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
+TEST_F(Cuda, LinearForwardAndBackwardsMatchTheCpuInFloat64) {
   const cpu::LinearGeometry g{.batch = 3, .in_features = 2048, .out_features = 37};
   const auto x = random_floats(g.batch * g.in_features, 18),
              w = random_floats(g.out_features * g.in_features, 19),
@@ -360,6 +360,21 @@ TEST_F(Cuda, LinearForwardAndBackwardInputMatchTheCpuInFloat64) {
   cpu::linear_backward_input<double>(g, testing::widened(dy, true).data(),
                                      testing::widened(w, true).data(), magnitude.data());
   testing::expect_within_float_bound(grad.download(), exact, magnitude, g.out_features);
+
+  // The parameters' gradients: the weight's within the bound, the bias's bit for bit.
+  auto grad_weight = poisoned(g.out_features * g.in_features), grad_bias = poisoned(g.out_features);
+  cuda::linear_backward_weight(g, ddy.data(), dx.data(), grad_weight.data());
+  cuda::linear_backward_bias(g, ddy.data(), grad_bias.data());
+  exact.assign(g.out_features * g.in_features, 0.0);
+  magnitude.assign(exact.size(), 0.0);
+  cpu::linear_backward_weight<double>(g, testing::widened(dy, false).data(),
+                                      testing::widened(x, false).data(), exact.data());
+  cpu::linear_backward_weight<double>(g, testing::widened(dy, true).data(),
+                                      testing::widened(x, true).data(), magnitude.data());
+  testing::expect_within_float_bound(grad_weight.download(), exact, magnitude, g.batch);
+  std::vector<float> expected_bias(g.out_features);
+  cpu::linear_backward_bias(g, dy.data(), expected_bias.data());
+  EXPECT_EQ(grad_bias.download(), expected_bias);
 }
 
 // The Vision Transformer's ops through the Tensor API, on the GPU against the CPU: copies and
@@ -468,9 +483,23 @@ TEST_F(Cuda, LayerNormSoftmaxGeluAndMatmulMatchTheCpu) {
       {a, c}, [](const auto& in) { return matmul(in[0], in[1]); }, 1e-6, "matmul");
 }
 
+// Training's gradients through the Tensor API: a convolution's and a linear layer's weights and
+// biases, on the GPU as on the CPU.
+TEST_F(Cuda, ParameterGradientsMatchTheCpu) {
+  const Tensor x = random_tensor({2, 3, 9, 8}, 48), w = random_tensor({4, 3, 3, 3}, 49),
+               b = random_tensor({4}, 50);
+  expect_same_on_both_devices(
+      {x, w, b}, [](const auto& in) { return conv2d(in[0], in[1], in[2], {.padding = 1}); }, 1e-6,
+      "conv2d");
+  const Tensor rows = random_tensor({5, 7}, 51), lw = random_tensor({3, 7}, 52),
+               lb = random_tensor({3}, 53);
+  expect_same_on_both_devices(
+      {rows, lw, lb}, [](const auto& in) { return linear(in[0], in[1], in[2]); }, 1e-6, "linear");
+}
+
 class CudaConv : public Cuda, public ::testing::WithParamInterface<testing::KernelConvCase> {};
 
-TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
+TEST_P(CudaConv, ForwardAndBackwardsMatchTheCpuInFloat64) {
   const cpu::Conv2dGeometry& g = GetParam().geometry;
   const int64_t in_size = g.batch * g.in_channels * g.in_h * g.in_w;
   const int64_t out_size = g.batch * g.out_channels * g.out_h() * g.out_w();
@@ -497,6 +526,16 @@ TEST_P(CudaConv, ForwardAndBackwardInputMatchTheCpuInFloat64) {
     cuda::conv2d_backward_input(g, ddy.data(), dw.data(), grad.data(), layout);
     testing::expect_conv_backward_input_within_bound(g, dy, w, grad.download());
   }
+  // The parameters' gradients: the weight's within the bound, the bias's bit for bit (the same
+  // sums in the same order).
+  auto grad_weight = poisoned(g.out_channels * g.patch_size()),
+       grad_bias = poisoned(g.out_channels);
+  cuda::conv2d_backward_weight(g, ddy.data(), dx.data(), grad_weight.data());
+  testing::expect_conv_backward_weight_within_bound(g, dy, x, grad_weight.download());
+  cuda::conv2d_backward_bias(g, ddy.data(), grad_bias.data());
+  std::vector<float> expected_bias(g.out_channels);
+  cpu::conv2d_backward_bias(g, dy.data(), expected_bias.data());
+  EXPECT_EQ(grad_bias.download(), expected_bias);
   cuda::synchronize("conv2d test");
 }
 

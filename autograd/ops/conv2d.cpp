@@ -126,18 +126,26 @@ TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMa
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_);
-    if (needs[1] || (needs.size() > 2 && needs[2]))
-      check_cpu("conv2d weight and bias gradients (saliency methods need input gradients only)",
-                grad_output);
+    const Device device = grad_output.device();
     if (needs[1]) {
-      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      check_same_dtype_device("conv2d weight gradient", grad_output, input_);
+      check_device_geometry("conv2d weight gradient", device, geometry_);
+      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype(), device);
       FlopCounter::add(geometry_.forward_flops());
-      cpu::conv2d_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
-                                  grads[1].data<T>());
+      if (device.is_cuda())
+        cuda::conv2d_backward_weight(geometry_, grad_output.device_data<T>(),
+                                     input_.device_data<T>(), grads[1].device_data<T>());
+      else
+        cpu::conv2d_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
+                                    grads[1].data<T>());
     }
     if (needs.size() > 2 && needs[2]) {
-      grads[2] = Tensor::empty({geometry_.out_channels}, grad_output.dtype());
-      cpu::conv2d_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
+      grads[2] = Tensor::empty({geometry_.out_channels}, grad_output.dtype(), device);
+      if (device.is_cuda())
+        cuda::conv2d_backward_bias(geometry_, grad_output.device_data<T>(),
+                                   grads[2].device_data<T>());
+      else
+        cpu::conv2d_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
     }
   });
   return grads;

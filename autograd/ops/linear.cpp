@@ -63,18 +63,25 @@ TensorList LinearNode::default_backward(const Tensor& grad_output, const InputMa
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0]) grads[0] = linear_input_gradient(grad_output, weight_);
-    if (needs[1] || needs[2])
-      check_cpu("linear weight and bias gradients (saliency methods need input gradients only)",
-                grad_output);
+    const Device device = grad_output.device();
     if (needs[1]) {
-      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype());
+      check_same_dtype_device("linear weight gradient", grad_output, input_);
+      grads[1] = Tensor::empty(weight_.shape(), weight_.dtype(), device);
       FlopCounter::add(2.0 * geometry_.batch * geometry_.in_features * geometry_.out_features);
-      cpu::linear_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
-                                  grads[1].data<T>());
+      if (device.is_cuda())
+        cuda::linear_backward_weight(geometry_, grad_output.device_data<T>(),
+                                     input_.device_data<T>(), grads[1].device_data<T>());
+      else
+        cpu::linear_backward_weight(geometry_, grad_output.data<T>(), input_.data<T>(),
+                                    grads[1].data<T>());
     }
     if (needs[2]) {
-      grads[2] = Tensor::empty({geometry_.out_features}, grad_output.dtype());
-      cpu::linear_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
+      grads[2] = Tensor::empty({geometry_.out_features}, grad_output.dtype(), device);
+      if (device.is_cuda())
+        cuda::linear_backward_bias(geometry_, grad_output.device_data<T>(),
+                                   grads[2].device_data<T>());
+      else
+        cpu::linear_backward_bias(geometry_, grad_output.data<T>(), grads[2].data<T>());
     }
   });
   return grads;

@@ -5,6 +5,7 @@
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/indexing.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/profile.h"
 
@@ -357,6 +358,45 @@ void conv2d_backward_input(const cpu::Conv2dGeometry& g, const T* grad_output, c
            grad_input + first * in_size);
   }
 }
+
+template <typename T>
+void conv2d_backward_weight(const cpu::Conv2dGeometry& g, const T* grad_output, const T* input,
+                            T* grad_weight) {
+  require_supported(g);
+  const Shape s = shape_of(g);
+  const int64_t width = s.columns(), out_size = g.out_channels * width, depth = s.padded_rows();
+  const int64_t in_size = g.in_channels * g.in_h * g.in_w, chunk = chunk_images<T>(g, true);
+  DeviceArray<T> columns(chunk * depth * width), gradient(chunk * out_size);
+  DeviceArray<T> product(g.out_channels * depth), total(g.out_channels * depth);
+  fill_zero(total.size(), total.data());
+  for (int64_t first = 0; first < g.batch; first += chunk) {
+    const int64_t images = std::min(chunk, g.batch - first), columns_wide = images * width;
+    im2col(s, column_layout(s, images, true), images, input + first * in_size, columns.data());
+    nchw_to_wide(g.out_channels, images, width, grad_output + first * out_size, gradient.data());
+    // [O, depth] = gradient [O, images out_hw] columns^T [images out_hw, depth]
+    gemm_batched(false, true, g.out_channels, depth, columns_wide,
+                 static_cast<const T*>(gradient.data()), columns_wide, 0,
+                 static_cast<const T*>(columns.data()), columns_wide, 0, product.data(), depth, 0,
+                 1);
+    binary_same_shape(cpu::BinaryOp::Add, total.size(), static_cast<const T*>(total.data()),
+                      static_cast<const T*>(product.data()), total.data());
+  }
+  // The padded depth's extra columns dropped.
+  strided_copy({g.out_channels, s.rows()}, {depth, 1}, static_cast<const T*>(total.data()),
+               {s.rows(), 1}, grad_weight);
+}
+
+template <typename T>
+void conv2d_backward_bias(const cpu::Conv2dGeometry& g, const T* grad_output, T* grad_bias) {
+  sum_to({g.batch, g.out_channels, g.out_h() * g.out_w()}, {0, 1, 0}, g.out_channels, grad_output,
+         grad_bias);
+}
+
+#define SALIENCY_INSTANTIATE_CUDA_CONV_PARAMETERS(T)                                           \
+  template void conv2d_backward_weight<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*); \
+  template void conv2d_backward_bias<T>(const cpu::Conv2dGeometry&, const T*, T*);
+SALIENCY_INSTANTIATE_CUDA_CONV_PARAMETERS(float)
+SALIENCY_INSTANTIATE_CUDA_CONV_PARAMETERS(double)
 
 template void conv2d_forward<float>(const cpu::Conv2dGeometry&, const float*, const float*,
                                     const float*, float*, ConvLayout);

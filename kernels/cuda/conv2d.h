@@ -31,4 +31,13 @@ template <typename T>
 void conv2d_backward_input(const cpu::Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input, ConvLayout layout = ConvLayout::Auto);
 
+// grad_weight [out_channels, in_channels, kh, kw] (overwritten) = the sum over images of
+// grad_output_i times columns_i^T: one GEMM per chunk of images, its columns wide. grad_bias
+// [out_channels] = grad_output summed over images and pixels, in the CPU's order.
+template <typename T>
+void conv2d_backward_weight(const cpu::Conv2dGeometry& g, const T* grad_output, const T* input,
+                            T* grad_weight);
+template <typename T>
+void conv2d_backward_bias(const cpu::Conv2dGeometry& g, const T* grad_output, T* grad_bias);
+
 }  // namespace saliency::kernels::cuda

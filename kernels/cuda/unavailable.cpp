@@ -202,6 +202,23 @@ void softmax_backward(const cpu::SoftmaxGeometry&, bool, const T*, const T*, T*)
   unavailable("softmax backward on CUDA");
 }
 
+template <typename T>
+void conv2d_backward_weight(const cpu::Conv2dGeometry&, const T*, const T*, T*) {
+  unavailable("conv2d weight gradient on CUDA");
+}
+template <typename T>
+void conv2d_backward_bias(const cpu::Conv2dGeometry&, const T*, T*) {
+  unavailable("conv2d bias gradient on CUDA");
+}
+template <typename T>
+void linear_backward_weight(const cpu::LinearGeometry&, const T*, const T*, T*) {
+  unavailable("linear weight gradient on CUDA");
+}
+template <typename T>
+void linear_backward_bias(const cpu::LinearGeometry&, const T*, T*) {
+  unavailable("linear bias gradient on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
   template void strided_copy<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,          \
                                 const T*, const std::vector<int64_t>&, T*);                        \
@@ -216,6 +233,10 @@ void softmax_backward(const cpu::SoftmaxGeometry&, bool, const T*, const T*, T*)
                                        const T*, const T*, const T*, T*, T*, T*);                  \
   template void softmax_forward<T>(const cpu::SoftmaxGeometry&, bool, const T*, T*);               \
   template void softmax_backward<T>(const cpu::SoftmaxGeometry&, bool, const T*, const T*, T*);    \
+  template void conv2d_backward_weight<T>(const cpu::Conv2dGeometry&, const T*, const T*, T*);     \
+  template void conv2d_backward_bias<T>(const cpu::Conv2dGeometry&, const T*, T*);                 \
+  template void linear_backward_weight<T>(const cpu::LinearGeometry&, const T*, const T*, T*);     \
+  template void linear_backward_bias<T>(const cpu::LinearGeometry&, const T*, T*);                 \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
