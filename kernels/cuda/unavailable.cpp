@@ -219,6 +219,12 @@ void linear_backward_bias(const cpu::LinearGeometry&, const T*, T*) {
   unavailable("linear bias gradient on CUDA");
 }
 
+template <typename T>
+void gemm_batched(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, const T*,
+                  int64_t, int64_t, T*, int64_t, int64_t, int64_t) {
+  unavailable("GEMM on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
   template void strided_copy<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,          \
                                 const T*, const std::vector<int64_t>&, T*);                        \
@@ -237,6 +243,8 @@ void linear_backward_bias(const cpu::LinearGeometry&, const T*, T*) {
   template void conv2d_backward_bias<T>(const cpu::Conv2dGeometry&, const T*, T*);                 \
   template void linear_backward_weight<T>(const cpu::LinearGeometry&, const T*, const T*, T*);     \
   template void linear_backward_bias<T>(const cpu::LinearGeometry&, const T*, T*);                 \
+  template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
+                                const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t);        \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
