@@ -31,7 +31,7 @@ inline unsigned grid_for(int64_t count) {
 }
 
 // Brackets the launches of its scope with CUDA events under `op` when SALIENCY_CUDA_PROFILE=1
-// (profile.h); does nothing otherwise.
+// (profile.h); does nothing otherwise. Scopes may nest (each closes its own record).
 class ProfiledLaunch {
  public:
   explicit ProfiledLaunch(std::string_view op);
@@ -40,7 +40,7 @@ class ProfiledLaunch {
   ProfiledLaunch& operator=(const ProfiledLaunch&) = delete;
 
  private:
-  bool active_ = false;
+  int64_t record_ = -1;  // this scope's entry in the record; -1 when not profiling
 };
 
 // The grid-stride loop in 32-bit indices when the range fits (64-bit division is emulated on the

@@ -37,12 +37,12 @@ ProfiledLaunch::ProfiledLaunch(std::string_view op) {
   check(cudaEventCreate(&launch.start), "profile: cudaEventCreate");
   check(cudaEventCreate(&launch.stop), "profile: cudaEventCreate");
   check(cudaEventRecord(launch.start), "profile: cudaEventRecord");
+  record_ = int64_t(launches().size());
   launches().push_back(std::move(launch));
-  active_ = true;
 }
 
 ProfiledLaunch::~ProfiledLaunch() {
-  if (active_) cudaEventRecord(launches().back().stop);
+  if (record_ >= 0) cudaEventRecord(launches()[size_t(record_)].stop);
 }
 
 void profile_clear() {
