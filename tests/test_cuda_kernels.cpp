@@ -483,6 +483,19 @@ TEST_F(Cuda, LayerNormSoftmaxGeluAndMatmulMatchTheCpu) {
       {a, c}, [](const auto& in) { return matmul(in[0], in[1]); }, 1e-6, "matmul");
 }
 
+// Resizing up and down, both modes: the CPU's per-pixel and per-plane code run on the GPU, so
+// the gradients (a scatter in the CPU's order) are the same bits; bilinear values may differ in
+// one rounding where nvcc fuses a multiply-add.
+TEST_F(Cuda, ResizeMatchesTheCpu) {
+  const Tensor x = random_tensor({2, 3, 7, 5}, 54);
+  for (const auto& [h, w] : {std::pair<int64_t, int64_t>{16, 11}, {3, 2}}) {
+    expect_same_on_both_devices(
+        {x}, [h, w](const auto& in) { return resize_nearest(in[0], h, w); }, 0, "nearest");
+    expect_same_on_both_devices(
+        {x}, [h, w](const auto& in) { return resize_bilinear(in[0], h, w); }, 1e-7, "bilinear");
+  }
+}
+
 // Training's gradients through the Tensor API: a convolution's and a linear layer's weights and
 // biases, on the GPU as on the CPU.
 TEST_F(Cuda, ParameterGradientsMatchTheCpu) {

@@ -12,6 +12,7 @@
 #include "kernels/cuda/pooling.h"
 #include "kernels/cuda/profile.h"
 #include "kernels/cuda/random.h"
+#include "kernels/cuda/resize.h"
 #include "kernels/cuda/softmax.h"
 
 namespace saliency::kernels::cuda {
@@ -225,6 +226,23 @@ void gemm_batched(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int6
   unavailable("GEMM on CUDA");
 }
 
+template <typename T>
+void resize_bilinear_forward(const cpu::ResizeGeometry&, const T*, T*) {
+  unavailable("resize_bilinear on CUDA");
+}
+template <typename T>
+void resize_bilinear_backward(const cpu::ResizeGeometry&, const T*, T*) {
+  unavailable("resize_bilinear backward on CUDA");
+}
+template <typename T>
+void resize_nearest_forward(const cpu::ResizeGeometry&, const T*, T*) {
+  unavailable("resize_nearest on CUDA");
+}
+template <typename T>
+void resize_nearest_backward(const cpu::ResizeGeometry&, const T*, T*) {
+  unavailable("resize_nearest backward on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
   template void strided_copy<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,          \
                                 const T*, const std::vector<int64_t>&, T*);                        \
@@ -245,6 +263,10 @@ void gemm_batched(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int6
   template void linear_backward_bias<T>(const cpu::LinearGeometry&, const T*, T*);                 \
   template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, const T*, int64_t, int64_t, \
                                 const T*, int64_t, int64_t, T*, int64_t, int64_t, int64_t);        \
+  template void resize_bilinear_forward<T>(const cpu::ResizeGeometry&, const T*, T*);              \
+  template void resize_bilinear_backward<T>(const cpu::ResizeGeometry&, const T*, T*);             \
+  template void resize_nearest_forward<T>(const cpu::ResizeGeometry&, const T*, T*);               \
+  template void resize_nearest_backward<T>(const cpu::ResizeGeometry&, const T*, T*);              \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
