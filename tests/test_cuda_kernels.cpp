@@ -496,6 +496,15 @@ TEST_F(Cuda, ResizeMatchesTheCpu) {
   }
 }
 
+// The Gaussian blur (baselines, deletion's substrate): the CPU's line code on the GPU; sums may
+// differ in one rounding where nvcc fuses a multiply-add.
+TEST_F(Cuda, GaussianBlurMatchesTheCpu) {
+  const Tensor x = random_tensor({2, 3, 9, 12}, 55);
+  for (const int64_t taps : {3, 7})
+    expect_same_on_both_devices(
+        {x}, [taps](const auto& in) { return gaussian_blur(in[0], taps, 1.5); }, 1e-6, "blur");
+}
+
 // Training's gradients through the Tensor API: a convolution's and a linear layer's weights and
 // biases, on the GPU as on the CPU.
 TEST_F(Cuda, ParameterGradientsMatchTheCpu) {

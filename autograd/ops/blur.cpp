@@ -3,10 +3,12 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "kernels/cuda/blur.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 namespace {
 
@@ -37,13 +39,16 @@ Tensor gaussian_blur(const Tensor& input, int64_t kernel_size, double sigma) {
   SALIENCY_CHECK(kernel_size / 2 < input.size(2) && kernel_size / 2 < input.size(3),
                  "gaussian_blur: kernel radius ", kernel_size / 2,
                  " needs an input larger than that on both sides, got ", input.shape());
-  check_cpu("gaussian_blur", input);
   const cpu::BlurGeometry g{input.size(0) * input.size(1), input.size(2), input.size(3),
                             kernel_size};
-  Tensor weights = gaussian_weights(kernel_size, sigma, input.dtype());
-  Tensor output = Tensor::empty(input.shape(), input.dtype());
+  const Tensor weights = gaussian_weights(kernel_size, sigma, input.dtype()).to(input.device());
+  Tensor output = Tensor::empty(input.shape(), input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::separable_blur_forward(g, weights.data<T>(), input.data<T>(), output.data<T>());
+    const T* w = weights.device_data<T>();
+    if (input.device().is_cuda())
+      cuda::separable_blur_forward(g, w, input.device_data<T>(), output.device_data<T>());
+    else
+      cpu::separable_blur_forward(g, w, input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
   return autograd::attach(output, std::make_shared<autograd::BlurNode>(autograd::edges_to({&input}),
@@ -53,10 +58,15 @@ Tensor gaussian_blur(const Tensor& input, int64_t kernel_size, double sigma) {
 namespace autograd {
 
 TensorList BlurNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype());
+  check_same_dtype_device("gaussian_blur backward", grad_output, weights_);
+  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype(), grad_output.device());
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    cpu::separable_blur_backward(geometry_, weights_.data<T>(), grad_output.data<T>(),
-                                 grad_input.data<T>());
+    const T* w = weights_.device_data<T>();
+    if (grad_output.device().is_cuda())
+      cuda::separable_blur_backward(geometry_, w, grad_output.device_data<T>(),
+                                    grad_input.device_data<T>());
+    else
+      cpu::separable_blur_backward(geometry_, w, grad_output.data<T>(), grad_input.data<T>());
   });
   return {grad_input};
 }

@@ -2,6 +2,7 @@
 // every call says why it cannot run. device_count() is 0 here, so callers check it first.
 #include "core/error.h"
 #include "kernels/cuda/batch_norm.h"
+#include "kernels/cuda/blur.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/gemm.h"
@@ -243,6 +244,15 @@ void resize_nearest_backward(const cpu::ResizeGeometry&, const T*, T*) {
   unavailable("resize_nearest backward on CUDA");
 }
 
+template <typename T>
+void separable_blur_forward(const cpu::BlurGeometry&, const T*, const T*, T*) {
+  unavailable("gaussian_blur on CUDA");
+}
+template <typename T>
+void separable_blur_backward(const cpu::BlurGeometry&, const T*, const T*, T*) {
+  unavailable("gaussian_blur backward on CUDA");
+}
+
 #define SALIENCY_INSTANTIATE_UNAVAILABLE(T)                                                        \
   template void strided_copy<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,          \
                                 const T*, const std::vector<int64_t>&, T*);                        \
@@ -267,6 +277,8 @@ void resize_nearest_backward(const cpu::ResizeGeometry&, const T*, T*) {
   template void resize_bilinear_backward<T>(const cpu::ResizeGeometry&, const T*, T*);             \
   template void resize_nearest_forward<T>(const cpu::ResizeGeometry&, const T*, T*);               \
   template void resize_nearest_backward<T>(const cpu::ResizeGeometry&, const T*, T*);              \
+  template void separable_blur_forward<T>(const cpu::BlurGeometry&, const T*, const T*, T*);       \
+  template void separable_blur_backward<T>(const cpu::BlurGeometry&, const T*, const T*, T*);      \
   template void fill_normal<T>(uint64_t, uint64_t, int64_t, double, T*);                           \
   template void relu_forward<T>(int64_t, const T*, T*);                                            \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                                 \
