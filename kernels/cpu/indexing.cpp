@@ -7,21 +7,6 @@
 namespace saliency::kernels::cpu {
 
 template <typename T>
-void select_forward(int64_t outer, int64_t size, int64_t inner, int64_t index, const T* input,
-                    T* output) {
-  for (int64_t o = 0; o < outer; ++o)
-    std::copy_n(input + (o * size + index) * inner, inner, output + o * inner);
-}
-
-template <typename T>
-void select_backward(int64_t outer, int64_t size, int64_t inner, int64_t index,
-                     const T* grad_output, T* grad_input) {
-  std::fill_n(grad_input, outer * size * inner, T(0));
-  for (int64_t o = 0; o < outer; ++o)
-    std::copy_n(grad_output + o * inner, inner, grad_input + (o * size + index) * inner);
-}
-
-template <typename T>
 void copy_slabs(int64_t outer, int64_t slab, int64_t in_row, int64_t in_offset, int64_t out_row,
                 int64_t out_offset, const T* input, T* output) {
   parallel_for(0, outer, grain_for(slab), [&](int64_t lo, int64_t hi) {
@@ -67,10 +52,5 @@ void permute_copy(const std::vector<int64_t>& input_dims, const std::vector<int6
                                 const T*, T*);
 SALIENCY_INSTANTIATE_MOVES(float)
 SALIENCY_INSTANTIATE_MOVES(double)
-
-template void select_forward<float>(int64_t, int64_t, int64_t, int64_t, const float*, float*);
-template void select_forward<double>(int64_t, int64_t, int64_t, int64_t, const double*, double*);
-template void select_backward<float>(int64_t, int64_t, int64_t, int64_t, const float*, float*);
-template void select_backward<double>(int64_t, int64_t, int64_t, int64_t, const double*, double*);
 
 }  // namespace saliency::kernels::cpu

@@ -30,6 +30,13 @@ inline unsigned grid_for(int64_t count) {
   return static_cast<unsigned>(blocks < 65535 ? blocks : 65535);
 }
 
+// Threads per block over one plane's elements: a 7x7 map has 49, so small planes get a warp or
+// two rather than kThreads of which most would idle.
+inline unsigned plane_threads(int64_t elements) {
+  const int64_t warps = (elements + 31) / 32;
+  return unsigned(warps < 1 ? 32 : (warps * 32 < kThreads ? warps * 32 : kThreads));
+}
+
 // Brackets the launches of its scope with CUDA events under `op` when SALIENCY_CUDA_PROFILE=1
 // (profile.h); does nothing otherwise. Scopes may nest (each closes its own record).
 class ProfiledLaunch {

@@ -63,12 +63,6 @@ Shape32 narrow(const Shape& s) {
           int(s.pad_w),    int(s.dilation_h), int(s.dilation_w), int(s.padded_rows())};
 }
 
-// Threads per block over one plane's pixels: a 7x7 map has 49, so small planes get a warp or
-// two rather than 256 threads of which most would idle.
-unsigned plane_threads(int64_t pixels) {
-  return unsigned(std::clamp<int64_t>((pixels + 31) / 32 * 32, 32, 256));
-}
-
 // Where entry (image, row, pixel) of a chunk's column matrices lies: image * image_stride +
 // row * row_stride + pixel. Per image, [images][rows][out_hw] (image_stride = rows * out_hw,
 // row_stride = out_hw); wide, [rows][images * out_hw] (image_stride = out_hw, row_stride =

@@ -233,7 +233,7 @@ void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, cons
   bool quads = false;
   if constexpr (std::is_same_v<T, float>) quads = plane_size % 4 == 0 && aligned_16(data);
   const int64_t per_plane = quads ? plane_size / 4 : plane_size;
-  const unsigned threads = unsigned(std::clamp<int64_t>((per_plane + 31) / 32 * 32, 32, kThreads));
+  const unsigned threads = plane_threads(per_plane);
   const unsigned blocks_x = unsigned(std::min<int64_t>((per_plane + threads - 1) / threads, 64));
   const int size = narrow_to_int(per_plane, "conv2d bias: plane size");
   const int channel_count = narrow_to_int(channels, "conv2d bias: channels");
