@@ -9,6 +9,16 @@
 namespace saliency::models {
 namespace {
 
+using ConvBn = std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>;
+
+// relu(bn(conv(x))); with the BatchNorm folded into the conv, the ReLU joins the conv's store
+// when nothing is recorded (Conv2d::forward_relu).
+Tensor conv_bn_relu(const ConvBn& layers, const Tensor& x) {
+  const auto& [conv_layer, batch_norm] = layers;
+  if (batch_norm->folded()) return conv_layer->forward_relu(x);
+  return relu(batch_norm->forward(conv_layer->forward(x)));
+}
+
 std::shared_ptr<nn::Conv2d> conv(int64_t in, int64_t out, int64_t kernel, int64_t stride) {
   return std::make_shared<nn::Conv2d>(
       in, out, kernel, nn::Conv2d::Options{.stride = stride, .padding = kernel / 2, .bias = false});
@@ -50,15 +60,12 @@ class ResidualBlock : public nn::Module {
 
   Tensor forward(const Tensor& x) const {
     Tensor out = x;
-    for (size_t i = 0; i < stages_.size(); ++i) {
-      out = stages_[i].second->forward(stages_[i].first->forward(out));
-      if (i + 1 < stages_.size()) out = relu(out);
-    }
-    return relu(add(out, downsample_ ? downsample_->forward(x) : x));
+    for (size_t i = 0; i + 1 < stages_.size(); ++i) out = conv_bn_relu(stages_[i], out);
+    out = stages_.back().second->forward(stages_.back().first->forward(out));
+    return add_relu(out, downsample_ ? downsample_->forward(x) : x);
   }
 
  private:
-  using ConvBn = std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>;
   std::vector<ConvBn> stages_;
   std::shared_ptr<nn::Sequential> downsample_;
   ConvBn shortcut_;  // the layers inside downsample_
@@ -173,7 +180,7 @@ Tensor ResNet::features(const Tensor& image, int64_t stages) const {
                  "[N, 3, H, W], got ",
                  image.shape());
   SALIENCY_CHECK(stages >= 1 && stages <= 4, "ResNet: stages must be 1..4, got ", stages);
-  Tensor x = relu(bn1_->forward(conv1_->forward(image)));
+  Tensor x = conv_bn_relu({conv1_, bn1_}, image);
   if (config_.stem_max_pool) x = max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1});
   x = autograd::tap_point("maxpool", x);
   for (size_t k = 0; k < size_t(stages); ++k) {

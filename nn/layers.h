@@ -19,6 +19,9 @@ class Conv2d : public Module {
   };
   Conv2d(int64_t in_channels, int64_t out_channels, Size2 kernel, const Options& options);
   Tensor forward(const Tensor& input) const;
+  // relu(forward(input)), the ReLU fused into the convolution's store where nothing is recorded
+  // (see conv2d_relu).
+  Tensor forward_relu(const Tensor& input) const;
   // He (Kaiming) normal initialization for ReLU networks, fan-out mode as torchvision's ResNet.
   void initialize(Generator& generator);
   // Inference-time BatchNorm folding: with s = gamma / sqrt(var + eps), weight *= s per output

@@ -21,7 +21,7 @@ namespace {
 
 struct TraceOptions {
   std::string image, method = "vanilla", weights, model, target = "auto", format = "text", out;
-  int64_t steps = 4, samples = 4;
+  int64_t steps = 4, samples = 4, warmup = 1;
 };
 
 std::string shape_text(const Shape& shape) {
@@ -168,6 +168,9 @@ int run_trace(const TraceOptions& o) {
   options.integrated_gradients.steps = o.steps;
   options.smoothgrad.samples = o.samples;
   options.batch_size = std::max(o.steps, o.samples);  // one forward and backward pass
+  // Untimed runs first: the traced one then shows warm times, not first-touch page faults and
+  // buffer growth (which can make a ReLU look slower than the convolution before it).
+  for (int64_t run = 0; run < o.warmup; ++run) explain(classifier, input, method, target, options);
   std::vector<autograd::TraceRecord> records;
   {
     autograd::TraceScope trace;
@@ -226,6 +229,10 @@ Command add_trace_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--samples", o->samples, "SmoothGrad samples (traced as one batch)")
       ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  c->add_option("--warmup", o->warmup,
+                "Untimed runs of the method before the traced one (0: trace a cold first run)")
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
   return [o] { return run_trace(*o); };
 }

@@ -1,6 +1,8 @@
 #include "autograd/ops/conv2d.h"
 
 #include "autograd/flop_counter.h"
+#include "autograd/grad_mode.h"
+#include "autograd/ops/elementwise.h"
 #include "core/error.h"
 #include "kernels/cuda/conv2d.h"
 
@@ -62,12 +64,15 @@ void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeome
 
 template <typename T>
 void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& weight,
-             const Tensor& bias, const Tensor& output) {
+             const Tensor& bias, const Tensor& output,
+             cpu::ConvActivation activation = cpu::ConvActivation::none) {
   if (input.device().is_cpu()) {
     cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
-                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>(), activation);
     return;
   }
+  SALIENCY_ASSERT(activation == cpu::ConvActivation::none,
+                  "conv2d: a fused activation is CPU-only");
   cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(),
                        bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
@@ -88,6 +93,28 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
       output, std::make_shared<autograd::Conv2dNode>(autograd::edges_to({&input, &weight, &bias}),
                                                      input.detach(), weight.detach(),
                                                      bias.defined() ? bias.detach() : Tensor(), g));
+}
+
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                   const Conv2dOptions& options) {
+  if (!input.device().is_cpu() || autograd::SaveForRulesGuard::active())
+    return relu(conv2d(input, weight, bias, options));
+  const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
+  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(g.forward_flops());
+    forward<T>(g, input, weight, bias, output, cpu::ConvActivation::relu);
+  });
+  if (!autograd::should_record({&input, &weight, &bias})) return output;
+  // Recorded as the two nodes the plain ops make, so that backward rules and traces see a conv
+  // and a ReLU. The conv's own output is never materialized: its backward needs the input and
+  // weight, the ReLU's only its output, so the conv node hangs on an alias of that output.
+  const Tensor convolved = autograd::attach(
+      output.detach(), std::make_shared<autograd::Conv2dNode>(
+                           autograd::edges_to({&input, &weight, &bias}), input.detach(),
+                           weight.detach(), bias.defined() ? bias.detach() : Tensor(), g));
+  return autograd::attach(output, std::make_shared<autograd::ReluNode>(
+                                      autograd::edges_to({&convolved}), output.detach()));
 }
 
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,

@@ -22,6 +22,14 @@ struct Conv2dOptions {
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
               const Conv2dOptions& options = {});
 
+// relu(conv2d(...)). On the CPU the ReLU is applied as the kernel stores its output, with no
+// pass of its own, and a recorded graph holds the same conv and ReLU nodes as the plain ops'
+// (the conv's output is not kept: no backward needs it). Where relevance rules want every
+// op's values (SaveForRulesGuard) and on CUDA it is relu(conv2d(...)). The values are the same
+// either way.
+Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
+                   const Conv2dOptions& options = {});
+
 // The transposed convolution that maps an output gradient back to the input: what the default
 // backward computes, here with any weight of the layer's shape (relevance rules use modified
 // weights). Records no graph.

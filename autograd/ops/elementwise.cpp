@@ -265,6 +265,22 @@ Tensor add_weighted_rows(const Tensor& accumulator, const Tensor& rows,
 Tensor add(const Tensor& a, const Tensor& b) {
   return binary(OpKind::Add, cpu::BinaryOp::Add, a, b);
 }
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  const bool fused = a.device().is_cpu() && b.device().is_cpu() && a.shape() == b.shape() &&
+                     a.dtype() == b.dtype() && !autograd::SaveForRulesGuard::active();
+  if (!fused) return relu(add(a, b));
+  Tensor output = produce("add_relu", a, a.shape(), [&]<typename T>(T* out) {
+    cpu::add_relu_forward(a.numel(), a.data<T>(), b.data<T>(), out);
+  });
+  if (!should_record({&a, &b})) return output;
+  // The add and ReLU nodes of the plain ops; the sum itself is not kept (the add's backward
+  // needs only shapes), so the add node hangs on an alias of the output.
+  const Tensor sum = attach(output.detach(), std::make_shared<autograd::BinaryNode>(
+                                                 OpKind::Add, edges_to({&a, &b}), Tensor(),
+                                                 Tensor(), a.shape(), b.shape()));
+  return attach(output, std::make_shared<autograd::ReluNode>(edges_to({&sum}), output.detach()));
+}
+
 Tensor sub(const Tensor& a, const Tensor& b) {
   return binary(OpKind::Sub, cpu::BinaryOp::Sub, a, b);
 }

@@ -14,6 +14,11 @@ Tensor scale_shift(const Tensor& input, double scale, double shift);  // scale *
 Tensor mul_scalar(const Tensor& input, double scale);
 Tensor add_scalar(const Tensor& input, double shift);
 Tensor add(const Tensor& a, const Tensor& b);
+// relu(add(a, b)), the end of a residual block. For CPU operands of one shape it runs as one
+// pass, recording (when it records) the add and ReLU nodes of the plain ops; where relevance
+// rules want every op's values (SaveForRulesGuard), on CUDA and for broadcast operands it is
+// relu(add(a, b)). The values are the same either way.
+Tensor add_relu(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);
 

@@ -123,23 +123,29 @@ void for_each_unfolded_block(const Conv2dGeometry& g, const T* input, Fn fn) {
   }
 }
 
+// The bias (when given) and the activation as one pass over the output.
 template <typename T>
-void add_bias(const Conv2dGeometry& g, const T* bias, T* output) {
+void finish_output(const Conv2dGeometry& g, const T* bias, ConvActivation activation, T* output) {
+  if (bias == nullptr && activation == ConvActivation::none) return;
   const int64_t out_plane = g.out_h() * g.out_w();
   parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
-      const T b = bias[p % g.out_channels];
       T* plane = output + p * out_plane;
-      for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
+      if (bias != nullptr) {
+        const T b = bias[p % g.out_channels];
+        for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
+      }
+      if (activation == ConvActivation::relu)
+        for (int64_t i = 0; i < out_plane; ++i) plane[i] = plane[i] > T(0) ? plane[i] : T(0);
     }
   });
 }
 
 // A pointwise convolution without groups: the images are the columns of one batched product,
-// the bias added as it is stored.
+// the bias and activation applied as it is stored.
 template <typename T>
 void pointwise_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight,
-                              const T* bias, T* output) {
+                              const T* bias, ConvActivation activation, T* output) {
   const int64_t plane = g.out_h() * g.out_w();
   parallel_gemm_batched<T>({.m = g.out_channels,
                             .n = plane,
@@ -148,7 +154,8 @@ void pointwise_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* 
                             .ldb = plane,
                             .ldc = plane},
                            {g.batch, g.in_channels * plane, g.out_channels * plane}, T(1), weight,
-                           input, T(0), output, bias);
+                           input, T(0), output,
+                           RowEpilogue<T>{bias, activation == ConvActivation::relu});
 }
 
 }  // namespace
@@ -175,7 +182,7 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
                          .ldb = out_plane,
                          .ldc = out_plane};
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d_forward<T>(g, input, weight, nullptr, output);
+    pointwise_conv2d_forward<T>(g, input, weight, nullptr, ConvActivation::none, output);
     return;
   }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
@@ -183,27 +190,28 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
   });
 }
 
-// The bias costs no pass of its own on the implicit path (added as the last k slice is stored).
+// The bias and activation cost no pass of their own on the implicit and pointwise paths (applied
+// as the last k slice is stored); elsewhere they share one.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output) {
+                    T* output, ConvActivation activation) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_forward(g, input, weight, output);
-      if (bias != nullptr) add_bias(g, bias, output);
+      finish_output(g, bias, activation, output);
       return;
     }
     if (implicit_conv2d_applies(g)) {
-      implicit_conv2d_forward(g, input, weight, bias, output);
+      implicit_conv2d_forward(g, input, weight, bias, output, activation == ConvActivation::relu);
       return;
     }
   }
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d_forward(g, input, weight, bias, output);
+    pointwise_conv2d_forward(g, input, weight, bias, activation, output);
     return;
   }
   im2col_conv2d_forward(g, input, weight, output);
-  if (bias != nullptr) add_bias(g, bias, output);
+  finish_output(g, bias, activation, output);
 }
 
 template <typename T>
@@ -294,7 +302,8 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
 #define SALIENCY_INSTANTIATE_CONV2D(T)                                                          \
   template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
   template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*); \
-  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*);     \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,      \
+                                  ConvActivation);                                              \
   template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
   template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);

@@ -39,10 +39,15 @@ struct Conv2dGeometry {
 enum class ConvAlgorithmChoice { automatic, im2col, winograd };
 ConvAlgorithmChoice requested_conv_algorithm();
 
+// What the forward does to each output after its bias: nothing, or a ReLU (max(0, x), NaN -> 0,
+// as relu_forward), so that conv + ReLU under inference costs no pass over the output of its own.
+// The values are those of conv2d_forward followed by relu_forward, bit for bit.
+enum class ConvActivation { none, relu };
+
 // output[N, out_channels, out_h, out_w]; bias may be null.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output);
+                    T* output, ConvActivation activation = ConvActivation::none);
 
 // grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output.
 template <typename T>

@@ -44,6 +44,7 @@ struct ImplicitGemm {
   float* c;
   int64_t ldc;
   const float* bias;  // per row of C, or null
+  bool relu;          // max(0, value) as the last k slice is stored
 };
 
 // How a tile reads its operands over one k slice, `o` counting outers from the slice's start:
@@ -57,7 +58,8 @@ struct View {
 
 // One Rows x (Vectors * 16) tile of C at `c` over a k slice of `outers` x `taps`: written when
 // `accumulate` is false, added to otherwise; then finish[i] is added to row i when `finish` is
-// given (the bias, on the last k slice: the same rounding as a separate pass, without the pass).
+// given (the bias, on the last k slice: the same rounding as a separate pass, without the pass),
+// then max(0, value) when `relu` is set (also only on the last k slice).
 // `last` masks the final vector's columns (loads past it are suppressed, so the tile may end
 // anywhere). Taps > 0 fixes the tap count at compile time so that the tap loop unrolls: a 3x3
 // layer's nine taps then run without a loop counter, branch and tap-table walk between each 24 FMAs
@@ -65,7 +67,7 @@ struct View {
 // loop).
 template <int Rows, int Vectors, int Taps>
 void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_t ldc,
-          __mmask16 last, bool accumulate, const float* finish) {
+          __mmask16 last, bool accumulate, const float* finish, bool relu) {
   const int64_t taps = Taps > 0 ? Taps : runtime_taps;
   __m512 acc[Rows][Vectors];
 #pragma GCC unroll 8
@@ -102,13 +104,15 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
       __m512 value = acc[i][v];
       if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, row + 16 * v));
       if (finish != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(finish[i]));
+      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
+      if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(row + 16 * v, mask, value);
     }
   }
 }
 
 using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool,
-                              const float*);
+                              const float*, bool);
 
 // Tiles<Taps>[rows - 1][vectors - 1]: full tiles and every edge shape for one tap count.
 template <int Taps, size_t... R, size_t... V>
@@ -147,9 +151,10 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
       for (int64_t i = i_begin; i < i_end; i += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
-        tiles[rows - 1][vectors - 1](
-            outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
-            o0 + slice >= g.outers && g.bias != nullptr ? g.bias + i : nullptr);
+        const bool last_slice = o0 + slice >= g.outers;
+        tiles[rows - 1][vectors - 1](outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
+                                     last_slice && g.bias != nullptr ? g.bias + i : nullptr,
+                                     last_slice && g.relu);
       }
     }
   }
@@ -212,7 +217,7 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
 
 // Runs a planned correlation for every image of the batch: split, GEMM, scatter.
 void execute(int64_t batch, const Correlation& plan, const float* weight, const float* bias,
-             const float* source, float* target) {
+             bool relu, const float* source, float* target) {
   const int64_t source_size = plan.planes.channels * plan.planes.height * plan.planes.width;
   const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
   if (plan.b_tap.empty()) {  // no tap reaches these positions
@@ -236,7 +241,8 @@ void execute(int64_t batch, const Correlation& plan, const float* weight, const 
                           .b_tap = plan.b_tap.data(),
                           .c = product.data(),
                           .ldc = flat,
-                          .bias = bias};
+                          .bias = bias,
+                          .relu = relu};
   for (int64_t image = 0; image < batch; ++image) {
     split_phases(plan.planes, source + image * source_size, split.data());
     run(gemm);
@@ -259,16 +265,16 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g) {
 }
 
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                             const float* bias, float* output) {
+                             const float* bias, float* output, bool relu) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  execute(g.batch, forward_correlation(g), weight, bias, input, output);
+  execute(g.batch, forward_correlation(g), weight, bias, relu, input, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
   for (const Correlation& plan : backward_input_correlations(g))
-    execute(g.batch, plan, weight, nullptr, grad_output, grad_input);
+    execute(g.batch, plan, weight, nullptr, false, grad_output, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu
@@ -286,7 +292,7 @@ bool implicit_conv2d_applies(const Conv2dGeometry&) {
 }
 
 void implicit_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
-                             float*) {
+                             float*, bool) {
   SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
 }
 

@@ -42,10 +42,11 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 // gemm_packed.h, faster again).
 bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
-// output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias is
-// where the accumulators start, not a separate pass over the output.
+// output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias, and
+// the ReLU when `relu` is set, are applied as the last k slice is stored, not in passes of their
+// own over the output.
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                             const float* bias, float* output);
+                             const float* bias, float* output, bool relu = false);
 
 // grad_input[N, in_channels, in_h, in_w] (overwritten).
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,

@@ -53,6 +53,14 @@ void relu_forward(int64_t count, const T* input, T* output) {
 }
 
 template <typename T>
+void add_relu_forward(int64_t count, const T* a, const T* b, T* output) {
+  parallel_elements(count, [=](int64_t i) {
+    const T sum = a[i] + b[i];
+    output[i] = sum > T(0) ? sum : T(0);
+  });
+}
+
+template <typename T>
 void relu_backward(int64_t count, const T* grad_output, const T* output, T* grad_input) {
   parallel_elements(count, [=](int64_t i) {
     const T gradient = grad_output[i];  // loaded unconditionally, so the select vectorizes
@@ -263,6 +271,7 @@ void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& 
 
 #define SALIENCY_INSTANTIATE_ELEMENTWISE(T)                                                  \
   template void relu_forward<T>(int64_t, const T*, T*);                                      \
+  template void add_relu_forward<T>(int64_t, const T*, const T*, T*);                        \
   template void relu_backward<T>(int64_t, const T*, const T*, T*);                           \
   template void relu_backward_guided<T>(int64_t, const T*, const T*, T*);                    \
   template void relu_backward_deconvnet<T>(int64_t, const T*, T*);                           \

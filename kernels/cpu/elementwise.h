@@ -19,6 +19,10 @@ void relu_backward_guided(int64_t count, const T* grad_output, const T* output, 
 // Deconvnet (Zeiler & Fergus 2014): ReLU applied to the gradient, ignoring the input.
 template <typename T>
 void relu_backward_deconvnet(int64_t count, const T* grad_output, T* grad_input);
+// output = relu(a + b) in one pass (a residual block's end, under inference): the values of an
+// add followed by relu_forward, bit for bit.
+template <typename T>
+void add_relu_forward(int64_t count, const T* a, const T* b, T* output);
 
 // Gelu: x * Phi(x) with the exact normal CDF (PyTorch's default, approximate='none').
 enum class UnaryOp { Abs, Square, Gelu };

@@ -109,29 +109,33 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
 
 template <typename T>
 void parallel_gemm_batched(const GemmArgs& g, const BatchedColumns& batch, T alpha, const T* a,
-                           const T* b, T beta, T* c, const T* row_bias) {
+                           const T* b, T beta, T* c, RowEpilogue<T> epilogue) {
   if constexpr (std::is_same_v<T, float>) {
     if (packed_gemm_applies(g) && batch.batch > 0) {
-      packed_gemm(g, batch, alpha, a, b, beta, c, /*parallel=*/true, row_bias);
+      packed_gemm(g, batch, alpha, a, b, beta, c, /*parallel=*/true, epilogue);
       return;
     }
   }
   for (int64_t i = 0; i < batch.batch; ++i)
     parallel_gemm(g, alpha, a, b + i * batch.b_stride, beta, c + i * batch.c_stride);
-  if (row_bias == nullptr) return;
+  if (epilogue.bias == nullptr && !epilogue.relu) return;
   parallel_for(0, batch.batch * g.m, grain_for(g.n), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       T* row = c + r / g.m * batch.c_stride + r % g.m * g.ldc;
-      for (int64_t j = 0; j < g.n; ++j) row[j] += row_bias[r % g.m];
+      if (epilogue.bias != nullptr)
+        for (int64_t j = 0; j < g.n; ++j) row[j] += epilogue.bias[r % g.m];
+      if (epilogue.relu)
+        for (int64_t j = 0; j < g.n; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);
     }
   });
 }
 
 template void parallel_gemm_batched<float>(const GemmArgs&, const BatchedColumns&, float,
-                                           const float*, const float*, float, float*, const float*);
+                                           const float*, const float*, float, float*,
+                                           RowEpilogue<float>);
 template void parallel_gemm_batched<double>(const GemmArgs&, const BatchedColumns&, double,
                                             const double*, const double*, double, double*,
-                                            const double*);
+                                            RowEpilogue<double>);
 template void eigen_gemm<float>(const GemmArgs&, float, const float*, const float*, float, float*);
 template void eigen_gemm<double>(const GemmArgs&, double, const double*, const double*, double,
                                  double*);

@@ -30,14 +30,22 @@ struct BatchedColumns {
   int64_t batch = 1, b_stride = 0, c_stride = 0;
 };
 
+// What a product does to each value of C as it is finally stored: adds its row's bias (when
+// given), then applies a ReLU (max(0, x), NaN -> 0, as relu_forward) when asked: a convolution's
+// bias and activation fused into the store, with the same rounding as passes of their own.
+template <typename T>
+struct RowEpilogue {
+  const T* bias = nullptr;
+  bool relu = false;
+};
+
 // The batched product on the thread pool; the packed kernel runs it as one product whose
 // columns span the images (the weights are then read once per block of columns, not once per
-// image), Eigen as one parallel_gemm per image. Same results as parallel_gemm per image. A
-// row_bias (one value per row of C) is added to every C_i after the product: on the packed
-// path as the last k slice is stored, with the same rounding as a pass of its own.
+// image), Eigen as one parallel_gemm per image. Same results as parallel_gemm per image followed
+// by the epilogue, which the packed path applies as the last k slice is stored.
 template <typename T>
 void parallel_gemm_batched(const GemmArgs& args, const BatchedColumns& batch, T alpha, const T* a,
-                           const T* b, T beta, T* c, const T* row_bias = nullptr);
+                           const T* b, T beta, T* c, RowEpilogue<T> epilogue = {});
 
 // Eigen's GEMM, single-threaded, whatever the shape: the reference the packed kernel is tested
 // against.

@@ -118,6 +118,7 @@ struct Store {
   __mmask16 last;  // columns of the tile's last vector that exist
   float alpha, c_scale;
   const float* bias;  // added to row i after the sum (on the last k slice), or null
+  bool relu;          // max(0, value) after the bias (on the last k slice)
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
@@ -165,6 +166,8 @@ void micro_kernel(int64_t depth, ATile at, const float* b, const Store& out) {
       if (out.c_scale != 0.0f)
         value = _mm512_fmadd_ps(c_scale, _mm512_maskz_loadu_ps(mask, row + 16 * v), value);
       if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
+      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
+      if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
       _mm512_mask_storeu_ps(row + 16 * v, mask, value);
     }
   }
@@ -180,7 +183,7 @@ struct Product {
   Operand a, b;
   float alpha, beta;
   float* c;
-  const float* row_bias;
+  RowEpilogue<float> epilogue;
 };
 
 // A task's share of C: rows [i_begin, i_end) of `images` consecutive images from `first_image`,
@@ -286,7 +289,8 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
                         static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
                         p.alpha,
                         c_scale,
-                        last_slice && p.row_bias != nullptr ? p.row_bias + i : nullptr};
+                        last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
+                        last_slice && p.epilogue.relu};
         kMicroKernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, out);
       }
     }
@@ -334,12 +338,12 @@ bool packed_gemm_applies(const GemmArgs& args) {
 }
 
 void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
-                 const float* b, float beta, float* c, bool parallel, const float* row_bias) {
+                 const float* b, float beta, float* c, bool parallel, RowEpilogue<float> epilogue) {
   SALIENCY_ASSERT(args.k > 0 && batch.batch > 0, "packed gemm: k and batch must be positive");
   if (args.m == 0 || args.n == 0) return;
   const Product p{
       args, batch,   {a, args.lda, args.transpose_a}, {b, args.ldb, args.transpose_b}, alpha, beta,
-      c,    row_bias};
+      c,    epilogue};
   // Tasks are column blocks. When there are too few for the threads, rows are split too (in
   // whole tiles); B is then packed once, in a parallel pass of its own, for all row groups.
   const BlockPlan plan = plan_blocks(args.n, batch.batch);
@@ -379,7 +383,7 @@ bool packed_gemm_applies(const GemmArgs&) {
 }
 
 void packed_gemm(const GemmArgs&, const BatchedColumns&, float, const float*, const float*, float,
-                 float*, bool, const float*) {
+                 float*, bool, RowEpilogue<float>) {
   SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
 }
 

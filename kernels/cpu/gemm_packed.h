@@ -21,11 +21,11 @@ namespace saliency::kernels::cpu {
 // Whether gemm<float> / parallel_gemm<float> take the packed path for this product.
 bool packed_gemm_applies(const GemmArgs& args);
 
-// C_i = alpha op(A) op(B_i) + beta C_i (+ row_bias[row] when given, added as the last k slice
-// is stored) for every image i of the batch (C is not read when beta is 0). k must be positive.
+// C_i = alpha op(A) op(B_i) + beta C_i, then the epilogue (applied as the last k slice is
+// stored), for every image i of the batch (C is not read when beta is 0). k must be positive.
 // With `parallel` the blocks of C are shared out over the thread pool.
 void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
                  const float* b, float beta, float* c, bool parallel,
-                 const float* row_bias = nullptr);
+                 RowEpilogue<float> epilogue = {});
 
 }  // namespace saliency::kernels::cpu

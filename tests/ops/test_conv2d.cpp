@@ -3,11 +3,13 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "autograd/ops.h"
 #include "conv_reference.h"
 #include "core/error.h"
@@ -16,6 +18,7 @@
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/parallel.h"
 
 namespace saliency {
@@ -119,6 +122,43 @@ TEST(Conv2dForward, LargeLayerMatchesDirectLoopsAndAdjoint) {
   EXPECT_NEAR(lhs, rhs, 1e-9 * std::abs(lhs));
 }
 
+// conv2d_relu and add_relu (a residual block's ops) give relu(conv2d) and relu(add) exactly,
+// fused on the CPU, and record the graph of the plain ops (a ReLU node over a conv / add node)
+// when something requires grad, with the same gradient.
+TEST(Conv2dRelu, FusedUnderInferenceAndRecordedUnderGradModeWithTheSameValues) {
+  Generator gen(10);
+  const Tensor x = randn({2, 16, 9, 9}, gen), w = randn({24, 16, 3, 3}, gen), b = randn({24}, gen),
+               shortcut = randn({2, 24, 9, 9}, gen);
+  const Conv2dOptions same{.padding = 1};
+  const Tensor expected = relu(add(relu(conv2d(x, w, b, same)), shortcut));
+  {
+    autograd::NoGradGuard inference;
+    const Tensor fused = add_relu(conv2d_relu(x, w, b, same), shortcut);
+    EXPECT_EQ(fused.grad_fn(), nullptr);
+    EXPECT_EQ(fused.to_vector(), expected.to_vector());
+  }
+  Tensor leaf = x.clone().set_requires_grad(true);
+  const Tensor recorded = add_relu(conv2d_relu(leaf, w, b, same), shortcut);
+  // The graph the plain ops record: ReLU <- add <- (ReLU <- conv2d, shortcut).
+  ASSERT_NE(recorded.grad_fn(), nullptr);
+  EXPECT_EQ(recorded.grad_fn()->kind(), autograd::OpKind::Relu);
+  const auto& sum = recorded.grad_fn()->inputs().at(0).node;
+  ASSERT_NE(sum, nullptr);
+  EXPECT_EQ(sum->kind(), autograd::OpKind::Add);
+  const auto& inner_relu = sum->inputs().at(0).node;
+  ASSERT_NE(inner_relu, nullptr);
+  EXPECT_EQ(inner_relu->kind(), autograd::OpKind::Relu);
+  ASSERT_NE(inner_relu->inputs().at(0).node, nullptr);
+  EXPECT_EQ(inner_relu->inputs().at(0).node->kind(), autograd::OpKind::Conv2d);
+  EXPECT_EQ(recorded.to_vector(), expected.to_vector());
+  autograd::backward(recorded, ones(recorded.shape()));
+  Tensor reference_leaf = x.clone().set_requires_grad(true);
+  autograd::backward(relu(add(relu(conv2d(reference_leaf, w, b, same)), shortcut)),
+                     ones(recorded.shape()));
+  EXPECT_EQ(leaf.grad().to_vector(), reference_leaf.grad().to_vector());
+  EXPECT_GT(testing::max_abs_difference(leaf.grad(), zeros(x.shape())), 0.0);
+}
+
 // Large enough that the GEMMs are cut into parts: one thread and two give the same bits.
 TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   Generator gen(9);
@@ -183,6 +223,32 @@ TEST_P(Conv2dImplicit, ForwardAddsTheBiasOnce) {
     magnitude[i] += std::abs(bias);
   }
   testing::expect_within_float_bound(y, exact, magnitude, g.patch_size() + 1);
+}
+
+// The ReLU fused into the store (ConvActivation::relu) gives conv2d_forward's values followed by
+// relu_forward bit for bit, on whichever path the layer takes (implicit, pointwise, im2col), and
+// writes every element (the output is poisoned with NaN first, which the ReLU would make 0).
+TEST_P(Conv2dImplicit, FusedReluEqualsTheForwardThenReluBitForBit) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 12);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 13);
+  const auto b = random_floats(g.out_channels, 14);
+  const size_t size = g.batch * g.out_channels * g.out_h() * g.out_w();
+  for (const float* bias : {static_cast<const float*>(nullptr), b.data()}) {
+    std::vector<float> expected(size), fused(size, std::numeric_limits<float>::quiet_NaN());
+    kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, expected.data());
+    kernels::cpu::relu_forward<float>(int64_t(size), expected.data(), expected.data());
+    fused[0] = -1.0f;  // a negative left behind would survive the comparison's NaN check
+    kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, fused.data(),
+                                        kernels::cpu::ConvActivation::relu);
+    size_t zeros = 0;
+    for (size_t i = 0; i < size; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]), std::bit_cast<uint32_t>(expected[i]))
+          << "element " << i << (bias ? " with" : " without") << " bias";
+      zeros += fused[i] == 0.0f;
+    }
+    EXPECT_GT(zeros, size / 4);  // the ReLU clamped something
+  }
 }
 
 TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {

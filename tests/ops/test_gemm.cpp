@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/parallel.h"
@@ -174,29 +175,41 @@ TEST(Gemm, BatchedProductEqualsOneProductPerImage) {
     }
 }
 
-// A row bias is added after the product, one rounding more, as a pass of its own would.
-TEST(Gemm, BatchedProductAddsTheRowBiasAfterTheSum) {
+// The epilogue comes after the product: a row bias with one rounding more, as a pass of its own
+// would, then (when asked) a ReLU, bit for bit relu_forward's values.
+TEST(Gemm, BatchedProductAppliesTheEpilogueAfterTheSum) {
   const Case t{false, false, 20, 49, 300, 1.0f, 0.0f};  // two k slices
   const int64_t batch = 9;
   const Operands o = make_operands(t, 77);
   const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc;
   const std::vector<float> b = random_floats(batch * b_stride, 8);
   const std::vector<float> bias = random_floats(t.m, 9);
-  std::vector<float> batched(batch * c_stride), expected(batch * c_stride);
-  kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
-                                      b.data(), 0.0f, batched.data(), bias.data());
-  for (int64_t i = 0; i < batch; ++i) {
-    float* c = expected.data() + i * c_stride;
-    kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f, c);
-    for (int64_t r = 0; r < t.m; ++r)
-      for (int64_t j = 0; j < t.n; ++j) c[r * o.args.ldc + j] += bias[r];
-  }
-  for (int64_t i = 0; i < batch; ++i)
-    for (int64_t r = 0; r < t.m; ++r)
-      for (int64_t j = 0; j < t.n; ++j) {
-        const int64_t at = i * c_stride + r * o.args.ldc + j;
-        ASSERT_EQ(batched[at], expected[at]) << "image " << i << ", C(" << r << ", " << j << ")";
+  for (const bool with_bias : {false, true})
+    for (const bool relu : {false, true}) {
+      std::vector<float> batched(batch * c_stride), expected(batch * c_stride);
+      kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
+                                          b.data(), 0.0f, batched.data(),
+                                          {with_bias ? bias.data() : nullptr, relu});
+      int64_t clamped = 0;
+      for (int64_t i = 0; i < batch; ++i) {
+        float* c = expected.data() + i * c_stride;
+        kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f, c);
+        for (int64_t r = 0; r < t.m; ++r)
+          for (int64_t j = 0; j < t.n; ++j) {
+            if (with_bias) c[r * o.args.ldc + j] += bias[r];
+            if (relu && c[r * o.args.ldc + j] <= 0.0f) ++clamped;
+          }
+        if (relu) kernels::cpu::relu_forward(c_stride, c, c);
       }
+      if (relu) EXPECT_GT(clamped, batch * t.m * t.n / 4);  // the ReLU has work to do
+      for (int64_t i = 0; i < batch; ++i)
+        for (int64_t r = 0; r < t.m; ++r)
+          for (int64_t j = 0; j < t.n; ++j) {
+            const int64_t at = i * c_stride + r * o.args.ldc + j;
+            ASSERT_EQ(batched[at], expected[at]) << "image " << i << ", C(" << r << ", " << j
+                                                 << "), bias " << with_bias << ", relu " << relu;
+          }
+    }
 }
 
 // Eigen, the reference kernel, and the packed one agree within the float bound on a
