@@ -188,6 +188,10 @@ struct Product {
 
 // A task's share of C: rows [i_begin, i_end) of `images` consecutive images from `first_image`,
 // columns [j_begin, j_end) of each.
+int64_t slice_count(int64_t k) {
+  return (k + kDepth - 1) / kDepth;
+}
+
 struct Block {
   int64_t i_begin, i_end, first_image, images, j_begin, j_end;
 };
@@ -257,10 +261,13 @@ void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t de
 }
 
 // One block of C, every k slice in order. B's slices come packed (prepacked: slice s of this
-// block at prepacked + s * kSliceFloats) or are packed here.
+// block at prepacked + s * kSliceFloats) or are packed here; so do A's panels (packed_a: the
+// panel of row tile r and slice s at packed_a + (r * slices + s) * kPanelFloats).
 constexpr int64_t kSliceFloats = kDepth * kBlockColumns;
+constexpr int64_t kPanelFloats = kRows * kDepth;
 
-void run_block(const Product& p, const Block& block, const float* prepacked) {
+void run_block(const Product& p, const Block& block, const float* prepacked,
+               const float* packed_a) {
   PackBuffers& buffers = pack_buffers();
   const Panels panels = block_panels(block);
   for (int64_t k0 = 0; k0 < p.shape.k; k0 += kDepth) {
@@ -277,6 +284,8 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
       ATile at{buffers.a.get(), 1, kRows};
       if (reads_a_in_place(p.a, rows))
         at = {p.a.data + i * p.a.ld + k0, p.a.ld, 1};
+      else if (packed_a != nullptr)
+        at.a = packed_a + (i / kRows * slice_count(p.shape.k) + k0 / kDepth) * kPanelFloats;
       else
         pack_a(p.a, i, rows, k0, depth, buffers.a.get());
       for (int64_t q = 0; q < panels.count; ++q) {
@@ -295,6 +304,25 @@ void run_block(const Product& p, const Block& block, const float* prepacked) {
       }
     }
   }
+}
+
+// Packs every panel of A that is not read in place (a transposed A's, and a plain A's last
+// tile when it has fewer than kRows rows), all k slices, in parallel: for products of several
+// column blocks, each of which would otherwise pack the same panels again.
+void pack_all_a(const Product& p, bool parallel, float* packed_a) {
+  const int64_t tiles = (p.shape.m + kRows - 1) / kRows, slices = slice_count(p.shape.k);
+  auto pack_tile = [&](int64_t tile) {
+    const int64_t i = tile * kRows;
+    const int rows = static_cast<int>(std::min<int64_t>(kRows, p.shape.m - i));
+    if (reads_a_in_place(p.a, rows)) return;
+    for (int64_t s = 0; s < slices; ++s)
+      pack_a(p.a, i, rows, s * kDepth, std::min(kDepth, p.shape.k - s * kDepth),
+             packed_a + (tile * slices + s) * kPanelFloats);
+  };
+  if (parallel)
+    parallel_tasks(tiles, pack_tile);
+  else
+    for (int64_t tile = 0; tile < tiles; ++tile) pack_tile(tile);
 }
 
 // How the columns are cut into blocks: images with at most kBlockColumns columns share blocks
@@ -351,8 +379,13 @@ void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha,
   const bool threads = parallel && args.m * args.n * args.k * batch.batch >= kMinParallelWork;
   const int64_t row_groups =
       threads ? std::clamp<int64_t>((kMinTasks + plan.blocks - 1) / plan.blocks, 1, row_tiles) : 1;
-  const int64_t slices = (args.k + kDepth - 1) / kDepth;
+  const int64_t slices = slice_count(args.k);
   Scratch<float> shared(row_groups > 1 ? plan.blocks * slices * kSliceFloats : 0);
+  // A transposed A is packed once for all column blocks (a pointwise convolution's backward over
+  // a 56 x 56 map has nine at batch 1, 131 at batch 16), not once per block.
+  const bool prepack_a = args.transpose_a && plan.blocks > 1;
+  Scratch<float> packed_a(prepack_a ? row_tiles * slices * kPanelFloats : 0);
+  if (prepack_a) pack_all_a(p, threads, packed_a.data());
   if (row_groups > 1)
     parallel_tasks(plan.blocks * slices, [&](int64_t t) {
       const int64_t k0 = t % slices * kDepth;
@@ -364,7 +397,8 @@ void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha,
     Block block = plan.block(index, args, batch.batch);
     block.i_begin = row_tiles * group / row_groups * kRows;
     block.i_end = std::min(args.m, row_tiles * (group + 1) / row_groups * kRows);
-    run_block(p, block, row_groups > 1 ? shared.data() + index * slices * kSliceFloats : nullptr);
+    run_block(p, block, row_groups > 1 ? shared.data() + index * slices * kSliceFloats : nullptr,
+              prepack_a ? packed_a.data() : nullptr);
   };
   if (threads)
     parallel_tasks(plan.blocks * row_groups, task);
