@@ -1,12 +1,14 @@
 #pragma once
-// Float GEMM of our own on AVX-512, in the BLIS manner: B is copied ("packed") into small
-// contiguous panels in the order the micro-kernel reads them, so the kernel streams B from L2
-// and broadcasts A from L1 whatever B's layout and transpose were.
+// Float GEMM of our own on AVX-512, in the BLIS manner: the micro-kernel streams B from L2 in
+// panels 48 columns wide and broadcasts A from L1. A transposed B, or a plain one whose rows are a
+// multiple of 1 KB apart, is copied ("packed") into contiguous panels first; other plain B (a
+// convolution's planes) is read in place, which measured faster than packing it.
 //
 // Blocking (the numbers are in gemm_packed.cpp): k runs in slices of kDepth; for each slice a
-// task packs its block of B (kDepth x up to kBlockColumns) into panels 48 columns wide, then,
-// for every 8 rows of A, takes those rows' slice (8 KB, stays in L1: read in place from a plain
-// A, packed from a transposed one) and runs the 8 x 48 micro-kernel across the block's panels. A C
+// task takes its block of B (kDepth x up to kBlockColumns), packed or in place, then, for every
+// 8 rows of A, takes those rows' slice (8 KB, stays in L1: read in place from a plain A, packed
+// once per product from a transposed one) and runs the 8 x 48 micro-kernel across the block's
+// panels. A C
 // element is summed over k in the same order whichever task or thread computes it, so results do
 // not depend on the thread count. Batched products (one A, many images' B and C) pack several small
 // images' columns into one block, so that A is read once per block rather than once per image.

@@ -2,6 +2,7 @@
 // with the summation error bound, and against Eigen, on shapes that cover every tile edge.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <limits>
@@ -121,6 +122,32 @@ TEST(Gemm, FloatMatchesTheFloat64ProductOnEveryTileEdge) {
   }
 }
 
+// A plain B is read in place unless its row stride is a multiple of 256 floats, when it is
+// packed: the two give the same bits (the same products summed in the same order), and the
+// packed one meets the float64 bound too.
+TEST(Gemm, PlainBReadInPlaceOrPackedGivesTheSameBits) {
+  uint32_t seed = 90;
+  for (const Case& t : edge_cases()) {
+    if (t.transpose_b) continue;
+    Operands in_place = make_operands(t, seed += 3);
+    Operands packed = in_place;
+    packed.args.ldb = 512;  // a multiple of 256, at least n + 3
+    packed.b.assign(t.k * packed.args.ldb, 0.0f);
+    for (int64_t r = 0; r < t.k; ++r)
+      for (int64_t j = 0; j < t.n; ++j)
+        packed.b[r * packed.args.ldb + j] = in_place.b[r * in_place.args.ldb + j];
+    std::vector<float> c_in_place = in_place.c, c_packed = packed.c;
+    kernels::cpu::parallel_gemm(in_place.args, t.alpha, in_place.a.data(), in_place.b.data(),
+                                t.beta, c_in_place.data());
+    kernels::cpu::parallel_gemm(packed.args, t.alpha, packed.a.data(), packed.b.data(), t.beta,
+                                c_packed.data());
+    expect_matches_reference(t, packed, c_packed);
+    for (size_t i = 0; i < c_packed.size(); ++i)
+      ASSERT_EQ(std::bit_cast<uint32_t>(c_in_place[i]), std::bit_cast<uint32_t>(c_packed[i]))
+          << "m " << t.m << " n " << t.n << " k " << t.k << ", element " << i;
+  }
+}
+
 TEST(Gemm, PackedKernelServesFloatProductsOfEightRowsOrMore) {
 #if defined(__AVX512F__)
   if (std::getenv("SALIENCY_GEMM") == nullptr) {  // SALIENCY_GEMM=eigen switches it off
@@ -201,7 +228,9 @@ TEST(Gemm, BatchedProductAppliesTheEpilogueAfterTheSum) {
           }
         if (relu) kernels::cpu::relu_forward(c_stride, c, c);
       }
-      if (relu) EXPECT_GT(clamped, batch * t.m * t.n / 4);  // the ReLU has work to do
+      if (relu) {
+        EXPECT_GT(clamped, batch * t.m * t.n / 4);  // the ReLU has work to do
+      }
       for (int64_t i = 0; i < batch; ++i)
         for (int64_t r = 0; r < t.m; ++r)
           for (int64_t j = 0; j < t.n; ++j) {
