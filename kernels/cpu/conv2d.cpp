@@ -201,7 +201,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
       finish_output(g, bias, activation, output);
       return;
     }
-    if (implicit_conv2d_applies(g)) {
+    if (implicit_conv2d_applies(g, ConvPass::forward)) {
       implicit_conv2d_forward(g, input, weight, bias, output, activation == ConvActivation::relu);
       return;
     }
@@ -222,7 +222,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
       winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
       return;
     }
-    if (implicit_conv2d_applies(g)) {
+    if (implicit_conv2d_applies(g, ConvPass::backward_input)) {
       implicit_conv2d_backward_input(g, grad_output, weight, grad_input);
       return;
     }

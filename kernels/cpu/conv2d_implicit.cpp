@@ -259,8 +259,11 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g) {
          g.out_h() > 0 && g.out_w() > 0;
 }
 
-bool implicit_conv2d_applies(const Conv2dGeometry& g) {
-  return g.stride_h == 1 && g.stride_w == 1 && implicit_conv2d_supports(g) &&
+bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
+  constexpr int64_t kStemChannels = 4;  // see the header: strided forward of image stems only
+  const bool stride_one = g.stride_h == 1 && g.stride_w == 1;
+  const bool taken = stride_one || (pass == ConvPass::forward && g.in_channels <= kStemChannels);
+  return taken && implicit_conv2d_supports(g) &&
          requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
 }
 
@@ -287,7 +290,7 @@ bool implicit_conv2d_supports(const Conv2dGeometry&) {
   return false;
 }
 
-bool implicit_conv2d_applies(const Conv2dGeometry&) {
+bool implicit_conv2d_applies(const Conv2dGeometry&, ConvPass) {
   return false;
 }
 

@@ -29,18 +29,25 @@ namespace saliency::kernels::cpu {
 // phase of the input gradient.
 bool implicit_conv2d_supports(const Conv2dGeometry& g);
 
-// Where conv2d_forward / conv2d_backward_input use it: supported, stride 1, and not switched
-// off with SALIENCY_CONV=im2col (for side-by-side benchmarks). Measured on ResNet-50's layers
-// (2 threads, min of 15-21 alternating runs, GFLOP/s implicit vs im2col + Eigen): stride-1 3x3
-// forward 138-177 vs 125-150, backward 105-169 vs 105-154. The 3x3/2 layers ran about even
-// forward and slower backward (102-114 vs 118-128: four phases of 1-4 taps each); the 7x7/2
-// stem's forward was faster (133-141 vs 101-107) but its backward far slower (39-41 vs 83-86),
-// and the stem is 3% of the network's FLOPs, so strided layers stay on im2col. Pointwise (1x1)
+// Where conv2d_forward / conv2d_backward_input use it: supported, stride 1 (or a stem's forward,
+// below), and not switched off with SALIENCY_CONV=im2col (for side-by-side benchmarks). Measured on
+// ResNet-50's layers (2 threads, min of 15-21 alternating runs, GFLOP/s implicit vs im2col +
+// Eigen): stride-1 3x3 forward 138-177 vs 125-150, backward 105-169 vs 105-154. The 3x3/2 layers
+// ran about even forward and slower backward (102-114 vs 118-128: four phases of 1-4 taps each);
+// the 7x7/2 stem's forward was faster (133-141 vs 101-107) but its backward far slower (39-41 vs
+// 83-86), and the stem is 3% of the network's FLOPs, so strided layers stayed on im2col. Since the
+// packed GEMM and on a Zen 5 host (2026-11-27, bench_conv2d, min of 6 alternating rounds,
+// implicit vs im2col): the stem's forward 0.571 vs 0.730 ms at batch 1, 5.11 vs 6.10 ms at batch
+// 8 (its columns matrix, 147 x 12544 floats an image, costs more than the kernel saves), the
+// 3x3/2 forward 0.608 vs 0.568 and 4.87 vs 4.61 ms: so the forward of a strided layer with at
+// most 4 input channels (an image stem) takes the implicit path, other strided ones do not, and
+// no strided backward does (the stem's: 1.7-2.7 vs 1.2-1.3 ms at batch 1). Pointwise (1x1)
 // layers stay on the GEMM path: they need no im2col, and Eigen's packed kernel stayed 5-20%
 // ahead of this one on most of ResNet-50's 1x1 shapes even with its k loop flattened, B packed
 // per tile column, or k slices of 64-512 (the GEMM path now runs our own packed kernel,
 // gemm_packed.h, faster again).
-bool implicit_conv2d_applies(const Conv2dGeometry& g);
+enum class ConvPass { forward, backward_input };
+bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
 
 // output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias, and
 // the ReLU when `relu` is set, are applied as the last k slice is stored, not in passes of their
