@@ -7,6 +7,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/ops/accumulate_grad.h"
+#include "autograd/ops/conv2d.h"
 #include "autograd/ops/elementwise.h"
 #include "autograd/rules.h"
 #include "autograd/trace.h"
@@ -63,6 +64,41 @@ std::unordered_set<Node*> needed_nodes(const std::vector<Node*>& order, const Ta
   return needed;
 }
 
+// How many needed nodes send a gradient to each node (the ReLU fusion below wants exactly one).
+std::unordered_map<Node*, int> consumer_counts(const std::vector<Node*>& order,
+                                               const std::unordered_set<Node*>& needed) {
+  std::unordered_map<Node*, int> counts;
+  for (Node* node : order) {
+    if (!needed.count(node)) continue;
+    for (const Edge& edge : node->inputs())
+      if (edge.valid() && needed.count(edge.node.get())) ++counts[edge.node.get()];
+  }
+  return counts;
+}
+
+// The ReLU node whose backward `node` (a convolution) can apply as it stores its input
+// gradient, or null: the conv's input is a ReLU's output that nothing else in this pass
+// consumes, both ops run their default backward on the CPU, and nobody asked to see the ReLU's
+// gradient (a capture) or to time it (a trace).
+ReluNode* fusable_relu(const Node& node, const InputMask& needs,
+                       const std::unordered_map<Node*, int>& consumers, const Targets& targets) {
+  if (node.kind() != OpKind::Conv2d || !needs[0] || TraceScope::active() ||
+      active_rule(OpKind::Conv2d) != nullptr || active_rule(OpKind::Relu) != nullptr)
+    return nullptr;
+  Node* input = node.inputs()[0].node.get();
+  if (input == nullptr || input->kind() != OpKind::Relu || input->observes_gradient() ||
+      targets.captures.count(input) || input->saved_released())
+    return nullptr;
+  const auto count = consumers.find(input);
+  if (count == consumers.end() || count->second != 1) return nullptr;
+  auto* relu = static_cast<ReluNode*>(input);
+  const auto& conv = static_cast<const Conv2dNode&>(node);
+  if (!relu->output().defined() || !relu->output().device().is_cpu() ||
+      !conv.weight().device().is_cpu() || relu->inputs().empty() || !relu->inputs()[0].valid())
+    return nullptr;
+  return relu;
+}
+
 Tensor resolve_seed(const Tensor& output, const Tensor& seed) {
   if (!seed.defined()) {
     SALIENCY_CHECK(output.numel() == 1, "backward: output ", output.shape(),
@@ -101,10 +137,13 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
   const Edge root = edge_to(output);
   const std::vector<Node*> order = topological_order(root.node.get());
   const std::unordered_set<Node*> needed = needed_nodes(order, targets);
+  const std::unordered_map<Node*, int> consumers = consumer_counts(order, needed);
 
   BackwardReport report;
   std::unordered_map<Node*, Tensor> pending{{root.node.get(), resolve_seed(output, seed)}};
+  std::unordered_set<const Node*> fused;  // ReLUs whose backward ran inside a convolution's
   for (Node* node : order) {
+    if (fused.count(node)) continue;
     auto slot = pending.find(node);
     if (!needed.count(node) || slot == pending.end()) {
       ++report.nodes_pruned;
@@ -128,10 +167,25 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
       needs[i] = edge.valid() && needed.count(edge.node.get());
     }
     if (std::find(needs.begin(), needs.end(), true) != needs.end()) {
-      const TensorList grads = run_node(*node, grad_output, needs);
+      ReluNode* relu = fusable_relu(*node, needs, consumers, targets);
+      TensorList grads;
+      if (relu) {
+        node->check_not_released();
+        grads = static_cast<const Conv2dNode*>(node)->backward_through_relu(grad_output, needs,
+                                                                            relu->output());
+        fused.insert(relu);
+        ++report.nodes_run;  // the ReLU's backward ran, inside the convolution's
+        ++report.relus_fused;
+        if (!options.retain_graph) relu->release_saved();
+      } else {
+        grads = run_node(*node, grad_output, needs);
+      }
       for (size_t i = 0; i < needs.size(); ++i) {
         if (!needs[i] || !grads[i].defined()) continue;
-        auto [entry, inserted] = pending.try_emplace(node->inputs()[i].node.get(), grads[i]);
+        // The fused ReLU's gradient goes straight on to the ReLU's own input.
+        Node* receiver =
+            i == 0 && relu ? relu->inputs()[0].node.get() : node->inputs()[i].node.get();
+        auto [entry, inserted] = pending.try_emplace(receiver, grads[i]);
         // Out of place: a gradient may alias another (add passes its input to both operands).
         if (!inserted) entry->second = add(entry->second, grads[i]);
       }

@@ -6,6 +6,12 @@
 // requires grad, a tap, or an input passed to grad()), and a node computes only the input
 // gradients that lead to a target. So frozen weights cost nothing, and a pass that only wants
 // layer4's gradient stops at layer4.
+//
+// One fusion: a ReLU whose output only a convolution consumes (the inside of a ResNet block)
+// has its backward applied as that convolution stores its input gradient (on the CPU, when
+// neither op's backward is replaced by a rule, the ReLU's gradient is not asked for or observed,
+// and no trace is recording), and the ReLU node is passed over: the same values, one pass over
+// the gradient fewer.
 #include "autograd/node.h"
 
 namespace saliency::autograd {
@@ -17,6 +23,7 @@ struct BackwardOptions {
 struct BackwardReport {
   size_t nodes_run = 0;     // nodes whose backward (or gradient sink) ran
   size_t nodes_pruned = 0;  // recorded nodes skipped because no target lies below them
+  size_t relus_fused = 0;   // ReLUs whose backward ran inside a convolution's (counted as run)
 };
 
 // Accumulates d<output, seed>/d leaf into leaf.grad() for every leaf that requires grad, and

@@ -4,6 +4,7 @@
 #include "autograd/ops.h"
 #include "autograd/rules.h"
 #include "autograd/tap.h"
+#include "autograd/trace.h"
 #include "core/error.h"
 #include "core/factory.h"
 #include "saliency/relu_rules.h"
@@ -76,6 +77,61 @@ TEST(RuleScopes, NestAndRestore) {
   }
   EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "default");
   EXPECT_EQ(autograd::active_rule(OpKind::Relu), nullptr);
+}
+
+// conv -> ReLU -> conv, the inside of a ResNet block; `also` adds a second consumer of the ReLU.
+Tensor conv_relu_conv(const Tensor& x, const Tensor& w1, const Tensor& w2, bool also = false) {
+  const Tensor h = relu(conv2d(x, w1, {}, {.padding = 1}));
+  const Tensor y = sum(mul(conv2d(h, w2, {}, {.padding = 1}), conv2d(x, w2, {}, {.padding = 1})));
+  return also ? add(y, sum(h)) : y;
+}
+
+struct GradientRun {
+  std::vector<double> grad;
+  autograd::BackwardReport report;
+};
+
+GradientRun input_gradient_of(bool second_consumer) {
+  Generator gen(21);
+  Tensor x = randn({2, 4, 7, 6}, gen).set_requires_grad(true);
+  const Tensor w1 = randn({4, 4, 3, 3}, gen), w2 = randn({4, 4, 3, 3}, gen);
+  const autograd::BackwardReport report =
+      autograd::backward(conv_relu_conv(x, w1, w2, second_consumer));
+  return {x.grad().to_vector(), report};
+}
+
+// A ReLU whose only consumer is a convolution has its backward run inside the convolution's,
+// with the same bits as the separate ops (a trace turns the fusion off, so it is the reference).
+// A second consumer, a rule on ReLU (guided backprop) or a capture of the ReLU's gradient keeps
+// the ops apart.
+TEST(Engine, FusesAReluIntoTheConvolutionThatAloneConsumesIt) {
+  const GradientRun fused = input_gradient_of(false);
+  EXPECT_EQ(fused.report.relus_fused, 1u);
+  GradientRun separate;
+  {
+    autograd::TraceScope trace;
+    separate = input_gradient_of(false);
+  }
+  EXPECT_EQ(separate.report.relus_fused, 0u);
+  EXPECT_EQ(fused.grad, separate.grad);
+  EXPECT_EQ(fused.report.nodes_run, separate.report.nodes_run);
+  EXPECT_EQ(fused.report.nodes_pruned, separate.report.nodes_pruned);
+
+  EXPECT_EQ(input_gradient_of(true).report.relus_fused, 0u);
+  {
+    autograd::RuleScope guided(guided_backprop_rules());
+    EXPECT_EQ(input_gradient_of(false).report.relus_fused, 0u);
+  }
+  Generator gen(22);
+  Tensor x = randn({1, 4, 5, 5}, gen).set_requires_grad(true);
+  const Tensor w = randn({4, 4, 3, 3}, gen);
+  const Tensor h = relu(conv2d(x, w, {}, {.padding = 1}));
+  const Tensor y = sum(conv2d(h, w, {}, {.padding = 1}));
+  // h's own gradient is asked for: it must reach the ReLU node, so nothing is fused.
+  const autograd::TensorList both = autograd::grad(y, {h, x}, {}, {.retain_graph = true});
+  ASSERT_TRUE(both[0].defined() && both[1].defined());
+  const autograd::TensorList x_only = autograd::grad(y, {x});  // fused: the same bits
+  EXPECT_EQ(x_only[0].to_vector(), both[1].to_vector());
 }
 
 // A model-like function with a named tap point in the middle.

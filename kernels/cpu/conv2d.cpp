@@ -7,6 +7,7 @@
 
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
@@ -158,6 +159,23 @@ void pointwise_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* 
                            RowEpilogue<T>{bias, activation == ConvActivation::relu});
 }
 
+// The backward of a pointwise convolution without groups: one batched product with the weights
+// transposed, a ReLU's backward (when relu_output is given) applied as it is stored.
+template <typename T>
+void pointwise_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                                     const T* relu_output, T* grad_input) {
+  const int64_t plane = g.out_h() * g.out_w();
+  parallel_gemm_batched<T>({.transpose_a = true,
+                            .m = g.in_channels,
+                            .n = plane,
+                            .k = g.out_channels,
+                            .lda = g.in_channels,
+                            .ldb = plane,
+                            .ldc = plane},
+                           {g.batch, g.out_channels * plane, g.in_channels * plane}, T(1), weight,
+                           grad_output, T(0), grad_input, RowEpilogue<T>{.relu_mask = relu_output});
+}
+
 }  // namespace
 
 ConvAlgorithmChoice requested_conv_algorithm() {
@@ -214,20 +232,33 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
   finish_output(g, bias, activation, output);
 }
 
+// A ReLU's backward as a pass of its own, where the path could not fuse it.
+template <typename T>
+void mask_by_relu(const Conv2dGeometry& g, const T* relu_output, T* grad_input) {
+  if (relu_output != nullptr)
+    relu_backward(g.batch * g.in_channels * g.in_h * g.in_w, grad_input, relu_output, grad_input);
+}
+
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input) {
+                           T* grad_input, const T* relu_output) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
+      mask_by_relu(g, relu_output, grad_input);
       return;
     }
     if (implicit_conv2d_applies(g, ConvPass::backward_input)) {
-      implicit_conv2d_backward_input(g, grad_output, weight, grad_input);
+      implicit_conv2d_backward_input(g, grad_output, weight, grad_input, relu_output);
       return;
     }
   }
+  if (g.is_pointwise() && g.groups == 1) {
+    pointwise_conv2d_backward_input(g, grad_output, weight, relu_output, grad_input);
+    return;
+  }
   im2col_conv2d_backward_input(g, grad_output, weight, grad_input);
+  mask_by_relu(g, relu_output, grad_input);
 }
 
 template <typename T>
@@ -246,8 +277,7 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
                          .ldb = out_plane,
                          .ldc = out_plane};
   if (pointwise && g.groups == 1) {
-    parallel_gemm_batched(product, {g.batch, g.out_channels * out_plane, g.in_channels * out_plane},
-                          T(1), weight, grad_output, T(0), grad_input);
+    pointwise_conv2d_backward_input<T>(g, grad_output, weight, nullptr, grad_input);
     return;
   }
   for (int64_t image = 0; image < g.batch; ++image) {
@@ -299,13 +329,13 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   });
 }
 
-#define SALIENCY_INSTANTIATE_CONV2D(T)                                                          \
-  template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
-  template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*); \
-  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,      \
-                                  ConvActivation);                                              \
-  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);        \
-  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);       \
+#define SALIENCY_INSTANTIATE_CONV2D(T)                                                             \
+  template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);           \
+  template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);    \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,         \
+                                  ConvActivation);                                                 \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*); \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);
 SALIENCY_INSTANTIATE_CONV2D(float)
 SALIENCY_INSTANTIATE_CONV2D(double)

@@ -49,10 +49,13 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output, ConvActivation activation = ConvActivation::none);
 
-// grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output.
+// grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. With a
+// relu_output (the output of the ReLU this layer's input came from, shaped as grad_input), the
+// ReLU's backward too: grad_input is 0 wherever relu_output is not > 0, bit for bit relu_backward
+// of the plain result, applied as the implicit and pointwise paths store it (no pass of its own).
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input);
+                           T* grad_input, const T* relu_output = nullptr);
 
 // The im2col + GEMM algorithm, for every geometry and type: what conv2d_forward and
 // conv2d_backward_input run where the implicit-GEMM path (conv2d_implicit.h) does not apply,

@@ -119,6 +119,7 @@ struct Store {
   float alpha, c_scale;
   const float* bias;  // added to row i after the sum (on the last k slice), or null
   bool relu;          // max(0, value) after the bias (on the last k slice)
+  const float* mask;  // laid out as c: 0 where it is not > 0 (on the last k slice), or null
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
@@ -173,6 +174,11 @@ void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const
       if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
       // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
       if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+      if (out.mask != nullptr) {  // NaN in the mask compares false: 0, as relu_backward
+        const __m512 gate = _mm512_maskz_loadu_ps(mask, out.mask + i * out.ldc + 16 * v);
+        value =
+            _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(gate, _mm512_setzero_ps(), _CMP_GT_OQ), value);
+      }
       _mm512_mask_storeu_ps(row + 16 * v, mask, value);
     }
   }
@@ -317,7 +323,10 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
                         p.alpha,
                         c_scale,
                         last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
-                        last_slice && p.epilogue.relu};
+                        last_slice && p.epilogue.relu,
+                        last_slice && p.epilogue.relu_mask != nullptr
+                            ? p.epilogue.relu_mask + (c - p.c)
+                            : nullptr};
         if (b_in_place)
           kMicroKernels[1][vectors - 1](
               depth, at,
