@@ -142,38 +142,25 @@ void finish_output(const Conv2dGeometry& g, const T* bias, ConvActivation activa
   });
 }
 
-// A pointwise convolution without groups: the images are the columns of one batched product,
-// the bias and activation applied as it is stored.
+// A pointwise convolution without groups is one batched product whose columns are the images'
+// positions: forward, C_i [out, plane] = W [out, in] X_i [in, plane]; backward to the input,
+// C_i [in, plane] = W^T G_i [out, plane]. The epilogue (bias and ReLU forward, a ReLU's backward)
+// is applied as C is stored.
 template <typename T>
-void pointwise_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight,
-                              const T* bias, ConvActivation activation, T* output) {
+void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, const T* source,
+                      RowEpilogue<T> epilogue, T* target) {
   const int64_t plane = g.out_h() * g.out_w();
-  parallel_gemm_batched<T>({.m = g.out_channels,
+  const int64_t rows = backward ? g.in_channels : g.out_channels;
+  const int64_t depth = backward ? g.out_channels : g.in_channels;
+  parallel_gemm_batched<T>({.transpose_a = backward,
+                            .m = rows,
                             .n = plane,
-                            .k = g.in_channels,
+                            .k = depth,
                             .lda = g.in_channels,
                             .ldb = plane,
                             .ldc = plane},
-                           {g.batch, g.in_channels * plane, g.out_channels * plane}, T(1), weight,
-                           input, T(0), output,
-                           RowEpilogue<T>{bias, activation == ConvActivation::relu});
-}
-
-// The backward of a pointwise convolution without groups: one batched product with the weights
-// transposed, a ReLU's backward (when relu_output is given) applied as it is stored.
-template <typename T>
-void pointwise_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                                     const T* relu_output, T* grad_input) {
-  const int64_t plane = g.out_h() * g.out_w();
-  parallel_gemm_batched<T>({.transpose_a = true,
-                            .m = g.in_channels,
-                            .n = plane,
-                            .k = g.out_channels,
-                            .lda = g.in_channels,
-                            .ldb = plane,
-                            .ldc = plane},
-                           {g.batch, g.out_channels * plane, g.in_channels * plane}, T(1), weight,
-                           grad_output, T(0), grad_input, RowEpilogue<T>{.relu_mask = relu_output});
+                           {g.batch, depth * plane, rows * plane}, T(1), weight, source, T(0),
+                           target, epilogue);
 }
 
 }  // namespace
@@ -200,7 +187,7 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
                          .ldb = out_plane,
                          .ldc = out_plane};
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d_forward<T>(g, input, weight, nullptr, ConvActivation::none, output);
+    pointwise_conv2d<T>(g, /*backward=*/false, weight, input, {}, output);
     return;
   }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
@@ -225,7 +212,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
     }
   }
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d_forward(g, input, weight, bias, activation, output);
+    pointwise_conv2d<T>(g, /*backward=*/false, weight, input,
+                        {bias, activation == ConvActivation::relu}, output);
     return;
   }
   im2col_conv2d_forward(g, input, weight, output);
@@ -254,7 +242,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
     }
   }
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d_backward_input(g, grad_output, weight, relu_output, grad_input);
+    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output, {.relu_mask = relu_output},
+                        grad_input);
     return;
   }
   im2col_conv2d_backward_input(g, grad_output, weight, grad_input);
@@ -277,7 +266,7 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
                          .ldb = out_plane,
                          .ldc = out_plane};
   if (pointwise && g.groups == 1) {
-    pointwise_conv2d_backward_input<T>(g, grad_output, weight, nullptr, grad_input);
+    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output, {}, grad_input);
     return;
   }
   for (int64_t image = 0; image < g.batch; ++image) {
