@@ -77,11 +77,13 @@ std::unordered_map<Node*, int> consumer_counts(const std::vector<Node*>& order,
 }
 
 // The ReLU node whose backward `node` (a convolution) can apply as it stores its input
-// gradient, or null: the conv's input is a ReLU's output that nothing else in this pass
-// consumes, both ops run their default backward on the CPU, and nobody asked to see the ReLU's
-// gradient (a capture) or to time it (a trace).
+// gradient, or null: the conv's input is a ReLU's output whose other consumers in this pass have
+// all sent their gradients already (none, inside a ResNet block; the next block's add, at a
+// block's end), both ops run their default backward on the CPU, and nobody asked to see the
+// ReLU's gradient (a capture) or to time it (a trace).
 ReluNode* fusable_relu(const Node& node, const InputMask& needs,
-                       const std::unordered_map<Node*, int>& consumers, const Targets& targets) {
+                       const std::unordered_map<Node*, int>& consumers,
+                       const std::unordered_map<Node*, int>& arrivals, const Targets& targets) {
   if (node.kind() != OpKind::Conv2d || !needs[0] || TraceScope::active() ||
       active_rule(OpKind::Conv2d) != nullptr || active_rule(OpKind::Relu) != nullptr)
     return nullptr;
@@ -90,7 +92,9 @@ ReluNode* fusable_relu(const Node& node, const InputMask& needs,
       targets.captures.count(input) || input->saved_released())
     return nullptr;
   const auto count = consumers.find(input);
-  if (count == consumers.end() || count->second != 1) return nullptr;
+  const auto arrived = arrivals.find(input);
+  const int others = arrived == arrivals.end() ? 0 : arrived->second;
+  if (count == consumers.end() || count->second != others + 1) return nullptr;
   auto* relu = static_cast<ReluNode*>(input);
   const auto& conv = static_cast<const Conv2dNode&>(node);
   if (!relu->output().defined() || !relu->output().device().is_cpu() ||
@@ -141,7 +145,8 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
 
   BackwardReport report;
   std::unordered_map<Node*, Tensor> pending{{root.node.get(), resolve_seed(output, seed)}};
-  std::unordered_set<const Node*> fused;  // ReLUs whose backward ran inside a convolution's
+  std::unordered_set<const Node*> fused;    // ReLUs whose backward ran inside a convolution's
+  std::unordered_map<Node*, int> arrivals;  // gradients received so far, per node
   for (Node* node : order) {
     if (fused.count(node)) continue;
     auto slot = pending.find(node);
@@ -167,12 +172,19 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
       needs[i] = edge.valid() && needed.count(edge.node.get());
     }
     if (std::find(needs.begin(), needs.end(), true) != needs.end()) {
-      ReluNode* relu = fusable_relu(*node, needs, consumers, targets);
+      ReluNode* relu = fusable_relu(*node, needs, consumers, arrivals, targets);
       TensorList grads;
       if (relu) {
         node->check_not_released();
+        // What the ReLU's other consumers sent is added in the conv's store: other + new, the
+        // same sum as the accumulation below (float addition commutes).
+        Tensor others;
+        if (auto sent = pending.find(relu); sent != pending.end()) {
+          others = std::move(sent->second);
+          pending.erase(sent);
+        }
         grads = static_cast<const Conv2dNode*>(node)->backward_through_relu(grad_output, needs,
-                                                                            relu->output());
+                                                                            relu->output(), others);
         fused.insert(relu);
         ++report.nodes_run;  // the ReLU's backward ran, inside the convolution's
         ++report.relus_fused;
@@ -186,6 +198,7 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
         Node* receiver =
             i == 0 && relu ? relu->inputs()[0].node.get() : node->inputs()[i].node.get();
         auto [entry, inserted] = pending.try_emplace(receiver, grads[i]);
+        ++arrivals[receiver];
         // Out of place: a gradient may alias another (add passes its input to both operands).
         if (!inserted) entry->second = add(entry->second, grads[i]);
       }

@@ -7,11 +7,12 @@
 // gradients that lead to a target. So frozen weights cost nothing, and a pass that only wants
 // layer4's gradient stops at layer4.
 //
-// One fusion: a ReLU whose output only a convolution consumes (the inside of a ResNet block)
-// has its backward applied as that convolution stores its input gradient (on the CPU, when
-// neither op's backward is replaced by a rule, the ReLU's gradient is not asked for or observed,
-// and no trace is recording), and the ReLU node is passed over: the same values, one pass over
-// the gradient fewer.
+// One fusion: when the last consumer of a ReLU's output to run is a convolution (inside a ResNet
+// block the only one; at a block's end the next block's first conv, after its add), the
+// convolution stores its input gradient plus what the other consumers sent, through the ReLU's
+// backward, and the ReLU node is passed over (on the CPU, when neither op's backward is replaced
+// by a rule, the ReLU's gradient is not asked for or observed, and no trace is recording): the
+// same values, without the accumulation's and the ReLU's passes over the gradient.
 #include "autograd/node.h"
 
 namespace saliency::autograd {

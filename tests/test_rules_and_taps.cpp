@@ -100,24 +100,26 @@ GradientRun input_gradient_of(bool second_consumer) {
   return {x.grad().to_vector(), report};
 }
 
-// A ReLU whose only consumer is a convolution has its backward run inside the convolution's,
-// with the same bits as the separate ops (a trace turns the fusion off, so it is the reference).
-// A second consumer, a rule on ReLU (guided backprop) or a capture of the ReLU's gradient keeps
-// the ops apart.
-TEST(Engine, FusesAReluIntoTheConvolutionThatAloneConsumesIt) {
-  const GradientRun fused = input_gradient_of(false);
-  EXPECT_EQ(fused.report.relus_fused, 1u);
-  GradientRun separate;
-  {
-    autograd::TraceScope trace;
-    separate = input_gradient_of(false);
+// A ReLU whose last consumer to run is a convolution has its backward run inside the
+// convolution's, after adding what the other consumers sent, with the same bits as the separate
+// ops (a trace turns the fusion off, so it is the reference). A rule on ReLU (guided backprop) or
+// a capture of the ReLU's gradient keeps the ops apart.
+TEST(Engine, FusesAReluIntoTheConvolutionThatConsumesItLast) {
+  for (const bool second_consumer : {false, true}) {
+    const GradientRun fused = input_gradient_of(second_consumer);
+    EXPECT_EQ(fused.report.relus_fused, 1u) << "second consumer " << second_consumer;
+    GradientRun separate;
+    {
+      autograd::TraceScope trace;
+      separate = input_gradient_of(second_consumer);
+    }
+    EXPECT_EQ(separate.report.relus_fused, 0u);
+    EXPECT_EQ(fused.grad, separate.grad) << "second consumer " << second_consumer;
+    EXPECT_EQ(fused.report.nodes_run, separate.report.nodes_run);
+    EXPECT_EQ(fused.report.nodes_pruned, separate.report.nodes_pruned);
   }
-  EXPECT_EQ(separate.report.relus_fused, 0u);
-  EXPECT_EQ(fused.grad, separate.grad);
-  EXPECT_EQ(fused.report.nodes_run, separate.report.nodes_run);
-  EXPECT_EQ(fused.report.nodes_pruned, separate.report.nodes_pruned);
+  EXPECT_NE(input_gradient_of(true).grad, input_gradient_of(false).grad);  // the sum mattered
 
-  EXPECT_EQ(input_gradient_of(true).report.relus_fused, 0u);
   {
     autograd::RuleScope guided(guided_backprop_rules());
     EXPECT_EQ(input_gradient_of(false).report.relus_fused, 0u);

@@ -118,7 +118,8 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
 }
 
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
-                             const cpu::Conv2dGeometry& g, const Tensor& relu_output) {
+                             const cpu::Conv2dGeometry& g, const Tensor& relu_output,
+                             const Tensor& addend) {
   SALIENCY_CHECK(grad_output.shape() == Shape({g.batch, g.out_channels, g.out_h(), g.out_w()}) &&
                      weight.shape() ==
                          Shape({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}),
@@ -132,13 +133,20 @@ Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                        weight.device().is_cpu(),
                    "conv2d_input_gradient: ReLU output ", relu_output.shape(),
                    " does not match the layer's input (or is not on the CPU)");
+  if (addend.defined())
+    SALIENCY_CHECK(addend.shape() == Shape({g.batch, g.in_channels, g.in_h, g.in_w}) &&
+                       addend.dtype() == weight.dtype() && addend.device().is_cpu() &&
+                       weight.device().is_cpu(),
+                   "conv2d_input_gradient: addend ", addend.shape(),
+                   " does not match the layer's input (or is not on the CPU)");
   Tensor grad_input =
       Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
     if (weight.device().is_cpu())
       cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>(),
-                                 relu_output.defined() ? relu_output.data<T>() : nullptr);
+                                 relu_output.defined() ? relu_output.data<T>() : nullptr,
+                                 addend.defined() ? addend.data<T>() : nullptr);
     else
       cuda::conv2d_backward_input(g, grad_output.device_data<T>(), weight.device_data<T>(),
                                   grad_input.device_data<T>());
@@ -157,11 +165,12 @@ Conv2dOptions Conv2dNode::options() const {
 }
 
 TensorList Conv2dNode::backward_through_relu(const Tensor& grad_output, const InputMask& needs,
-                                             const Tensor& relu_output) const {
+                                             const Tensor& relu_output,
+                                             const Tensor& addend) const {
   InputMask rest = needs;
   rest[0] = false;
   TensorList grads = default_backward(grad_output, rest);
-  grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, relu_output);
+  grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, relu_output, addend);
   return grads;
 }
 

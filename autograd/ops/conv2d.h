@@ -32,12 +32,13 @@ Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias
 
 // The transposed convolution that maps an output gradient back to the input: what the default
 // backward computes, here with any weight of the layer's shape (relevance rules use modified
-// weights). Records no graph. With a relu_output (CPU only: the output of the ReLU the layer's
-// input came from), the ReLU's backward is applied as the gradient is stored: 0 where
-// relu_output <= 0.
+// weights). Records no graph. For the engine's ReLU fusion (CPU only), an addend (the gradient
+// the layer's input already received from other consumers) is added and, with a relu_output
+// (the output of the ReLU the layer's input came from), the ReLU's backward applied as the
+// gradient is stored: 0 where relu_output <= 0.
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                              const kernels::cpu::Conv2dGeometry& geometry,
-                             const Tensor& relu_output = {});
+                             const Tensor& relu_output = {}, const Tensor& addend = {});
 
 namespace autograd {
 
@@ -54,10 +55,11 @@ class Conv2dNode final : public Node {
         geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   // default_backward followed by the backward of the ReLU whose output is this layer's input
-  // (relu_output, on the CPU), fused into the input gradient's store: what the engine runs for a
-  // ReLU whose only consumer is this convolution (autograd/engine.h).
+  // (relu_output, on the CPU), fused into the input gradient's store, after adding `addend` (the
+  // gradient the ReLU's output received from its other consumers, when it has any): what the
+  // engine runs when this convolution is the last consumer of a ReLU (autograd/engine.h).
   TensorList backward_through_relu(const Tensor& grad_output, const InputMask& needs,
-                                   const Tensor& relu_output) const;
+                                   const Tensor& relu_output, const Tensor& addend) const;
   const Tensor& input() const { return input_; }
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }  // undefined when the layer has none

@@ -220,34 +220,39 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
   finish_output(g, bias, activation, output);
 }
 
-// A ReLU's backward as a pass of its own, where the path could not fuse it.
+// The addend and the ReLU's backward as passes of their own, where the path could not fuse them.
 template <typename T>
-void mask_by_relu(const Conv2dGeometry& g, const T* relu_output, T* grad_input) {
-  if (relu_output != nullptr)
-    relu_backward(g.batch * g.in_channels * g.in_h * g.in_w, grad_input, relu_output, grad_input);
+void finish_input_gradient(const Conv2dGeometry& g, const T* relu_output, const T* addend,
+                           T* grad_input) {
+  const int64_t count = g.batch * g.in_channels * g.in_h * g.in_w;
+  if (addend != nullptr)
+    parallel_for(0, count, grain_for(1), [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) grad_input[i] = grad_input[i] + addend[i];
+    });
+  if (relu_output != nullptr) relu_backward(count, grad_input, relu_output, grad_input);
 }
 
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input, const T* relu_output) {
+                           T* grad_input, const T* relu_output, const T* addend) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
-      mask_by_relu(g, relu_output, grad_input);
+      finish_input_gradient(g, relu_output, addend, grad_input);
       return;
     }
     if (implicit_conv2d_applies(g, ConvPass::backward_input)) {
-      implicit_conv2d_backward_input(g, grad_output, weight, grad_input, relu_output);
+      implicit_conv2d_backward_input(g, grad_output, weight, grad_input, relu_output, addend);
       return;
     }
   }
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output, {.relu_mask = relu_output},
-                        grad_input);
+    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
+                        {.relu_mask = relu_output, .addend = addend}, grad_input);
     return;
   }
   im2col_conv2d_backward_input(g, grad_output, weight, grad_input);
-  mask_by_relu(g, relu_output, grad_input);
+  finish_input_gradient(g, relu_output, addend, grad_input);
 }
 
 template <typename T>
@@ -318,13 +323,14 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   });
 }
 
-#define SALIENCY_INSTANTIATE_CONV2D(T)                                                             \
-  template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);           \
-  template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);    \
-  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,         \
-                                  ConvActivation);                                                 \
-  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*); \
-  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
+#define SALIENCY_INSTANTIATE_CONV2D(T)                                                            \
+  template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
+  template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);   \
+  template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,        \
+                                  ConvActivation);                                                \
+  template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*, \
+                                         const T*);                                               \
+  template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);         \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);
 SALIENCY_INSTANTIATE_CONV2D(float)
 SALIENCY_INSTANTIATE_CONV2D(double)

@@ -49,13 +49,16 @@ template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output, ConvActivation activation = ConvActivation::none);
 
-// grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. With a
-// relu_output (the output of the ReLU this layer's input came from, shaped as grad_input), the
-// ReLU's backward too: grad_input is 0 wherever relu_output is not > 0, bit for bit relu_backward
-// of the plain result, applied as the implicit and pointwise paths store it (no pass of its own).
+// grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. Two
+// optional steps run as the implicit and pointwise paths store it (elsewhere as passes of their
+// own), for the engine's ReLU fusion (autograd/engine.h): an addend (shaped as grad_input: the
+// gradient the layer's input already received from its other consumers) is added, then, with a
+// relu_output (the output of the ReLU the layer's input came from), the ReLU's backward: 0
+// wherever relu_output is not > 0. Bit for bit the plain result, an add and relu_backward.
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input, const T* relu_output = nullptr);
+                           T* grad_input, const T* relu_output = nullptr,
+                           const T* addend = nullptr);
 
 // The im2col + GEMM algorithm, for every geometry and type: what conv2d_forward and
 // conv2d_backward_input run where the implicit-GEMM path (conv2d_implicit.h) does not apply,

@@ -198,21 +198,23 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
 }
 
 // Copies C (row c at c * ldc, position (r, q) at r * stride + q) into `image` as placed; a null
-// product writes zeros there instead. With a relu_mask (laid out as `image`), a value lands only
-// where the mask is > 0, 0 elsewhere: a ReLU's backward fused into the copy.
+// product writes zeros there instead. An addend (laid out as `image`) is added to each value
+// copied; then, with a relu_mask (laid out the same way), a value lands only where the mask is
+// > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward fused into the copy.
 void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride,
-             const Placement& at, const float* relu_mask, float* image) {
+             const Placement& at, const float* relu_mask, const float* addend, float* image) {
   parallel_for(0, channels, grain_for(at.rows * at.columns), [&](int64_t lo, int64_t hi) {
     for (int64_t c = lo; c < hi; ++c)
       for (int64_t r = 0; r < at.rows; ++r) {
         const int64_t offset = (c * at.height + at.row0 + r * at.row_step) * at.width + at.column0;
         float* out = image + offset;
         const float* in = product == nullptr ? nullptr : product + c * ldc + r * stride;
-        if (relu_mask != nullptr && in != nullptr) {
-          const float* mask = relu_mask + offset;
+        if ((relu_mask != nullptr || addend != nullptr) && in != nullptr) {
           for (int64_t q = 0; q < at.columns; ++q) {
-            const float value = in[q];  // loaded unconditionally, so the select vectorizes
-            out[q * at.column_step] = mask[q * at.column_step] > 0.0f ? value : 0.0f;
+            const int64_t at_q = offset + q * at.column_step;
+            float value = in[q];  // loaded unconditionally, so the select vectorizes
+            if (addend != nullptr) value = value + addend[at_q];
+            out[q * at.column_step] = relu_mask == nullptr || relu_mask[at_q] > 0.0f ? value : 0.0f;
           }
         } else if (at.column_step == 1 && in != nullptr) {
           std::copy_n(in, at.columns, out);
@@ -226,12 +228,14 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
 
 // Runs a planned correlation for every image of the batch: split, GEMM, scatter.
 void execute(int64_t batch, const Correlation& plan, const float* weight, const float* bias,
-             bool relu, const float* relu_mask, const float* source, float* target) {
+             bool relu, const float* relu_mask, const float* addend, const float* source,
+             float* target) {
   const int64_t source_size = plan.planes.channels * plan.planes.height * plan.planes.width;
   const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
   if (plan.b_tap.empty()) {  // no tap reaches these positions
     for (int64_t image = 0; image < batch; ++image)
-      scatter(plan.target_channels, nullptr, 0, 0, plan.at, nullptr, target + image * target_size);
+      scatter(plan.target_channels, nullptr, 0, 0, plan.at, nullptr, nullptr,
+              target + image * target_size);
     return;
   }
   const int64_t flat = plan.flat();
@@ -257,6 +261,7 @@ void execute(int64_t batch, const Correlation& plan, const float* weight, const 
     run(gemm);
     scatter(plan.target_channels, product.data(), flat, plan.planes.columns, plan.at,
             relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
+            addend == nullptr ? nullptr : addend + image * target_size,
             target + image * target_size);
   }
 }
@@ -280,15 +285,15 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                              const float* bias, float* output, bool relu) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  execute(g.batch, forward_correlation(g), weight, bias, relu, nullptr, input, output);
+  execute(g.batch, forward_correlation(g), weight, bias, relu, nullptr, nullptr, input, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
-                                    const float* weight, float* grad_input,
-                                    const float* relu_mask) {
+                                    const float* weight, float* grad_input, const float* relu_mask,
+                                    const float* addend) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
   for (const Correlation& plan : backward_input_correlations(g))
-    execute(g.batch, plan, weight, nullptr, false, relu_mask, grad_output, grad_input);
+    execute(g.batch, plan, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu
@@ -311,7 +316,7 @@ void implicit_conv2d_forward(const Conv2dGeometry&, const float*, const float*, 
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
-                                    const float*) {
+                                    const float*, const float*) {
   SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
 }
 

@@ -55,10 +55,12 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                              const float* bias, float* output, bool relu = false);
 
-// grad_input[N, in_channels, in_h, in_w] (overwritten); with a relu_mask of that shape, 0 wherever
-// the mask is not > 0 (see conv2d_backward_input), applied as the result is copied out.
+// grad_input[N, in_channels, in_h, in_w] (overwritten); an addend of that shape added, then with
+// a relu_mask of that shape 0 wherever the mask is not > 0 (see conv2d_backward_input), as the
+// result is copied out.
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input,
-                                    const float* relu_mask = nullptr);
+                                    const float* relu_mask = nullptr,
+                                    const float* addend = nullptr);
 
 }  // namespace saliency::kernels::cpu

@@ -118,11 +118,15 @@ void parallel_gemm_batched(const GemmArgs& g, const BatchedColumns& batch, T alp
   }
   for (int64_t i = 0; i < batch.batch; ++i)
     parallel_gemm(g, alpha, a, b + i * batch.b_stride, beta, c + i * batch.c_stride);
-  if (epilogue.bias == nullptr && !epilogue.relu && epilogue.relu_mask == nullptr) return;
+  if (epilogue.bias == nullptr && !epilogue.relu && epilogue.relu_mask == nullptr &&
+      epilogue.addend == nullptr)
+    return;
   parallel_for(0, batch.batch * g.m, grain_for(g.n), [&](int64_t lo, int64_t hi) {
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t offset = r / g.m * batch.c_stride + r % g.m * g.ldc;
       T* row = c + offset;
+      if (epilogue.addend != nullptr)
+        for (int64_t j = 0; j < g.n; ++j) row[j] = row[j] + epilogue.addend[offset + j];
       if (epilogue.relu_mask != nullptr)
         for (int64_t j = 0; j < g.n; ++j) {
           const T value = row[j];

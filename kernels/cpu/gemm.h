@@ -33,13 +33,15 @@ struct BatchedColumns {
 // What a product does to each value of C as it is finally stored: adds its row's bias (when
 // given), then applies a ReLU (max(0, x), NaN -> 0, as relu_forward) when asked: a convolution's
 // bias and activation fused into the store, with the same rounding as passes of their own.
-// A relu_mask, laid out as C (the same image strides and ldc), keeps a value only where the mask
-// is > 0 and stores 0 elsewhere: a ReLU's backward (relu_backward's values) fused into the store.
+// An addend, laid out as C (the same image strides and ldc), is added to each value; a relu_mask,
+// laid out the same way, then keeps a value only where the mask is > 0 and stores 0 elsewhere: a
+// gradient accumulated and a ReLU's backward (relu_backward's values) fused into the store.
 template <typename T>
 struct RowEpilogue {
   const T* bias = nullptr;
   bool relu = false;
   const T* relu_mask = nullptr;
+  const T* addend = nullptr;
 };
 
 // The batched product on the thread pool; the packed kernel runs it as one product whose

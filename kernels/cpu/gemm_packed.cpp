@@ -117,9 +117,10 @@ struct Store {
   int rows;
   __mmask16 last;  // columns of the tile's last vector that exist
   float alpha, c_scale;
-  const float* bias;  // added to row i after the sum (on the last k slice), or null
-  bool relu;          // max(0, value) after the bias (on the last k slice)
-  const float* mask;  // laid out as c: 0 where it is not > 0 (on the last k slice), or null
+  const float* bias;    // added to row i after the sum (on the last k slice), or null
+  bool relu;            // max(0, value) after the bias (on the last k slice)
+  const float* mask;    // laid out as c: 0 where it is not > 0 (on the last k slice), or null
+  const float* addend;  // laid out as c: added before the mask (on the last k slice), or null
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
@@ -174,6 +175,9 @@ void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const
       if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
       // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
       if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+      if (out.addend != nullptr)
+        value =
+            _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, out.addend + i * out.ldc + 16 * v));
       if (out.mask != nullptr) {  // NaN in the mask compares false: 0, as relu_backward
         const __m512 gate = _mm512_maskz_loadu_ps(mask, out.mask + i * out.ldc + 16 * v);
         value =
@@ -316,17 +320,18 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
         const int64_t width = panels.width[q];
         const int64_t vectors = stored_width(width) / 16, tail = width - 16 * (vectors - 1);
         float* c = p.c + panels.image[q] * p.batch.c_stride + i * p.shape.ldc + panels.start[q];
-        const Store out{c,
-                        p.shape.ldc,
-                        rows,
-                        static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
-                        p.alpha,
-                        c_scale,
-                        last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
-                        last_slice && p.epilogue.relu,
-                        last_slice && p.epilogue.relu_mask != nullptr
-                            ? p.epilogue.relu_mask + (c - p.c)
-                            : nullptr};
+        const Store out{
+            c,
+            p.shape.ldc,
+            rows,
+            static_cast<__mmask16>(tail >= 16 ? 0xFFFF : (1u << tail) - 1),
+            p.alpha,
+            c_scale,
+            last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
+            last_slice && p.epilogue.relu,
+            last_slice && p.epilogue.relu_mask != nullptr ? p.epilogue.relu_mask + (c - p.c)
+                                                          : nullptr,
+            last_slice && p.epilogue.addend != nullptr ? p.epilogue.addend + (c - p.c) : nullptr};
         if (b_in_place)
           kMicroKernels[1][vectors - 1](
               depth, at,

@@ -251,9 +251,10 @@ TEST_P(Conv2dImplicit, FusedReluEqualsTheForwardThenReluBitForBit) {
   }
 }
 
-// The backward to the input with a ReLU's output (conv2d_backward_input's relu_output) gives
-// the plain result followed by relu_backward bit for bit, on whichever path the layer takes
-// (implicit, pointwise, im2col), writing every element (poisoned with NaN first).
+// The backward to the input with a ReLU's output and an addend (conv2d_backward_input's
+// relu_output, addend) gives the plain result, plus the addend, through relu_backward bit for bit,
+// on whichever path the layer takes (implicit, pointwise, im2col), writing every element
+// (poisoned with NaN first).
 TEST_P(Conv2dImplicit, BackwardInputThroughReluEqualsTheBackwardThenReluBitForBit) {
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
   const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 15);
@@ -262,19 +263,24 @@ TEST_P(Conv2dImplicit, BackwardInputThroughReluEqualsTheBackwardThenReluBitForBi
   kernels::cpu::relu_forward<float>(int64_t(relu_output.size()), relu_output.data(),
                                     relu_output.data());
   const size_t size = relu_output.size();
-  std::vector<float> expected(size), fused(size, std::numeric_limits<float>::quiet_NaN());
-  kernels::cpu::conv2d_backward_input<float>(g, dy.data(), w.data(), expected.data());
-  kernels::cpu::relu_backward<float>(int64_t(size), expected.data(), relu_output.data(),
-                                     expected.data());
-  kernels::cpu::conv2d_backward_input<float>(g, dy.data(), w.data(), fused.data(),
-                                             relu_output.data());
-  size_t zeros = 0;
-  for (size_t i = 0; i < size; ++i) {
-    ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]), std::bit_cast<uint32_t>(expected[i]))
-        << "element " << i;
-    zeros += relu_output[i] == 0.0f;
+  const auto other = random_floats(size, 18);
+  for (const float* addend : {static_cast<const float*>(nullptr), other.data()}) {
+    std::vector<float> expected(size), fused(size, std::numeric_limits<float>::quiet_NaN());
+    kernels::cpu::conv2d_backward_input<float>(g, dy.data(), w.data(), expected.data());
+    if (addend != nullptr)
+      for (size_t i = 0; i < size; ++i) expected[i] = addend[i] + expected[i];
+    kernels::cpu::relu_backward<float>(int64_t(size), expected.data(), relu_output.data(),
+                                       expected.data());
+    kernels::cpu::conv2d_backward_input<float>(g, dy.data(), w.data(), fused.data(),
+                                               relu_output.data(), addend);
+    size_t zeros = 0;
+    for (size_t i = 0; i < size; ++i) {
+      ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]), std::bit_cast<uint32_t>(expected[i]))
+          << "element " << i << (addend ? " with" : " without") << " addend";
+      zeros += relu_output[i] == 0.0f;
+    }
+    EXPECT_GT(zeros, size / 4);  // the mask has work to do
   }
-  EXPECT_GT(zeros, size / 4);  // the mask has work to do
 }
 
 TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
