@@ -127,18 +127,13 @@ Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                  weight.shape(), " does not match the layer");
   check_same_dtype_device("conv2d_input_gradient", grad_output, weight);
   check_device_geometry("conv2d_input_gradient", weight.device(), g);
-  if (relu_output.defined())
-    SALIENCY_CHECK(relu_output.shape() == Shape({g.batch, g.in_channels, g.in_h, g.in_w}) &&
-                       relu_output.dtype() == weight.dtype() && relu_output.device().is_cpu() &&
-                       weight.device().is_cpu(),
-                   "conv2d_input_gradient: ReLU output ", relu_output.shape(),
-                   " does not match the layer's input (or is not on the CPU)");
-  if (addend.defined())
-    SALIENCY_CHECK(addend.shape() == Shape({g.batch, g.in_channels, g.in_h, g.in_w}) &&
-                       addend.dtype() == weight.dtype() && addend.device().is_cpu() &&
-                       weight.device().is_cpu(),
-                   "conv2d_input_gradient: addend ", addend.shape(),
-                   " does not match the layer's input (or is not on the CPU)");
+  for (const auto& [name, tensor] : {std::pair{"ReLU output", &relu_output}, {"addend", &addend}})
+    SALIENCY_CHECK(
+        !tensor->defined() || (tensor->shape() == Shape({g.batch, g.in_channels, g.in_h, g.in_w}) &&
+                               tensor->dtype() == weight.dtype() && tensor->device().is_cpu() &&
+                               weight.device().is_cpu()),
+        "conv2d_input_gradient: ", name, " ", tensor->shape(),
+        " does not match the layer's input (or is not on the CPU)");
   Tensor grad_input =
       Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
