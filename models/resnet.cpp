@@ -61,8 +61,11 @@ class ResidualBlock : public nn::Module {
   Tensor forward(const Tensor& x) const {
     Tensor out = x;
     for (size_t i = 0; i + 1 < stages_.size(); ++i) out = conv_bn_relu(stages_[i], out);
-    out = stages_.back().second->forward(stages_.back().first->forward(out));
-    return add_relu(out, downsample_ ? downsample_->forward(x) : x);
+    const Tensor shortcut = downsample_ ? downsample_->forward(x) : x;
+    const auto& [last_conv, last_bn] = stages_.back();
+    // With the BatchNorm folded, the shortcut and the ReLU join the last conv's store.
+    if (last_bn->folded()) return last_conv->forward_add_relu(out, shortcut);
+    return add_relu(last_bn->forward(last_conv->forward(out)), shortcut);
   }
 
  private:

@@ -28,6 +28,10 @@ Tensor Conv2d::forward_relu(const Tensor& input) const {
   return conv2d_relu(input, weight_, bias_, conv_options_);
 }
 
+Tensor Conv2d::forward_add_relu(const Tensor& input, const Tensor& residual) const {
+  return conv2d_add_relu(input, weight_, bias_, conv_options_, residual);
+}
+
 void Conv2d::initialize(Generator& generator) {
   const double fan_out = double(weight_.size(0) * weight_.size(2) * weight_.size(3));
   weight_.copy_from(mul_scalar(randn(weight_.shape(), generator), std::sqrt(2.0 / fan_out)));

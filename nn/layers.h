@@ -22,6 +22,8 @@ class Conv2d : public Module {
   // relu(forward(input)), the ReLU fused into the convolution's store where nothing is recorded
   // (see conv2d_relu).
   Tensor forward_relu(const Tensor& input) const;
+  // relu(forward(input) + residual), fused likewise (see conv2d_add_relu).
+  Tensor forward_add_relu(const Tensor& input, const Tensor& residual) const;
   // He (Kaiming) normal initialization for ReLU networks, fan-out mode as torchvision's ResNet.
   void initialize(Generator& generator);
   // Inference-time BatchNorm folding: with s = gamma / sqrt(var + eps), weight *= s per output

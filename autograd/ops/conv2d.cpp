@@ -64,15 +64,12 @@ void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeome
 
 template <typename T>
 void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& weight,
-             const Tensor& bias, const Tensor& output,
-             cpu::ConvActivation activation = cpu::ConvActivation::none) {
+             const Tensor& bias, const Tensor& output) {
   if (input.device().is_cpu()) {
     cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
-                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>(), activation);
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
     return;
   }
-  SALIENCY_ASSERT(activation == cpu::ConvActivation::none,
-                  "conv2d: a fused activation is CPU-only");
   cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(),
                        bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
@@ -95,26 +92,59 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
                                                      bias.defined() ? bias.detach() : Tensor(), g));
 }
 
+namespace {
+
+// relu(conv2d(...) [+ residual]) in one kernel call, recorded (when it records) as the nodes the
+// plain ops make, so that backward rules and traces see a conv [an add] and a ReLU. The conv's
+// and the add's own outputs are never materialized: the conv's backward needs its input and
+// weight, the add's only shapes, the ReLU's only its output, so those nodes hang on aliases of
+// that output.
+Tensor fused_conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                         const Conv2dOptions& options, const Tensor& residual) {
+  const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
+  const Shape shape{g.batch, g.out_channels, g.out_h(), g.out_w()};
+  if (residual.defined()) {
+    SALIENCY_CHECK(residual.shape() == shape, "conv2d_add_relu: residual ", residual.shape(),
+                   " does not match the output ", shape);
+    check_same_dtype_device("conv2d_add_relu", input, residual);
+  }
+  Tensor output = Tensor::empty(shape, input.dtype());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    autograd::FlopCounter::add(g.forward_flops());
+    cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>(),
+                        cpu::ConvActivation::relu,
+                        residual.defined() ? residual.data<T>() : nullptr);
+  });
+  if (!autograd::should_record({&input, &weight, &bias, &residual})) return output;
+  Tensor before_relu = autograd::attach(
+      output.detach(), std::make_shared<autograd::Conv2dNode>(
+                           autograd::edges_to({&input, &weight, &bias}), input.detach(),
+                           weight.detach(), bias.defined() ? bias.detach() : Tensor(), g));
+  if (residual.defined())
+    before_relu = autograd::attach(
+        output.detach(), std::make_shared<autograd::BinaryNode>(
+                             autograd::OpKind::Add, autograd::edges_to({&before_relu, &residual}),
+                             Tensor(), Tensor(), shape, shape));
+  return autograd::attach(output, std::make_shared<autograd::ReluNode>(
+                                      autograd::edges_to({&before_relu}), output.detach()));
+}
+
+}  // namespace
+
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
                    const Conv2dOptions& options) {
   if (!input.device().is_cpu() || autograd::SaveForRulesGuard::active())
     return relu(conv2d(input, weight, bias, options));
-  const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
-  Tensor output = Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype());
-  dispatch_dtype(input.dtype(), [&]<typename T>() {
-    autograd::FlopCounter::add(g.forward_flops());
-    forward<T>(g, input, weight, bias, output, cpu::ConvActivation::relu);
-  });
-  if (!autograd::should_record({&input, &weight, &bias})) return output;
-  // Recorded as the two nodes the plain ops make, so that backward rules and traces see a conv
-  // and a ReLU. The conv's own output is never materialized: its backward needs the input and
-  // weight, the ReLU's only its output, so the conv node hangs on an alias of that output.
-  const Tensor convolved = autograd::attach(
-      output.detach(), std::make_shared<autograd::Conv2dNode>(
-                           autograd::edges_to({&input, &weight, &bias}), input.detach(),
-                           weight.detach(), bias.defined() ? bias.detach() : Tensor(), g));
-  return autograd::attach(output, std::make_shared<autograd::ReluNode>(
-                                      autograd::edges_to({&convolved}), output.detach()));
+  return fused_conv2d_relu(input, weight, bias, options, Tensor());
+}
+
+Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                       const Conv2dOptions& options, const Tensor& residual) {
+  if (!input.device().is_cpu() || !residual.device().is_cpu() ||
+      autograd::SaveForRulesGuard::active())
+    return relu(add(conv2d(input, weight, bias, options), residual));
+  return fused_conv2d_relu(input, weight, bias, options, residual);
 }
 
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,

@@ -30,6 +30,12 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {}
 Tensor conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
                    const Conv2dOptions& options = {});
 
+// relu(conv2d(...) + residual), a residual block's last conv with its shortcut, the same way:
+// on the CPU the residual and ReLU are applied as the kernel stores its output (one pass of
+// their own on the implicit path), recording the plain ops' conv, add and ReLU nodes.
+Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& bias,
+                       const Conv2dOptions& options, const Tensor& residual);
+
 // The transposed convolution that maps an output gradient back to the input: what the default
 // backward computes, here with any weight of the layer's shape (relevance rules use modified
 // weights). Records no graph. For the engine's ReLU fusion (CPU only), an addend (the gradient

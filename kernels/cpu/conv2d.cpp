@@ -124,10 +124,11 @@ void for_each_unfolded_block(const Conv2dGeometry& g, const T* input, Fn fn) {
   }
 }
 
-// The bias (when given) and the activation as one pass over the output.
+// The bias, the residual (when given) and the activation as one pass over the output.
 template <typename T>
-void finish_output(const Conv2dGeometry& g, const T* bias, ConvActivation activation, T* output) {
-  if (bias == nullptr && activation == ConvActivation::none) return;
+void finish_output(const Conv2dGeometry& g, const T* bias, const T* residual,
+                   ConvActivation activation, T* output) {
+  if (bias == nullptr && residual == nullptr && activation == ConvActivation::none) return;
   const int64_t out_plane = g.out_h() * g.out_w();
   parallel_for(0, g.batch * g.out_channels, grain_for(out_plane), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p) {
@@ -136,6 +137,8 @@ void finish_output(const Conv2dGeometry& g, const T* bias, ConvActivation activa
         const T b = bias[p % g.out_channels];
         for (int64_t i = 0; i < out_plane; ++i) plane[i] += b;
       }
+      if (residual != nullptr)
+        for (int64_t i = 0; i < out_plane; ++i) plane[i] = plane[i] + residual[p * out_plane + i];
       if (activation == ConvActivation::relu)
         for (int64_t i = 0; i < out_plane; ++i) plane[i] = plane[i] > T(0) ? plane[i] : T(0);
     }
@@ -199,25 +202,33 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
 // as the last k slice is stored); elsewhere they share one.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output, ConvActivation activation) {
+                    T* output, ConvActivation activation, const T* residual) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_forward(g, input, weight, output);
-      finish_output(g, bias, activation, output);
+      finish_output(g, bias, residual, activation, output);
       return;
     }
     if (implicit_conv2d_applies(g, ConvPass::forward)) {
-      implicit_conv2d_forward(g, input, weight, bias, output, activation == ConvActivation::relu);
+      // The kernel stores bias and ReLU itself; a residual comes between them, so then the
+      // residual and the ReLU follow in a pass of their own.
+      if (residual == nullptr) {
+        implicit_conv2d_forward(g, input, weight, bias, output, activation == ConvActivation::relu);
+      } else {
+        implicit_conv2d_forward(g, input, weight, bias, output, false);
+        finish_output<T>(g, nullptr, residual, activation, output);
+      }
       return;
     }
   }
   if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d<T>(g, /*backward=*/false, weight, input,
-                        {bias, activation == ConvActivation::relu}, output);
+    pointwise_conv2d<T>(
+        g, /*backward=*/false, weight, input,
+        {.bias = bias, .relu = activation == ConvActivation::relu, .addend = residual}, output);
     return;
   }
   im2col_conv2d_forward(g, input, weight, output);
-  finish_output(g, bias, activation, output);
+  finish_output(g, bias, residual, activation, output);
 }
 
 // The addend and the ReLU's backward as passes of their own, where the path could not fuse them.
@@ -327,7 +338,7 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
   template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);   \
   template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,        \
-                                  ConvActivation);                                                \
+                                  ConvActivation, const T*);                                      \
   template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*, \
                                          const T*);                                               \
   template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);         \

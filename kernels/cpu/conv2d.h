@@ -44,10 +44,13 @@ ConvAlgorithmChoice requested_conv_algorithm();
 // The values are those of conv2d_forward followed by relu_forward, bit for bit.
 enum class ConvActivation { none, relu };
 
-// output[N, out_channels, out_h, out_w]; bias may be null.
+// output[N, out_channels, out_h, out_w]; bias may be null. A residual (shaped as the output: a
+// residual block's shortcut) is added after the bias, before the activation: bit for bit the
+// forward, an add and relu_forward, with no pass of their own on the pointwise path.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output, ConvActivation activation = ConvActivation::none);
+                    T* output, ConvActivation activation = ConvActivation::none,
+                    const T* residual = nullptr);
 
 // grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. Two
 // optional steps run as the implicit and pointwise paths store it (elsewhere as passes of their

@@ -125,17 +125,17 @@ void parallel_gemm_batched(const GemmArgs& g, const BatchedColumns& batch, T alp
     for (int64_t r = lo; r < hi; ++r) {
       const int64_t offset = r / g.m * batch.c_stride + r % g.m * g.ldc;
       T* row = c + offset;
+      if (epilogue.bias != nullptr)
+        for (int64_t j = 0; j < g.n; ++j) row[j] += epilogue.bias[r % g.m];
       if (epilogue.addend != nullptr)
         for (int64_t j = 0; j < g.n; ++j) row[j] = row[j] + epilogue.addend[offset + j];
+      if (epilogue.relu)
+        for (int64_t j = 0; j < g.n; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);
       if (epilogue.relu_mask != nullptr)
         for (int64_t j = 0; j < g.n; ++j) {
           const T value = row[j];
           row[j] = epilogue.relu_mask[offset + j] > T(0) ? value : T(0);
         }
-      if (epilogue.bias != nullptr)
-        for (int64_t j = 0; j < g.n; ++j) row[j] += epilogue.bias[r % g.m];
-      if (epilogue.relu)
-        for (int64_t j = 0; j < g.n; ++j) row[j] = row[j] > T(0) ? row[j] : T(0);
     }
   });
 }

@@ -30,12 +30,11 @@ struct BatchedColumns {
   int64_t batch = 1, b_stride = 0, c_stride = 0;
 };
 
-// What a product does to each value of C as it is finally stored: adds its row's bias (when
-// given), then applies a ReLU (max(0, x), NaN -> 0, as relu_forward) when asked: a convolution's
-// bias and activation fused into the store, with the same rounding as passes of their own.
-// An addend, laid out as C (the same image strides and ldc), is added to each value; a relu_mask,
-// laid out the same way, then keeps a value only where the mask is > 0 and stores 0 elsewhere: a
-// gradient accumulated and a ReLU's backward (relu_backward's values) fused into the store.
+// What a product does to each value of C as it is finally stored, with the same rounding as
+// passes of their own, in this order: adds its row's bias; adds an addend laid out as C (the same
+// image strides and ldc: a residual in the forward, a gradient accumulated in the backward);
+// applies a ReLU (max(0, x), NaN -> 0, as relu_forward); keeps the value only where a relu_mask
+// laid out as C is > 0, 0 elsewhere (a ReLU's backward: relu_backward's values).
 template <typename T>
 struct RowEpilogue {
   const T* bias = nullptr;

@@ -120,7 +120,7 @@ struct Store {
   const float* bias;    // added to row i after the sum (on the last k slice), or null
   bool relu;            // max(0, value) after the bias (on the last k slice)
   const float* mask;    // laid out as c: 0 where it is not > 0 (on the last k slice), or null
-  const float* addend;  // laid out as c: added before the mask (on the last k slice), or null
+  const float* addend;  // laid out as c: added after the bias (on the last k slice), or null
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
@@ -173,11 +173,11 @@ void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const
       if (out.c_scale != 0.0f)
         value = _mm512_fmadd_ps(c_scale, _mm512_maskz_loadu_ps(mask, row + 16 * v), value);
       if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
-      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
-      if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
       if (out.addend != nullptr)
         value =
             _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, out.addend + i * out.ldc + 16 * v));
+      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
+      if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
       if (out.mask != nullptr) {  // NaN in the mask compares false: 0, as relu_backward
         const __m512 gate = _mm512_maskz_loadu_ps(mask, out.mask + i * out.ldc + 16 * v);
         value =

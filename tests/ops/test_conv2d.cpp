@@ -159,6 +159,39 @@ TEST(Conv2dRelu, FusedUnderInferenceAndRecordedUnderGradModeWithTheSameValues) {
   EXPECT_GT(testing::max_abs_difference(leaf.grad(), zeros(x.shape())), 0.0);
 }
 
+// conv2d_add_relu (a bottleneck's last conv with its shortcut) gives relu(add(conv2d, residual))
+// exactly, fused on the CPU, and records the plain ops' ReLU <- add <- (conv2d, residual), with
+// the same gradients for the input and the residual.
+TEST(Conv2dRelu, ResidualFusedWithTheSameValuesAndGradients) {
+  Generator gen(11);
+  const Tensor x = randn({2, 12, 7, 7}, gen), w = randn({20, 12, 1, 1}, gen), b = randn({20}, gen),
+               shortcut = randn({2, 20, 7, 7}, gen);
+  const Tensor expected = relu(add(conv2d(x, w, b), shortcut));
+  {
+    autograd::NoGradGuard inference;
+    EXPECT_EQ(conv2d_add_relu(x, w, b, {}, shortcut).to_vector(), expected.to_vector());
+  }
+  Tensor leaf = x.clone().set_requires_grad(true),
+         residual = shortcut.clone().set_requires_grad(true);
+  const Tensor recorded = conv2d_add_relu(leaf, w, b, {}, residual);
+  EXPECT_EQ(recorded.to_vector(), expected.to_vector());
+  ASSERT_NE(recorded.grad_fn(), nullptr);
+  EXPECT_EQ(recorded.grad_fn()->kind(), autograd::OpKind::Relu);
+  const auto& sum = recorded.grad_fn()->inputs().at(0).node;
+  ASSERT_NE(sum, nullptr);
+  EXPECT_EQ(sum->kind(), autograd::OpKind::Add);
+  ASSERT_NE(sum->inputs().at(0).node, nullptr);
+  EXPECT_EQ(sum->inputs().at(0).node->kind(), autograd::OpKind::Conv2d);
+  autograd::backward(recorded, ones(recorded.shape()));
+  Tensor reference_leaf = x.clone().set_requires_grad(true),
+         reference_residual = shortcut.clone().set_requires_grad(true);
+  autograd::backward(relu(add(conv2d(reference_leaf, w, b), reference_residual)),
+                     ones(recorded.shape()));
+  EXPECT_EQ(leaf.grad().to_vector(), reference_leaf.grad().to_vector());
+  EXPECT_EQ(residual.grad().to_vector(), reference_residual.grad().to_vector());
+  EXPECT_GT(testing::max_abs_difference(residual.grad(), zeros(shortcut.shape())), 0.0);
+}
+
 // Large enough that the GEMMs are cut into parts: one thread and two give the same bits.
 TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   Generator gen(9);
@@ -225,30 +258,36 @@ TEST_P(Conv2dImplicit, ForwardAddsTheBiasOnce) {
   testing::expect_within_float_bound(y, exact, magnitude, g.patch_size() + 1);
 }
 
-// The ReLU fused into the store (ConvActivation::relu) gives conv2d_forward's values followed by
-// relu_forward bit for bit, on whichever path the layer takes (implicit, pointwise, im2col), and
-// writes every element (the output is poisoned with NaN first, which the ReLU would make 0).
+// The ReLU fused into the store (ConvActivation::relu), with or without a residual added before
+// it, gives conv2d_forward's values, the add and relu_forward bit for bit, on whichever path the
+// layer takes (implicit, pointwise, im2col), and writes every element (the output is poisoned
+// with NaN first, which the ReLU would make 0).
 TEST_P(Conv2dImplicit, FusedReluEqualsTheForwardThenReluBitForBit) {
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
   const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 12);
   const auto w = random_floats(g.out_channels * g.patch_size(), 13);
   const auto b = random_floats(g.out_channels, 14);
   const size_t size = g.batch * g.out_channels * g.out_h() * g.out_w();
-  for (const float* bias : {static_cast<const float*>(nullptr), b.data()}) {
-    std::vector<float> expected(size), fused(size, std::numeric_limits<float>::quiet_NaN());
-    kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, expected.data());
-    kernels::cpu::relu_forward<float>(int64_t(size), expected.data(), expected.data());
-    fused[0] = -1.0f;  // a negative left behind would survive the comparison's NaN check
-    kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, fused.data(),
-                                        kernels::cpu::ConvActivation::relu);
-    size_t zeros = 0;
-    for (size_t i = 0; i < size; ++i) {
-      ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]), std::bit_cast<uint32_t>(expected[i]))
-          << "element " << i << (bias ? " with" : " without") << " bias";
-      zeros += fused[i] == 0.0f;
+  const auto shortcut = random_floats(size, 19);
+  for (const float* bias : {static_cast<const float*>(nullptr), b.data()})
+    for (const float* residual : {static_cast<const float*>(nullptr), shortcut.data()}) {
+      std::vector<float> expected(size), fused(size, std::numeric_limits<float>::quiet_NaN());
+      kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, expected.data());
+      if (residual != nullptr)
+        for (size_t i = 0; i < size; ++i) expected[i] = expected[i] + residual[i];
+      kernels::cpu::relu_forward<float>(int64_t(size), expected.data(), expected.data());
+      fused[0] = -1.0f;  // a negative left behind would survive the comparison's NaN check
+      kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), bias, fused.data(),
+                                          kernels::cpu::ConvActivation::relu, residual);
+      size_t zeros = 0;
+      for (size_t i = 0; i < size; ++i) {
+        ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]), std::bit_cast<uint32_t>(expected[i]))
+            << "element " << i << (bias ? " with" : " without") << " bias"
+            << (residual ? " with" : " without") << " residual";
+        zeros += fused[i] == 0.0f;
+      }
+      EXPECT_GT(zeros, size / 4);  // the ReLU clamped something
     }
-    EXPECT_GT(zeros, size / 4);  // the ReLU clamped something
-  }
 }
 
 // The backward to the input with a ReLU's output and an addend (conv2d_backward_input's
