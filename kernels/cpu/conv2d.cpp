@@ -166,6 +166,30 @@ void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, c
                            target, epilogue);
 }
 
+// Without groups, the columns of several images come from one batched product: the transposed
+// weights are then packed once per group of images rather than once per image (a strided layer's
+// W^T is up to 9 MB). Groups hold as many images' columns as fit kColumnsBudget.
+template <typename T>
+void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const GemmArgs& product,
+                                           const T* grad_output, const T* weight, T* grad_input) {
+  constexpr int64_t kColumnsBudget = int64_t(16) << 20;  // bytes
+  const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
+  const int64_t in_image = g.in_channels * g.in_h * g.in_w;
+  const int64_t group =
+      std::clamp<int64_t>(kColumnsBudget / int64_t(sizeof(T) * per_image), 1, g.batch);
+  Scratch<T> columns(group * per_image);
+  for (int64_t first = 0; first < g.batch; first += group) {
+    const int64_t images = std::min(group, g.batch - first);
+    parallel_gemm_batched(product, {images, g.out_channels * out_plane, per_image}, T(1), weight,
+                          grad_output + first * g.out_channels * out_plane, T(0), columns.data());
+    for (int64_t i = 0; i < images; ++i) {
+      T* image = grad_input + (first + i) * in_image;
+      std::fill_n(image, in_image, T(0));
+      col2im_add(g, columns.data() + i * per_image, image);
+    }
+  }
+}
+
 }  // namespace
 
 ConvAlgorithmChoice requested_conv_algorithm() {
@@ -283,6 +307,10 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
                          .ldc = out_plane};
   if (pointwise && g.groups == 1) {
     pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output, {}, grad_input);
+    return;
+  }
+  if (g.groups == 1) {
+    im2col_backward_input_by_image_groups(g, product, grad_output, weight, grad_input);
     return;
   }
   for (int64_t image = 0; image < g.batch; ++image) {
