@@ -296,7 +296,6 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   const int64_t in_block = g.in_channels_per_group() * g.in_h * g.in_w;
   const bool pointwise = g.is_pointwise();
-  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
   // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
   const GemmArgs product{.transpose_a = true,
                          .m = patch,
@@ -313,6 +312,7 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
     im2col_backward_input_by_image_groups(g, product, grad_output, weight, grad_input);
     return;
   }
+  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
   for (int64_t image = 0; image < g.batch; ++image) {
     for (int64_t group = 0; group < g.groups; ++group) {
       const GroupBlock at = block_offsets(g, image, group);
