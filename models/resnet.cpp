@@ -12,7 +12,7 @@ namespace {
 using ConvBn = std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>;
 
 // relu(bn(conv(x))); with the BatchNorm folded into the conv, the ReLU joins the conv's store
-// when nothing is recorded (Conv2d::forward_relu).
+// (Conv2d::forward_relu: on the CPU, recorded or not, outside SaveForRulesGuard).
 Tensor conv_bn_relu(const ConvBn& layers, const Tensor& x) {
   const auto& [conv_layer, batch_norm] = layers;
   if (batch_norm->folded()) return conv_layer->forward_relu(x);
