@@ -14,7 +14,8 @@ class GradMode {
 // Ops whose exact backward needs only shapes (add, sub, average pooling) do not keep their
 // inputs. Relevance rules need the values (LRP divides by each input's share of the output),
 // so while a guard is alive those ops save their operands and output too. Off by default:
-// plain gradients keep no extra memory.
+// plain gradients keep no extra memory. The guard also keeps convolutions on their direct
+// kernels (kernels::cpu::exact_convolutions_required).
 class SaveForRulesGuard {
  public:
   SaveForRulesGuard();
@@ -25,6 +26,7 @@ class SaveForRulesGuard {
 
  private:
   bool previous_;
+  bool previous_exact_;
 };
 
 class NoGradGuard {

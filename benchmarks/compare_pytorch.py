@@ -9,7 +9,11 @@ with Zennit's EpsilonPlusFlat + ResNetCanonizer when zennit is installed (its co
 registered once, outside the timing, as a user explaining many images would). Not run in CI.
 
     /usr/bin/python3 benchmarks/compare_pytorch.py [--saliency build/saliency] [--repeat 3]
-        [--methods forward,vanilla,...] [--markdown benchmarks/RESULTS.md]
+        [--methods forward,vanilla,...] [--conv direct|winograd|both]
+        [--markdown benchmarks/RESULTS.md]
+
+--conv picks our convolutions (saliency --conv: direct, the default, matches PyTorch within
+float32's floor; winograd trades about 1e-6 relative error for speed); both gives a column each.
 """
 import argparse
 import contextlib
@@ -71,11 +75,11 @@ def zennit_lrp(model, x):
         yield run
 
 
-def ours(binary, method, repeat, steps, samples, batch):
+def ours(binary, method, repeat, steps, samples, batch, conv):
     # Batch 1 like the PyTorch side; the internal batch only for IG / SmoothGrad.
     chunk = batch if method in ("integrated-gradients", "smoothgrad") else 1
     output = subprocess.run(
-        [binary, "bench", "--methods", method, "--repeat", str(repeat), "--steps", str(steps),
+        [binary, "--conv", conv, "bench", "--methods", method, "--repeat", str(repeat), "--steps", str(steps),
          "--samples", str(samples), "--batch-size", str(chunk), "--threads", "2", "--json"],
         check=True, capture_output=True, text=True).stdout
     report = json.loads(output)
@@ -91,7 +95,10 @@ def main():
     parser.add_argument("--batch", type=int, default=16, help="IG / SmoothGrad internal batch")
     parser.add_argument("--markdown", help="also write the table to this file")
     parser.add_argument("--methods", help="comma-separated subset (default: all, lrp with zennit)")
+    parser.add_argument("--conv", choices=["direct", "winograd", "both"], default="direct",
+                        help="our convolutions (saliency --conv); both: a column for each")
     args = parser.parse_args()
+    convs = ["direct", "winograd"] if args.conv == "both" else [args.conv]
 
     torch.set_num_threads(2)
     model = torchvision.models.resnet50().eval()
@@ -116,24 +123,31 @@ def main():
                 theirs = median_seconds(run, args.repeat)
         else:
             theirs = median_seconds(fn, args.repeat)
-        mine, report = ours(args.saliency, name, args.repeat, args.steps, args.samples, args.batch)
-        rows.append((name, theirs * 1000, mine * 1000, mine / theirs))
-        print(f"{name:22s} PyTorch/Captum {theirs * 1000:9.1f} ms   saliency {mine * 1000:9.1f} ms   "
-              f"ratio {mine / theirs:5.2f}", flush=True)
+        mine = {}
+        for conv in convs:
+            mine[conv], report = ours(args.saliency, name, args.repeat, args.steps, args.samples,
+                                      args.batch, conv)
+        rows.append((name, theirs * 1000, [mine[conv] * 1000 for conv in convs],
+                     [mine[conv] / theirs for conv in convs]))
+        print(f"{name:22s} PyTorch/Captum {theirs * 1000:9.1f} ms   " + "   ".join(
+            f"saliency ({conv}) {mine[conv] * 1000:9.1f} ms ratio {mine[conv] / theirs:5.2f}"
+            for conv in convs), flush=True)
 
     if args.markdown:
         machine = report["machine"]
         lines = [
             f"## {datetime.date.today()}, {machine['cpu']}, {machine['threads']} threads",
             "",
-            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)] + (['--methods', args.methods] if args.methods else []))}`; "
+            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)] + (['--methods', args.methods] if args.methods else []) + (['--conv', args.conv] if args.conv != 'direct' else []))}`; "
             f"torch {torch.__version__}, torchvision {torchvision.__version__}, {platform.python_version()}; "
             f"FMA peak {report['peak_gflops']:.0f} GFLOP/s; ResNet-50 224x224, batch 1, "
             f"IG {args.steps} steps and SmoothGrad {args.samples} samples in batches of {args.batch}.",
             "",
-            "| method | PyTorch / Captum ms | saliency ms | ratio (ours / theirs) |",
-            "|---|---|---|---|",
-        ] + [f"| {n} | {t:.1f} | {m:.1f} | {r:.2f} |" for n, t, m, r in rows]
+            "| method | PyTorch / Captum ms | "
+            + " | ".join(f"saliency ({conv}) ms | ratio ({conv})" for conv in convs) + " |",
+            "|---|---|" + "---|---|" * len(convs),
+        ] + [f"| {n} | {t:.1f} | " + " | ".join(f"{m:.1f} | {r:.2f}" for m, r in zip(ms, rs)) + " |"
+             for n, t, ms, rs in rows]
         with open(args.markdown, "a") as f:
             f.write("\n".join(lines) + "\n\n")
 

@@ -19,6 +19,7 @@
 #include "core/allocator.h"
 #include "core/error.h"
 #include "core/factory.h"
+#include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/peak.h"
 #include "kernels/cuda/gemm.h"
@@ -46,6 +47,17 @@ std::string cpu_name() {
   for (std::string line; std::getline(info, line);)
     if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
   return "unknown";
+}
+
+const char* conv_algorithm_name() {
+  switch (kernels::cpu::requested_conv_algorithm()) {
+    case kernels::cpu::ConvAlgorithmChoice::winograd:
+      return "winograd";
+    case kernels::cpu::ConvAlgorithmChoice::im2col:
+      return "im2col";
+    default:
+      return "direct";
+  }
 }
 
 double peak_rss_mb() {
@@ -175,7 +187,10 @@ int run_bench(const BenchOptions& o) {
           double(kernels::cuda::CudaAllocator::instance().stats().peak_bytes_in_use) / (1 << 20);
     results.push_back(result);
   }
-  nlohmann::json machine{{"cpu", cpu_name()}, {"threads", threads}, {"device", device.str()}};
+  nlohmann::json machine{{"cpu", cpu_name()},
+                         {"threads", threads},
+                         {"device", device.str()},
+                         {"conv", conv_algorithm_name()}};
   if (device.is_cuda()) {
     machine["gpu"] = kernels::cuda::device_name();
     machine["tf32"] = kernels::cuda::tf32_enabled();
@@ -191,8 +206,10 @@ int run_bench(const BenchOptions& o) {
                 kernels::cuda::tf32_enabled() ? "on (SALIENCY_TF32=1)" : "off",
                 static_cast<long long>(o.repeat));
   else
-    std::printf("ResNet-50 224x224, %s, %d threads, FMA peak %.0f GFLOP/s, median of %lld\n",
-                cpu_name().c_str(), threads, peak, static_cast<long long>(o.repeat));
+    std::printf(
+        "ResNet-50 224x224, %s, %d threads, FMA peak %.0f GFLOP/s, %s convolutions, median of "
+        "%lld\n",
+        cpu_name().c_str(), threads, peak, conv_algorithm_name(), static_cast<long long>(o.repeat));
   std::printf("%-22s %6s %12s %10s %9s %7s %10s\n", "method", "batch", "ms/image", "images/s",
               "GFLOP/s", "% peak", device.is_cuda() ? "GPU MB" : "RSS MB");
   for (const auto& r : results) {

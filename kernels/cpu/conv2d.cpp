@@ -1,6 +1,7 @@
 #include "kernels/cpu/conv2d.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <string_view>
 #include <type_traits>
@@ -192,15 +193,37 @@ void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const GemmAr
 
 }  // namespace
 
-ConvAlgorithmChoice requested_conv_algorithm() {
-  static const ConvAlgorithmChoice choice = [] {
+namespace {
+
+std::atomic<ConvAlgorithmChoice>& conv_algorithm() {
+  static std::atomic<ConvAlgorithmChoice> choice = [] {
     const char* name = std::getenv("SALIENCY_CONV");
     const std::string_view value = name == nullptr ? "" : name;
     if (value == "im2col") return ConvAlgorithmChoice::im2col;
     if (value == "winograd") return ConvAlgorithmChoice::winograd;
-    return ConvAlgorithmChoice::automatic;
+    return ConvAlgorithmChoice::direct;
   }();
   return choice;
+}
+
+thread_local bool exact_convolutions = false;
+
+}  // namespace
+
+ConvAlgorithmChoice requested_conv_algorithm() {
+  return conv_algorithm().load(std::memory_order_relaxed);
+}
+
+void set_conv_algorithm(ConvAlgorithmChoice choice) {
+  conv_algorithm().store(choice, std::memory_order_relaxed);
+}
+
+bool exact_convolutions_required() {
+  return exact_convolutions;
+}
+
+void set_exact_convolutions_required(bool required) {
+  exact_convolutions = required;
 }
 
 template <typename T>
@@ -229,8 +252,9 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
                     T* output, ConvActivation activation, const T* residual) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
-      winograd_conv2d_forward(g, input, weight, output);
-      finish_output(g, bias, residual, activation, output);
+      winograd_conv2d_forward(
+          g, input, weight, output,
+          {.bias = bias, .relu = activation == ConvActivation::relu, .addend = residual});
       return;
     }
     if (implicit_conv2d_applies(g, ConvPass::forward)) {
@@ -272,8 +296,8 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
                            T* grad_input, const T* relu_output, const T* addend) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
-      winograd_conv2d_backward_input(g, grad_output, weight, grad_input);
-      finish_input_gradient(g, relu_output, addend, grad_input);
+      winograd_conv2d_backward_input(g, grad_output, weight, grad_input,
+                                     {.relu_mask = relu_output, .addend = addend});
       return;
     }
     if (implicit_conv2d_applies(g, ConvPass::backward_input)) {

@@ -33,11 +33,24 @@ struct Conv2dGeometry {
   }
 };
 
-// The algorithm $SALIENCY_CONV asks for, read once, for side-by-side runs: "im2col" (the
-// reference path everywhere), "winograd" (opt-in for 3x3 stride-1 layers, conv2d_winograd.h),
-// anything else or unset: each layer's default (conv2d_implicit.h).
-enum class ConvAlgorithmChoice { automatic, im2col, winograd };
+// How convolutions are computed, process-wide:
+//   direct (the default): each layer's direct kernel (conv2d_implicit.h, the pointwise GEMM, or
+//     im2col), whose results match PyTorch's within the float32 floor the fixture tests hold;
+//   im2col: the reference path everywhere, for side-by-side runs;
+//   winograd: Winograd F(4x4, 3x3) (conv2d_winograd.h) for the 3x3 stride-1 layers where it is
+//     faster, the direct kernels elsewhere. Its float32 error is larger (a vanilla gradient
+//     through ResNet-50 is about 1e-6 from the direct one in relative L2; see the header).
+// Read once from $SALIENCY_CONV ("im2col", "winograd"; anything else: direct);
+// set_conv_algorithm overrides it (the CLI's --conv).
+enum class ConvAlgorithmChoice { direct, im2col, winograd };
 ConvAlgorithmChoice requested_conv_algorithm();
+void set_conv_algorithm(ConvAlgorithmChoice choice);
+
+// Per thread: while set, convolutions take a direct path whatever was chosen. LRP's rules need
+// it (autograd::SaveForRulesGuard sets it): their positive-part convolutions must give exact
+// zeros, which a transformed sum does not.
+bool exact_convolutions_required();
+void set_exact_convolutions_required(bool required);
 
 // What the forward does to each output after its bias: nothing, or a ReLU (max(0, x), NaN -> 0,
 // as relu_forward), so that conv + ReLU under inference costs no pass over the output of its own.

@@ -1,176 +1,410 @@
 #include "kernels/cpu/conv2d_winograd.h"
 
+#include "core/error.h"
+
+#if defined(__AVX512F__)
+
+#include <immintrin.h>
+
 #include <algorithm>
 
-#include "core/error.h"
-#include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
 
 namespace saliency::kernels::cpu {
 namespace {
 
-constexpr int64_t kPoints = 16;  // a 4x4 input tile, transformed
+constexpr int kPoints = 36;  // a 6x6 input tile, transformed
+constexpr int kLanes = 16;   // floats in a vector: channels travel in groups of 16
+// Tiles transformed, multiplied and transformed back together: the 36 products then read each
+// U[e] once per block (U of a 512-channel layer is 38 MB), and V[e] of a block (96 x channels)
+// stays in L2 while U[e] streams past it.
+constexpr int64_t kBlockTiles = 96;
+// The product's register tile: kTileRows tiles by kTileVectors * 16 target channels.
+constexpr int kTileRows = 6;
+constexpr int kTileVectors = 4;
+
+int64_t round_up(int64_t value, int64_t multiple) {
+  return (value + multiple - 1) / multiple * multiple;
+}
 
 // One correlation of a [channels, height, width] source with a 3x3 kernel, zero-padded by
 // (pad_h, pad_w), into a [out_channels, out_h, out_w] target, for every image of a batch.
+// Channels are padded to multiples of 16 in the transformed data (the padding holds zeros).
 struct Correlation3x3 {
   int64_t batch, channels, height, width, pad_h, pad_w, out_channels, out_h, out_w;
-  int64_t tiles_h() const { return (out_h + 1) / 2; }
-  int64_t tiles_w() const { return (out_w + 1) / 2; }
-  int64_t tiles() const { return batch * tiles_h() * tiles_w(); }
+  int64_t tiles_h() const { return (out_h + 3) / 4; }
+  int64_t tiles_w() const { return (out_w + 3) / 4; }
+  int64_t tiles_per_image() const { return tiles_h() * tiles_w(); }
+  int64_t tiles() const { return batch * tiles_per_image(); }
+  // The source in NHWC with its zero border, tall and wide enough for every tile.
+  int64_t padded_h() const { return 4 * tiles_h() + 2; }
+  int64_t padded_w() const { return 4 * tiles_w() + 2; }
+  int64_t source_stride() const { return round_up(channels, kLanes); }
+  // Tile t of the batch: its image and its row and column of tiles.
+  struct TilePosition {
+    int64_t image, ty, tx;
+  };
+  TilePosition position(int64_t tile) const {
+    const int64_t within = tile % tiles_per_image();
+    return {tile / tiles_per_image(), within / tiles_w(), within % tiles_w()};
+  }
+  int64_t target_stride() const { return round_up(out_channels, kLanes); }
 };
 
-// Rows of G w (w a 3-vector): G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
-inline void filter_transform(const float w[3], float out[4]) {
-  out[0] = w[0];
-  out[1] = 0.5f * (w[0] + w[1] + w[2]);
-  out[2] = 0.5f * (w[0] - w[1] + w[2]);
-  out[3] = w[2];
+// ---------------------------------------------------------------------------------------------
+// The three transforms, each applied to six (or four) vectors whose lanes are 16 channels.
+
+// B^T d for a column of six input values.
+inline void input_transform(const __m512 d[6], __m512 r[6]) {
+  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
+  r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
+  r[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
+  r[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
+  const __m512 odd = _mm512_sub_ps(d[3], d[1]), even = _mm512_sub_ps(d[4], d[2]);
+  r[3] = _mm512_fmadd_ps(two, odd, even);
+  r[4] = _mm512_fnmadd_ps(two, odd, even);
+  r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
 }
 
-// U[e][o][c] = (G k G^T)[e] for kernel k of (target o, source c): weight[o][c] as stored, or
-// for the backward pass weight[c][o] rotated by 180 degrees.
+// G g for a column of three kernel taps.
+inline void filter_transform(const __m512 g[3], __m512 u[6]) {
+  const __m512 sum = _mm512_add_ps(g[0], g[2]);
+  const __m512 minus_sixth = _mm512_set1_ps(-1.0f / 6.0f);
+  u[0] = _mm512_mul_ps(_mm512_set1_ps(0.25f), g[0]);
+  u[1] = _mm512_mul_ps(minus_sixth, _mm512_add_ps(sum, g[1]));
+  u[2] = _mm512_mul_ps(minus_sixth, _mm512_sub_ps(sum, g[1]));
+  const __m512 outer = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 24.0f), g[0],
+                                       _mm512_mul_ps(_mm512_set1_ps(1.0f / 6.0f), g[2]));
+  const __m512 middle = _mm512_mul_ps(_mm512_set1_ps(1.0f / 12.0f), g[1]);
+  u[3] = _mm512_add_ps(outer, middle);
+  u[4] = _mm512_sub_ps(outer, middle);
+  u[5] = g[2];
+}
+
+// A^T m for a column of six products.
+inline void output_transform(const __m512 m[6], __m512 y[4]) {
+  const __m512 plus12 = _mm512_add_ps(m[1], m[2]), minus12 = _mm512_sub_ps(m[1], m[2]);
+  const __m512 plus34 = _mm512_add_ps(m[3], m[4]), minus34 = _mm512_sub_ps(m[3], m[4]);
+  y[0] = _mm512_add_ps(_mm512_add_ps(m[0], plus12), plus34);
+  y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), minus34, minus12);
+  y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), plus34, plus12);
+  y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), minus34, minus12), m[5]);
+}
+
+// rows[i][j] -> rows[j][i] for a 16 x 16 block held in 16 vectors.
+inline void transpose16(__m512 rows[16]) {
+  // (The masked forms: GCC 12's unmasked ones read an undefined register and warn.)
+  constexpr __mmask16 kAll = 0xFFFF;
+  __m512 a[16], b[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_maskz_unpacklo_ps(kAll, rows[2 * i], rows[2 * i + 1]);
+    a[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, rows[2 * i], rows[2 * i + 1]);
+  }
+  const auto pairs = [](__m512 x, __m512 y, bool high) {
+    const __m512d dx = _mm512_castps_pd(x), dy = _mm512_castps_pd(y);
+    return _mm512_castpd_ps(high ? _mm512_maskz_unpackhi_pd(0xFF, dx, dy)
+                                 : _mm512_maskz_unpacklo_pd(0xFF, dx, dy));
+  };
+  for (int i = 0; i < 4; ++i) {  // b[4i + q], 128-bit lane l: rows 4i..4i+3 at column 4l + q
+    b[4 * i + 0] = pairs(a[4 * i], a[4 * i + 2], false);
+    b[4 * i + 1] = pairs(a[4 * i], a[4 * i + 2], true);
+    b[4 * i + 2] = pairs(a[4 * i + 1], a[4 * i + 3], false);
+    b[4 * i + 3] = pairs(a[4 * i + 1], a[4 * i + 3], true);
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m512 low01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0x44);
+    const __m512 high01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0xEE);
+    const __m512 low23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0x44);
+    const __m512 high23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0xEE);
+    rows[q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0x88);
+    rows[4 + q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0xDD);
+    rows[8 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0x88);
+    rows[12 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0xDD);
+  }
+}
+
+inline __mmask16 first_lanes(int64_t count) {
+  return count >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Weights: U[e][c][k] = (G w_kc G^T)[e], k (the target channel) in the vectors; zero for padded
+// channels. w_kc is weight[k][c] as stored, or for the backward pass weight[c][k] rotated by 180
+// degrees.
 void transform_weights(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
                        float* u) {
-  parallel_for(0, p.out_channels, grain_for(p.channels * 64), [&](int64_t lo, int64_t hi) {
-    for (int64_t o = lo; o < hi; ++o)
-      for (int64_t c = 0; c < p.channels; ++c) {
-        const float* k = rotate_and_swap ? weight + (c * p.out_channels + o) * 9
-                                         : weight + (o * p.channels + c) * 9;
-        float rows[4][3];  // G k
-        for (int x = 0; x < 3; ++x) {
-          float column[3], transformed[4];
-          for (int y = 0; y < 3; ++y)
-            column[y] = rotate_and_swap ? k[(2 - y) * 3 + (2 - x)] : k[y * 3 + x];
-          filter_transform(column, transformed);
-          for (int r = 0; r < 4; ++r) rows[r][x] = transformed[r];
-        }
-        for (int r = 0; r < 4; ++r) {
-          float transformed[4];  // (G k) G^T, row r
-          filter_transform(rows[r], transformed);
-          for (int q = 0; q < 4; ++q)
-            u[((r * 4 + q) * p.out_channels + o) * p.channels + c] = transformed[q];
-        }
+  const int64_t sources = p.source_stride(), targets = p.target_stride();
+  // Lane k of tap t of source c: weight[kernel(c) + k * lane_stride + tap(t)].
+  const int64_t lane_stride = rotate_and_swap ? 9 : p.channels * 9;
+  const __m512i lanes =
+      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                         _mm512_set1_epi32(int(lane_stride)));
+  // By groups of 16 targets, sources innermost: consecutive sources' gathers then read the
+  // same 16 cache lines (a source-major order missed L2 on every gather).
+  parallel_for(
+      0, targets / kLanes, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
+        for (int64_t k = lo * kLanes; k < hi * kLanes; k += kLanes)
+          for (int64_t c = 0; c < sources; ++c) {
+            const __mmask16 live = c < p.channels ? first_lanes(p.out_channels - k) : __mmask16(0);
+            const float* kernel = rotate_and_swap ? weight + (c * p.out_channels + k) * 9
+                                                  : weight + (k * p.channels + c) * 9;
+            __m512 taps[3][3];
+            for (int y = 0; y < 3; ++y)
+              for (int x = 0; x < 3; ++x) {
+                const int tap = rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x;
+                taps[y][x] = live == 0 ? _mm512_setzero_ps()
+                                       : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes,
+                                                                  kernel + tap, 4);
+              }
+            __m512 rows[6][3];  // G g, column by column
+            for (int x = 0; x < 3; ++x) {
+              const __m512 column[3] = {taps[0][x], taps[1][x], taps[2][x]};
+              __m512 transformed[6];
+              filter_transform(column, transformed);
+              for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
+            }
+            for (int i = 0; i < 6; ++i) {  // (G g) G^T, row by row
+              __m512 transformed[6];
+              filter_transform(rows[i], transformed);
+              for (int j = 0; j < 6; ++j)
+                _mm512_storeu_ps(u + ((6 * i + j) * sources + c) * targets + k, transformed[j]);
+            }
+          }
+      });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The source, NCHW -> NHWC with its zero border: padded[n][y][x][c], channels padded to 16.
+void pack_source(const Correlation3x3& p, const float* source, float* padded) {
+  const int64_t rows = p.padded_h(), columns = p.padded_w(), stride = p.source_stride();
+  parallel_for(0, p.batch * rows, grain_for(columns * stride), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const int64_t n = row / rows, y = row % rows - p.pad_h;
+      float* out = padded + row * columns * stride;
+      if (y < 0 || y >= p.height) {
+        std::fill_n(out, columns * stride, 0.0f);
+        continue;
       }
+      std::fill_n(out, p.pad_w * stride, 0.0f);
+      const int64_t right = p.pad_w + p.width;
+      std::fill(out + right * stride, out + columns * stride, 0.0f);
+      for (int64_t c = 0; c < stride; c += kLanes)
+        for (int64_t x = 0; x < p.width; x += kLanes) {
+          const __mmask16 in_row = first_lanes(p.width - x);
+          __m512 block[16];
+          for (int i = 0; i < kLanes; ++i)
+            block[i] =
+                c + i < p.channels
+                    ? _mm512_maskz_loadu_ps(
+                          in_row, source + ((n * p.channels + c + i) * p.height + y) * p.width + x)
+                    : _mm512_setzero_ps();
+          transpose16(block);
+          const int64_t count = std::min<int64_t>(kLanes, p.width - x);
+          for (int64_t j = 0; j < count; ++j)
+            _mm512_storeu_ps(out + (p.pad_w + x + j) * stride + c, block[j]);
+        }
+    }
   });
 }
 
-// V[e][c][t] = (B^T d B)[e] for every 4x4 tile d (zero outside the source) of every channel.
-// Each plane is first copied with its zero border so that a row of tiles is a branch-free loop
-// over tx (stride-2 loads, unit-stride stores), which the compiler vectorizes.
-void transform_input(const Correlation3x3& p, const float* source, float* v) {
-  const int64_t tiles = p.tiles(), tiles_w = p.tiles_w(), per_image = p.tiles_h() * tiles_w;
-  const int64_t rows = 2 * p.tiles_h() + 2, columns = 2 * tiles_w + 2;
-  parallel_for(0, p.batch * p.channels, grain_for(per_image * 64), [&](int64_t lo, int64_t hi) {
-    Scratch<float> padded(rows * columns);
-    for (int64_t plane = lo; plane < hi; ++plane) {
-      const int64_t image = plane / p.channels, c = plane % p.channels;
-      const float* in = source + plane * p.height * p.width;
-      for (int64_t y = 0; y < rows; ++y) {  // the source row, zero-extended
-        float* row = padded.data() + y * columns;
-        const int64_t source_y = y - p.pad_h;
-        const int64_t copied =
-            source_y >= 0 && source_y < p.height ? std::min(p.width, columns - p.pad_w) : 0;
-        std::fill_n(row, p.pad_w, 0.0f);
-        if (copied > 0) std::copy_n(in + source_y * p.width, copied, row + p.pad_w);
-        std::fill(row + p.pad_w + copied, row + columns, 0.0f);
+// V[e][t][c] for the block's tiles t = first + [0, count): (B^T d B)[e] of each 6x6 tile d.
+void transform_input(const Correlation3x3& p, const float* padded, int64_t first, int64_t count,
+                     float* v) {
+  const int64_t stride = p.source_stride(), groups = stride / kLanes, columns = p.padded_w();
+  const int64_t point = count * stride;  // V[e + 1] - V[e]
+  parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t t = item / groups, c = item % groups * kLanes;
+      const auto [n, ty, tx] = p.position(first + t);
+      const float* d = padded + ((n * p.padded_h() + 4 * ty) * columns + 4 * tx) * stride + c;
+      __m512 rows[6][6];  // B^T d, column by column
+      for (int x = 0; x < 6; ++x) {
+        __m512 column[6];
+        for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(d + (y * columns + x) * stride);
+        __m512 transformed[6];
+        input_transform(column, transformed);
+        for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
       }
-      for (int64_t ty = 0; ty < p.tiles_h(); ++ty) {
-        const float* d0 = padded.data() + 2 * ty * columns;
-        const float* d1 = d0 + columns;
-        const float* d2 = d1 + columns;
-        const float* d3 = d2 + columns;
-        float* out = v + c * tiles + image * per_image + ty * tiles_w;
-        const int64_t point = p.channels * tiles;  // V[e + 1] - V[e]
-#pragma GCC ivdep
-        for (int64_t tx = 0; tx < tiles_w; ++tx) {
-          const int64_t x = 2 * tx;
-          // B^T d: the tile's rows combined, column by column.
-          float r[4][4];
-          for (int q = 0; q < 4; ++q) {
-            r[0][q] = d0[x + q] - d2[x + q];
-            r[1][q] = d1[x + q] + d2[x + q];
-            r[2][q] = d2[x + q] - d1[x + q];
-            r[3][q] = d1[x + q] - d3[x + q];
-          }
-          // (B^T d) B: each row's columns combined.
-          for (int k = 0; k < 4; ++k) {
-            out[(4 * k + 0) * point + tx] = r[k][0] - r[k][2];
-            out[(4 * k + 1) * point + tx] = r[k][1] + r[k][2];
-            out[(4 * k + 2) * point + tx] = r[k][2] - r[k][1];
-            out[(4 * k + 3) * point + tx] = r[k][1] - r[k][3];
-          }
-        }
+      float* out = v + t * stride + c;
+      for (int i = 0; i < 6; ++i) {  // (B^T d) B, row by row
+        __m512 transformed[6];
+        input_transform(rows[i], transformed);
+        for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point, transformed[j]);
       }
     }
   });
 }
 
-// Each 2x2 output block y = A^T m A from its 16 products M[.][o][t]; blocks past the target's
-// edge (odd sizes) are cut. A row of blocks goes through a buffer two rows of 2 * tiles_w wide.
-void transform_output(const Correlation3x3& p, const float* m, float* target) {
-  const int64_t tiles = p.tiles(), tiles_w = p.tiles_w(), per_image = p.tiles_h() * tiles_w;
-  parallel_for(0, p.batch * p.out_channels, grain_for(per_image * 32), [&](int64_t lo, int64_t hi) {
-    Scratch<float> block_rows(4 * tiles_w);
-    float* top = block_rows.data();
-    float* bottom = top + 2 * tiles_w;
-    for (int64_t plane = lo; plane < hi; ++plane) {
-      const int64_t image = plane / p.out_channels, o = plane % p.out_channels;
-      float* out = target + plane * p.out_h * p.out_w;
-      const int64_t point = p.out_channels * tiles;  // M[e + 1] - M[e]
-      for (int64_t ty = 0; ty < p.tiles_h(); ++ty) {
-        const float* in = m + o * tiles + image * per_image + ty * tiles_w;
-#pragma GCC ivdep
-        for (int64_t tx = 0; tx < tiles_w; ++tx) {
-          float e[16];
-          for (int k = 0; k < 16; ++k) e[k] = in[k * point + tx];
-          // A^T m: rows 0 + 1 + 2 and 1 - 2 - 3, column by column; then the same on columns.
-          float r0[4], r1[4];
-          for (int q = 0; q < 4; ++q) {
-            r0[q] = e[q] + e[4 + q] + e[8 + q];
-            r1[q] = e[4 + q] - e[8 + q] - e[12 + q];
-          }
-          top[2 * tx] = r0[0] + r0[1] + r0[2];
-          top[2 * tx + 1] = r0[1] - r0[2] - r0[3];
-          bottom[2 * tx] = r1[0] + r1[1] + r1[2];
-          bottom[2 * tx + 1] = r1[1] - r1[2] - r1[3];
-        }
-        std::copy_n(top, p.out_w, out + 2 * ty * p.out_w);
-        if (2 * ty + 1 < p.out_h) std::copy_n(bottom, p.out_w, out + (2 * ty + 1) * p.out_w);
-      }
+// M[t][k..] = sum over c of V[t][c] U[c][k..] for Rows tiles and Vectors * 16 targets, c in
+// order (each value's sum does not depend on the other tiles of its block).
+template <int Rows, int Vectors>
+void multiply_tile(const float* v, int64_t v_stride, const float* u, int64_t u_stride,
+                   int64_t depth, float* m, int64_t m_stride) {
+  __m512 sum[Rows][Vectors];
+  for (int r = 0; r < Rows; ++r)
+    for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_setzero_ps();
+  for (int64_t c = 0; c < depth; ++c) {
+    __m512 b[Vectors];
+    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(u + c * u_stride + j * kLanes);
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 a = _mm512_set1_ps(v[r * v_stride + c]);
+      for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_fmadd_ps(a, b[j], sum[r][j]);
     }
-  });
-}
-
-// The weights are transformed once; then each image on its own, so that an image's result does
-// not depend on the batch it came in (Eigen's GEMM rounds a column differently depending on
-// where it falls in its panels; the methods' tests hold results bit-identical across batch
-// sizes).
-void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, const float* source,
-         float* target) {
-  Correlation3x3 image = p;
-  image.batch = 1;
-  const int64_t tiles = image.tiles();
-  Scratch<float> u(kPoints * p.out_channels * p.channels), v(kPoints * p.channels * tiles),
-      m(kPoints * p.out_channels * tiles);
-  transform_weights(p, weight, rotate_and_swap, u.data());
-  // M[e] [out x tiles] = U[e] [out x in] V[e] [in x tiles]: 16 independent single-threaded
-  // GEMMs, taken by whichever thread is free.
-  const GemmArgs product{.m = p.out_channels,
-                         .n = tiles,
-                         .k = p.channels,
-                         .lda = p.channels,
-                         .ldb = tiles,
-                         .ldc = tiles};
-  for (int64_t n = 0; n < p.batch; ++n) {
-    transform_input(image, source + n * p.channels * p.height * p.width, v.data());
-    parallel_tasks(kPoints, [&](int64_t e) {
-      gemm(product, 1.0f, u.data() + e * p.out_channels * p.channels,
-           v.data() + e * p.channels * tiles, 0.0f, m.data() + e * p.out_channels * tiles);
-    });
-    transform_output(image, m.data(), target + n * p.out_channels * p.out_h * p.out_w);
   }
+  for (int r = 0; r < Rows; ++r)
+    for (int j = 0; j < Vectors; ++j) _mm512_storeu_ps(m + r * m_stride + j * kLanes, sum[r][j]);
+}
+
+template <int Rows>
+void multiply_tile_rows(int vectors, const float* v, int64_t v_stride, const float* u,
+                        int64_t u_stride, int64_t depth, float* m, int64_t m_stride) {
+  switch (vectors) {
+    case 1:
+      return multiply_tile<Rows, 1>(v, v_stride, u, u_stride, depth, m, m_stride);
+    case 2:
+      return multiply_tile<Rows, 2>(v, v_stride, u, u_stride, depth, m, m_stride);
+    case 3:
+      return multiply_tile<Rows, 3>(v, v_stride, u, u_stride, depth, m, m_stride);
+    default:
+      return multiply_tile<Rows, 4>(v, v_stride, u, u_stride, depth, m, m_stride);
+  }
+}
+
+void multiply_any_tile(int rows, int vectors, const float* v, int64_t v_stride, const float* u,
+                       int64_t u_stride, int64_t depth, float* m, int64_t m_stride) {
+  switch (rows) {
+    case 1:
+      return multiply_tile_rows<1>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+    case 2:
+      return multiply_tile_rows<2>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+    case 3:
+      return multiply_tile_rows<3>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+    case 4:
+      return multiply_tile_rows<4>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+    case 5:
+      return multiply_tile_rows<5>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+    default:
+      return multiply_tile_rows<6>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+  }
+}
+
+// M[e] [count x targets] = V[e] [count x sources] U[e] [sources x targets] for the 36 points;
+// tasks are (point, 64 targets), each running down the block's tiles while its U slab stays in L2.
+void multiply(const Correlation3x3& p, const float* u, const float* v, int64_t count, float* m) {
+  const int64_t sources = p.source_stride(), targets = p.target_stride();
+  const int64_t slabs = (targets + kTileVectors * kLanes - 1) / (kTileVectors * kLanes);
+  parallel_tasks(kPoints * slabs, [&](int64_t task) {
+    const int64_t e = task / slabs, k = task % slabs * kTileVectors * kLanes;
+    const int vectors = int(std::min<int64_t>(kTileVectors, (targets - k) / kLanes));
+    const float* u_slab = u + e * sources * targets + k;
+    for (int64_t t = 0; t < count; t += kTileRows) {
+      const int rows = int(std::min<int64_t>(kTileRows, count - t));
+      multiply_any_tile(rows, vectors, v + (e * count + t) * sources, sources, u_slab, targets,
+                        sources, m + (e * count + t) * targets + k, targets);
+    }
+  });
+}
+
+// The block's 4x4 output tiles, A^T M A, into out[n][y][x][k] (tile-padded NHWC).
+void transform_output(const Correlation3x3& p, const float* m, int64_t first, int64_t count,
+                      float* out) {
+  const int64_t stride = p.target_stride(), groups = stride / kLanes;
+  const int64_t rows = 4 * p.tiles_h(), columns = 4 * p.tiles_w();
+  const int64_t point = count * stride;  // M[e + 1] - M[e]
+  parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t t = item / groups, k = item % groups * kLanes;
+      const auto [n, ty, tx] = p.position(first + t);
+      const float* in = m + t * stride + k;
+      __m512 rows_of_columns[4][6];  // A^T m, column by column
+      for (int x = 0; x < 6; ++x) {
+        __m512 column[6];
+        for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(in + (6 * y + x) * point);
+        __m512 transformed[4];
+        output_transform(column, transformed);
+        for (int i = 0; i < 4; ++i) rows_of_columns[i][x] = transformed[i];
+      }
+      float* target = out + ((n * rows + 4 * ty) * columns + 4 * tx) * stride + k;
+      for (int i = 0; i < 4; ++i) {  // (A^T m) A, row by row
+        __m512 transformed[4];
+        output_transform(rows_of_columns[i], transformed);
+        for (int j = 0; j < 4; ++j)
+          _mm512_storeu_ps(target + (i * columns + j) * stride, transformed[j]);
+      }
+    }
+  });
+}
+
+// NHWC -> the NCHW target, with the epilogue in RowEpilogue's order: bias, addend, ReLU, mask.
+void unpack_target(const Correlation3x3& p, const float* out, const RowEpilogue<float>& epilogue,
+                   float* target) {
+  const int64_t stride = p.target_stride(), rows = 4 * p.tiles_h(), columns = 4 * p.tiles_w();
+  const int64_t plane = p.out_h * p.out_w;
+  parallel_for(0, p.batch * p.out_h, grain_for(p.out_w * stride), [&](int64_t lo, int64_t hi) {
+    for (int64_t row = lo; row < hi; ++row) {
+      const int64_t n = row / p.out_h, y = row % p.out_h;
+      const float* in = out + (n * rows + y) * columns * stride;
+      for (int64_t k = 0; k < p.out_channels; k += kLanes)
+        for (int64_t x = 0; x < p.out_w; x += kLanes) {
+          const int64_t count = std::min<int64_t>(kLanes, p.out_w - x);
+          __m512 block[16];
+          for (int j = 0; j < kLanes; ++j)
+            block[j] = j < count ? _mm512_loadu_ps(in + (x + j) * stride + k) : _mm512_setzero_ps();
+          transpose16(block);
+          const __mmask16 live = first_lanes(count);
+          const int64_t channels = std::min<int64_t>(kLanes, p.out_channels - k);
+          for (int64_t i = 0; i < channels; ++i) {
+            const int64_t at = (n * p.out_channels + k + i) * plane + y * p.out_w + x;
+            __m512 value = block[i];
+            if (epilogue.bias != nullptr)
+              value = _mm512_add_ps(value, _mm512_set1_ps(epilogue.bias[k + i]));
+            if (epilogue.addend != nullptr)
+              value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(live, epilogue.addend + at));
+            if (epilogue.relu)
+              value = _mm512_maskz_mov_ps(
+                  _mm512_cmp_ps_mask(value, _mm512_setzero_ps(), _CMP_GT_OQ), value);
+            if (epilogue.relu_mask != nullptr)
+              value = _mm512_maskz_mov_ps(
+                  _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(live, epilogue.relu_mask + at),
+                                     _mm512_setzero_ps(), _CMP_GT_OQ),
+                  value);
+            _mm512_mask_storeu_ps(target + at, live, value);
+          }
+        }
+    }
+  });
+}
+
+// Tiles run in blocks across the whole batch: a tile's values do not depend on which others
+// share its block (every sum runs over the source channels in order), so an image's result does
+// not depend on the batch it came in. With enough blocks each thread takes whole blocks;
+// otherwise the threads share each block's three steps.
+void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, const float* source,
+         const RowEpilogue<float>& epilogue, float* target) {
+  const int64_t sources = p.source_stride(), targets = p.target_stride(), tiles = p.tiles();
+  // Built for each call: a cache of U (4x the weights) measured slower at batch 1, where the
+  // product is bound by reading U, and U freshly built is still in L3.
+  Scratch<float> u(kPoints * sources * targets);
+  transform_weights(p, weight, rotate_and_swap, u.data());
+  Scratch<float> padded(p.batch * p.padded_h() * p.padded_w() * sources);
+  pack_source(p, source, padded.data());
+  Scratch<float> out(p.batch * 4 * p.tiles_h() * 4 * p.tiles_w() * targets);
+  const int64_t blocks = (tiles + kBlockTiles - 1) / kBlockTiles;
+  const int64_t block = (tiles + blocks - 1) / blocks;
+  const auto run_block = [&](int64_t index) {
+    const int64_t first = index * block, count = std::min(block, tiles - first);
+    Scratch<float> v(kPoints * count * sources), m(kPoints * count * targets);
+    transform_input(p, padded.data(), first, count, v.data());
+    multiply(p, u.data(), v.data(), count, m.data());
+    transform_output(p, m.data(), first, count, out.data());
+  };
+  if (blocks >= 2 * num_threads()) {
+    parallel_tasks(blocks, run_block);  // the steps inside run serially
+  } else {
+    for (int64_t index = 0; index < blocks; ++index) run_block(index);
+  }
+  unpack_target(p, out.data(), epilogue, target);
 }
 
 }  // namespace
@@ -182,23 +416,65 @@ bool winograd_conv2d_supports(const Conv2dGeometry& g) {
 }
 
 bool winograd_conv2d_applies(const Conv2dGeometry& g) {
-  return winograd_conv2d_supports(g) && requested_conv_algorithm() == ConvAlgorithmChoice::winograd;
+  // U is built for every call (out x in x 36 floats written, then read): fewer tiles than this
+  // in the whole batch do not repay it. ResNet-50 at batch 1: the 56x56 and 28x28 layers
+  // (196 and 49 tiles) gain 2x, the 14x14 ones (16 tiles, U 9.4 MB) break even; at batch 8
+  // the 14x14 ones gain 1.7x, but the 7x7 ones (32 tiles) lose 15%: their U (38 MB) no
+  // longer fits the last-level cache, so such layers wait for twice the tiles.
+  constexpr int64_t kMinTiles = 32;
+  constexpr int64_t kCachedWeightBytes = int64_t(16) << 20;
+  const int64_t weight_bytes = kPoints * round_up(g.in_channels, kLanes) *
+                               round_up(g.out_channels, kLanes) * int64_t(sizeof(float));
+  const int64_t tiles = g.batch * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
+  const int64_t needed = weight_bytes > kCachedWeightBytes ? 2 * kMinTiles : kMinTiles;
+  return requested_conv_algorithm() == ConvAlgorithmChoice::winograd &&
+         !exact_convolutions_required() && winograd_conv2d_supports(g) && tiles >= needed;
 }
 
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
-                             float* output) {
+                             float* output, const RowEpilogue<float>& epilogue) {
   SALIENCY_ASSERT(winograd_conv2d_supports(g), "winograd conv2d: unsupported geometry");
+  SALIENCY_ASSERT(epilogue.relu_mask == nullptr, "winograd conv2d: a mask is backward-only");
   const Correlation3x3 p{g.batch, g.in_channels,  g.in_h,    g.in_w,   g.pad_h,
                          g.pad_w, g.out_channels, g.out_h(), g.out_w()};
-  run(p, weight, false, input, output);
+  run(p, weight, false, input, epilogue, output);
 }
 
 void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
-                                    const float* weight, float* grad_input) {
+                                    const float* weight, float* grad_input,
+                                    const RowEpilogue<float>& epilogue) {
   SALIENCY_ASSERT(winograd_conv2d_supports(g), "winograd conv2d: unsupported geometry");
+  SALIENCY_ASSERT(epilogue.bias == nullptr && !epilogue.relu,
+                  "winograd conv2d: bias and ReLU are forward-only");
   const Correlation3x3 p{g.batch,     g.out_channels, g.out_h(), g.out_w(), 2 - g.pad_h,
                          2 - g.pad_w, g.in_channels,  g.in_h,    g.in_w};
-  run(p, weight, true, grad_output, grad_input);
+  run(p, weight, true, grad_output, epilogue, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu
+
+#else  // no AVX-512: the direct paths serve every convolution
+
+namespace saliency::kernels::cpu {
+
+bool winograd_conv2d_supports(const Conv2dGeometry&) {
+  return false;
+}
+
+bool winograd_conv2d_applies(const Conv2dGeometry&) {
+  return false;
+}
+
+void winograd_conv2d_forward(const Conv2dGeometry&, const float*, const float*, float*,
+                             const RowEpilogue<float>&) {
+  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512");
+}
+
+void winograd_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
+                                    const RowEpilogue<float>&) {
+  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512");
+}
+
+}  // namespace saliency::kernels::cpu
+
+#endif
