@@ -35,20 +35,9 @@ struct Correlation3x3 {
   int64_t batch, channels, height, width, pad_h, pad_w, out_channels, out_h, out_w;
   int64_t tiles_h() const { return (out_h + 3) / 4; }
   int64_t tiles_w() const { return (out_w + 3) / 4; }
-  int64_t tiles_per_image() const { return tiles_h() * tiles_w(); }
-  int64_t tiles() const { return batch * tiles_per_image(); }
-  // The source in NHWC with its zero border, tall and wide enough for every tile.
-  int64_t padded_h() const { return 4 * tiles_h() + 2; }
+  // A row of source in NHWC with its zero border, wide enough for every tile.
   int64_t padded_w() const { return 4 * tiles_w() + 2; }
   int64_t source_stride() const { return round_up(channels, kLanes); }
-  // Tile t of the batch: its image and its row and column of tiles.
-  struct TilePosition {
-    int64_t image, ty, tx;
-  };
-  TilePosition position(int64_t tile) const {
-    const int64_t within = tile % tiles_per_image();
-    return {tile / tiles_per_image(), within / tiles_w(), within % tiles_w()};
-  }
   int64_t target_stride() const { return round_up(out_channels, kLanes); }
 };
 
@@ -175,13 +164,24 @@ void transform_weights(const Correlation3x3& p, const float* weight, bool rotate
 }
 
 // ---------------------------------------------------------------------------------------------
-// The source, NCHW -> NHWC with its zero border: padded[n][y][x][c], channels padded to 16.
-void pack_source(const Correlation3x3& p, const float* source, float* padded) {
-  const int64_t rows = p.padded_h(), columns = p.padded_w(), stride = p.source_stride();
-  parallel_for(0, p.batch * rows, grain_for(columns * stride), [&](int64_t lo, int64_t hi) {
-    for (int64_t row = lo; row < hi; ++row) {
-      const int64_t n = row / rows, y = row % rows - p.pad_h;
-      float* out = padded + row * columns * stride;
+// A block is a run of the batch's rows of tiles (row R: image R / tiles_h, tile row R % tiles_h).
+// Its source rows, its transformed tiles and its result rows stay in cache from one step to the
+// next: the full-size NHWC copies of source and result went through memory.
+struct Block {
+  int64_t first_row, rows;
+  int64_t tiles(const Correlation3x3& p) const { return rows * p.tiles_w(); }
+};
+
+// The six source rows of each of the block's tile rows, NCHW -> NHWC with the zero border:
+// padded[r][i][x][c] (x over padded_w, channels padded to 16). Neighbouring tile rows share two
+// source rows, copied for each.
+void pack_source(const Correlation3x3& p, const float* source, const Block& block, float* padded) {
+  const int64_t columns = p.padded_w(), stride = p.source_stride();
+  parallel_for(0, block.rows * 6, grain_for(columns * stride), [&](int64_t lo, int64_t hi) {
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t row = block.first_row + item / 6;
+      const int64_t n = row / p.tiles_h(), y = 4 * (row % p.tiles_h()) + item % 6 - p.pad_h;
+      float* out = padded + item * columns * stride;
       if (y < 0 || y >= p.height) {
         std::fill_n(out, columns * stride, 0.0f);
         continue;
@@ -192,32 +192,33 @@ void pack_source(const Correlation3x3& p, const float* source, float* padded) {
       for (int64_t c = 0; c < stride; c += kLanes)
         for (int64_t x = 0; x < p.width; x += kLanes) {
           const __mmask16 in_row = first_lanes(p.width - x);
-          __m512 block[16];
+          __m512 lanes[16];
           for (int i = 0; i < kLanes; ++i)
-            block[i] =
+            lanes[i] =
                 c + i < p.channels
                     ? _mm512_maskz_loadu_ps(
                           in_row, source + ((n * p.channels + c + i) * p.height + y) * p.width + x)
                     : _mm512_setzero_ps();
-          transpose16(block);
+          transpose16(lanes);
           const int64_t count = std::min<int64_t>(kLanes, p.width - x);
           for (int64_t j = 0; j < count; ++j)
-            _mm512_storeu_ps(out + (p.pad_w + x + j) * stride + c, block[j]);
+            _mm512_storeu_ps(out + (p.pad_w + x + j) * stride + c, lanes[j]);
         }
     }
   });
 }
 
-// V[e][t][c] for the block's tiles t = first + [0, count): (B^T d B)[e] of each 6x6 tile d.
-void transform_input(const Correlation3x3& p, const float* padded, int64_t first, int64_t count,
-                     float* v) {
+// V[e][t][c] for the block's tiles t (tile row t / tiles_w, column t % tiles_w): (B^T d B)[e] of
+// each 6x6 tile d.
+void transform_input(const Correlation3x3& p, const float* padded, const Block& block, float* v) {
   const int64_t stride = p.source_stride(), groups = stride / kLanes, columns = p.padded_w();
+  const int64_t count = block.tiles(p);
   const int64_t point = count * stride;  // V[e + 1] - V[e]
   parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t t = item / groups, c = item % groups * kLanes;
-      const auto [n, ty, tx] = p.position(first + t);
-      const float* d = padded + ((n * p.padded_h() + 4 * ty) * columns + 4 * tx) * stride + c;
+      const int64_t r = t / p.tiles_w(), tx = t % p.tiles_w();
+      const float* d = padded + (r * 6 * columns + 4 * tx) * stride + c;
       __m512 rows[6][6];  // B^T d, column by column
       for (int x = 0; x < 6; ++x) {
         __m512 column[6];
@@ -306,16 +307,16 @@ void multiply(const Correlation3x3& p, const float* u, const float* v, int64_t c
   });
 }
 
-// The block's 4x4 output tiles, A^T M A, into out[n][y][x][k] (tile-padded NHWC).
-void transform_output(const Correlation3x3& p, const float* m, int64_t first, int64_t count,
-                      float* out) {
-  const int64_t stride = p.target_stride(), groups = stride / kLanes;
-  const int64_t rows = 4 * p.tiles_h(), columns = 4 * p.tiles_w();
+// The block's 4x4 output tiles, A^T M A, into out[r][i][x][k] (4 rows a tile row, 4 * tiles_w
+// wide, NHWC).
+void transform_output(const Correlation3x3& p, const float* m, const Block& block, float* out) {
+  const int64_t stride = p.target_stride(), groups = stride / kLanes, columns = 4 * p.tiles_w();
+  const int64_t count = block.tiles(p);
   const int64_t point = count * stride;  // M[e + 1] - M[e]
   parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
     for (int64_t item = lo; item < hi; ++item) {
       const int64_t t = item / groups, k = item % groups * kLanes;
-      const auto [n, ty, tx] = p.position(first + t);
+      const int64_t r = t / p.tiles_w(), tx = t % p.tiles_w();
       const float* in = m + t * stride + k;
       __m512 rows_of_columns[4][6];  // A^T m, column by column
       for (int x = 0; x < 6; ++x) {
@@ -325,7 +326,7 @@ void transform_output(const Correlation3x3& p, const float* m, int64_t first, in
         output_transform(column, transformed);
         for (int i = 0; i < 4; ++i) rows_of_columns[i][x] = transformed[i];
       }
-      float* target = out + ((n * rows + 4 * ty) * columns + 4 * tx) * stride + k;
+      float* target = out + (r * 4 * columns + 4 * tx) * stride + k;
       for (int i = 0; i < 4; ++i) {  // (A^T m) A, row by row
         __m512 transformed[4];
         output_transform(rows_of_columns[i], transformed);
@@ -336,27 +337,30 @@ void transform_output(const Correlation3x3& p, const float* m, int64_t first, in
   });
 }
 
-// NHWC -> the NCHW target, with the epilogue in RowEpilogue's order: bias, addend, ReLU, mask.
-void unpack_target(const Correlation3x3& p, const float* out, const RowEpilogue<float>& epilogue,
-                   float* target) {
-  const int64_t stride = p.target_stride(), rows = 4 * p.tiles_h(), columns = 4 * p.tiles_w();
+// The block's result rows, NHWC -> the NCHW target, with the epilogue in RowEpilogue's order:
+// bias, addend, ReLU, mask.
+void unpack_target(const Correlation3x3& p, const float* out, const Block& block,
+                   const RowEpilogue<float>& epilogue, float* target) {
+  const int64_t stride = p.target_stride(), columns = 4 * p.tiles_w();
   const int64_t plane = p.out_h * p.out_w;
-  parallel_for(0, p.batch * p.out_h, grain_for(p.out_w * stride), [&](int64_t lo, int64_t hi) {
-    for (int64_t row = lo; row < hi; ++row) {
-      const int64_t n = row / p.out_h, y = row % p.out_h;
-      const float* in = out + (n * rows + y) * columns * stride;
+  parallel_for(0, block.rows * 4, grain_for(p.out_w * stride), [&](int64_t lo, int64_t hi) {
+    for (int64_t item = lo; item < hi; ++item) {
+      const int64_t row = block.first_row + item / 4;
+      const int64_t n = row / p.tiles_h(), y = 4 * (row % p.tiles_h()) + item % 4;
+      if (y >= p.out_h) continue;
+      const float* in = out + item * columns * stride;
       for (int64_t k = 0; k < p.out_channels; k += kLanes)
         for (int64_t x = 0; x < p.out_w; x += kLanes) {
           const int64_t count = std::min<int64_t>(kLanes, p.out_w - x);
-          __m512 block[16];
+          __m512 lanes[16];
           for (int j = 0; j < kLanes; ++j)
-            block[j] = j < count ? _mm512_loadu_ps(in + (x + j) * stride + k) : _mm512_setzero_ps();
-          transpose16(block);
+            lanes[j] = j < count ? _mm512_loadu_ps(in + (x + j) * stride + k) : _mm512_setzero_ps();
+          transpose16(lanes);
           const __mmask16 live = first_lanes(count);
           const int64_t channels = std::min<int64_t>(kLanes, p.out_channels - k);
           for (int64_t i = 0; i < channels; ++i) {
             const int64_t at = (n * p.out_channels + k + i) * plane + y * p.out_w + x;
-            __m512 value = block[i];
+            __m512 value = lanes[i];
             if (epilogue.bias != nullptr)
               value = _mm512_add_ps(value, _mm512_set1_ps(epilogue.bias[k + i]));
             if (epilogue.addend != nullptr)
@@ -376,35 +380,38 @@ void unpack_target(const Correlation3x3& p, const float* out, const RowEpilogue<
   });
 }
 
-// Tiles run in blocks across the whole batch: a tile's values do not depend on which others
+// Blocks of tile rows run across the whole batch: a tile's values do not depend on which others
 // share its block (every sum runs over the source channels in order), so an image's result does
 // not depend on the batch it came in. With enough blocks each thread takes whole blocks;
-// otherwise the threads share each block's three steps.
+// otherwise the threads share each block's steps.
 void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, const float* source,
          const RowEpilogue<float>& epilogue, float* target) {
-  const int64_t sources = p.source_stride(), targets = p.target_stride(), tiles = p.tiles();
+  const int64_t sources = p.source_stride(), targets = p.target_stride();
   // Built for each call: a cache of U (4x the weights) measured slower at batch 1, where the
   // product is bound by reading U, and U freshly built is still in L3.
   Scratch<float> u(kPoints * sources * targets);
   transform_weights(p, weight, rotate_and_swap, u.data());
-  Scratch<float> padded(p.batch * p.padded_h() * p.padded_w() * sources);
-  pack_source(p, source, padded.data());
-  Scratch<float> out(p.batch * 4 * p.tiles_h() * 4 * p.tiles_w() * targets);
-  const int64_t blocks = (tiles + kBlockTiles - 1) / kBlockTiles;
-  const int64_t block = (tiles + blocks - 1) / blocks;
+  const int64_t tile_rows = p.batch * p.tiles_h();
+  const int64_t wanted = std::max<int64_t>(1, (kBlockTiles + p.tiles_w() / 2) / p.tiles_w());
+  const int64_t blocks = (tile_rows + wanted - 1) / wanted;
+  const int64_t rows_per_block = (tile_rows + blocks - 1) / blocks;
   const auto run_block = [&](int64_t index) {
-    const int64_t first = index * block, count = std::min(block, tiles - first);
-    Scratch<float> v(kPoints * count * sources), m(kPoints * count * targets);
-    transform_input(p, padded.data(), first, count, v.data());
-    multiply(p, u.data(), v.data(), count, m.data());
-    transform_output(p, m.data(), first, count, out.data());
+    const Block block{index * rows_per_block,
+                      std::min(rows_per_block, tile_rows - index * rows_per_block)};
+    const int64_t tiles = block.tiles(p);
+    Scratch<float> padded(block.rows * 6 * p.padded_w() * sources), v(kPoints * tiles * sources),
+        m(kPoints * tiles * targets), out(block.rows * 4 * 4 * p.tiles_w() * targets);
+    pack_source(p, source, block, padded.data());
+    transform_input(p, padded.data(), block, v.data());
+    multiply(p, u.data(), v.data(), tiles, m.data());
+    transform_output(p, m.data(), block, out.data());
+    unpack_target(p, out.data(), block, epilogue, target);
   };
   if (blocks >= 2 * num_threads()) {
     parallel_tasks(blocks, run_block);  // the steps inside run serially
   } else {
     for (int64_t index = 0; index < blocks; ++index) run_block(index);
   }
-  unpack_target(p, out.data(), epilogue, target);
 }
 
 }  // namespace
