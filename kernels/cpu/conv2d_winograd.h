@@ -22,7 +22,11 @@
 // SALIENCY_CONV=winograd, Captum's vanilla gradient, SmoothGrad and Grad-CAM are 0.6-1.8e-6
 // away in relative L2 (direct: within 2e-6, PyTorch's own float32 0.5-0.6e-6), and Gauss-Legendre
 // Integrated Gradients 1.3e-3 (a ReLU near its kink at one path point goes the other way; cosine
-// 0.999999), which is why it is not the default.
+// 0.999999), which is why it is not the default. Per layer (ResNet-50's 3x3 layers, float64
+// reference): 1.7-3.4e-6 relative L2, 6-12x the direct kernel's 2.8e-7. On the full ResNet-50
+// (seeded weights, a photo) the vanilla gradient moves 2.9e-3 from the direct path's, the same
+// order as the direct and im2col paths differ from each other (3.8e-3): a deep ReLU network's
+// input gradient is that sensitive to rounding whatever the algorithm; Grad-CAM moves 8e-7.
 #include "kernels/cpu/conv2d.h"
 #include "kernels/cpu/gemm.h"
 
