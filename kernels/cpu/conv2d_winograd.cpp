@@ -118,12 +118,15 @@ inline __mmask16 first_lanes(int64_t count) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Weights: U[e][c][k] = (G w_kc G^T)[e], k (the target channel) in the vectors; zero for padded
-// channels. w_kc is weight[k][c] as stored, or for the backward pass weight[c][k] rotated by 180
-// degrees.
+// Weights: U[e][g][c][16] = (G w_kc G^T)[e] for target k = 16 g + lane (in the vectors); zero
+// for padded channels. w_kc is weight[k][c] as stored, or for the backward pass weight[c][k]
+// rotated by 180 degrees. Grouped by 16 targets so that both this transform (sources innermost)
+// and the product write and read each point's U as sequential streams: with U[e][c][k] every
+// store went to a new cache line 4 KB or more from the last, and building U took more than half
+// of a 14x14 layer's time at batch 1.
 void transform_weights(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
                        float* u) {
-  const int64_t sources = p.source_stride(), targets = p.target_stride();
+  const int64_t sources = p.source_stride(), targets = p.target_stride(), groups = targets / kLanes;
   // Lane k of tap t of source c: weight[kernel(c) + k * lane_stride + tap(t)].
   const int64_t lane_stride = rotate_and_swap ? 9 : p.channels * 9;
   const __m512i lanes =
@@ -157,7 +160,8 @@ void transform_weights(const Correlation3x3& p, const float* weight, bool rotate
               __m512 transformed[6];
               filter_transform(rows[i], transformed);
               for (int j = 0; j < 6; ++j)
-                _mm512_storeu_ps(u + ((6 * i + j) * sources + c) * targets + k, transformed[j]);
+                _mm512_storeu_ps(u + (((6 * i + j) * groups + k / kLanes) * sources + c) * kLanes,
+                                 transformed[j]);
             }
           }
       });
@@ -237,8 +241,9 @@ void transform_input(const Correlation3x3& p, const float* padded, const Block& 
   });
 }
 
-// M[t][k..] = sum over c of V[t][c] U[c][k..] for Rows tiles and Vectors * 16 targets, c in
-// order (each value's sum does not depend on the other tiles of its block).
+// M[t][k..] = sum over c of V[t][c] U[c][k..] for Rows tiles and Vectors groups of 16 targets
+// (group j's U at u + j * u_stride, 16 floats per c), c in order (each value's sum does not
+// depend on the other tiles of its block).
 template <int Rows, int Vectors>
 void multiply_tile(const float* v, int64_t v_stride, const float* u, int64_t u_stride,
                    int64_t depth, float* m, int64_t m_stride) {
@@ -247,7 +252,7 @@ void multiply_tile(const float* v, int64_t v_stride, const float* u, int64_t u_s
     for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_setzero_ps();
   for (int64_t c = 0; c < depth; ++c) {
     __m512 b[Vectors];
-    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(u + c * u_stride + j * kLanes);
+    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(u + j * u_stride + c * kLanes);
     for (int r = 0; r < Rows; ++r) {
       const __m512 a = _mm512_set1_ps(v[r * v_stride + c]);
       for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_fmadd_ps(a, b[j], sum[r][j]);
@@ -298,11 +303,11 @@ void multiply(const Correlation3x3& p, const float* u, const float* v, int64_t c
   parallel_tasks(kPoints * slabs, [&](int64_t task) {
     const int64_t e = task / slabs, k = task % slabs * kTileVectors * kLanes;
     const int vectors = int(std::min<int64_t>(kTileVectors, (targets - k) / kLanes));
-    const float* u_slab = u + e * sources * targets + k;
+    const float* u_slab = u + (e * targets + k) * sources;  // U[e][k / 16]
     for (int64_t t = 0; t < count; t += kTileRows) {
       const int rows = int(std::min<int64_t>(kTileRows, count - t));
-      multiply_any_tile(rows, vectors, v + (e * count + t) * sources, sources, u_slab, targets,
-                        sources, m + (e * count + t) * targets + k, targets);
+      multiply_any_tile(rows, vectors, v + (e * count + t) * sources, sources, u_slab,
+                        sources * kLanes, sources, m + (e * count + t) * targets + k, targets);
     }
   });
 }
@@ -424,18 +429,13 @@ bool winograd_conv2d_supports(const Conv2dGeometry& g) {
 
 bool winograd_conv2d_applies(const Conv2dGeometry& g) {
   // U is built for every call (out x in x 36 floats written, then read): fewer tiles than this
-  // in the whole batch do not repay it. ResNet-50 at batch 1: the 56x56 and 28x28 layers
-  // (196 and 49 tiles) gain 2x, the 14x14 ones (16 tiles, U 9.4 MB) break even; at batch 8
-  // the 14x14 ones gain 1.7x, but the 7x7 ones (32 tiles) lose 15%: their U (38 MB) no
-  // longer fits the last-level cache, so such layers wait for twice the tiles.
+  // in the whole batch do not repay it. ResNet-50 at batch 1: the 56x56 and 28x28 layers (196
+  // and 49 tiles) gain 2x, the 14x14 ones (16 tiles, U 9.4 MB) break even and the 7x7 ones (4
+  // tiles, U 38 MB) lose 3x; at batch 8 all gain, 7x7 (32 tiles) by 1.4x.
   constexpr int64_t kMinTiles = 32;
-  constexpr int64_t kCachedWeightBytes = int64_t(16) << 20;
-  const int64_t weight_bytes = kPoints * round_up(g.in_channels, kLanes) *
-                               round_up(g.out_channels, kLanes) * int64_t(sizeof(float));
   const int64_t tiles = g.batch * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
-  const int64_t needed = weight_bytes > kCachedWeightBytes ? 2 * kMinTiles : kMinTiles;
   return requested_conv_algorithm() == ConvAlgorithmChoice::winograd &&
-         !exact_convolutions_required() && winograd_conv2d_supports(g) && tiles >= needed;
+         !exact_convolutions_required() && winograd_conv2d_supports(g) && tiles >= kMinTiles;
 }
 
 void winograd_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
