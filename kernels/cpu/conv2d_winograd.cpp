@@ -124,47 +124,55 @@ inline __mmask16 first_lanes(int64_t count) {
 // and the product write and read each point's U as sequential streams: with U[e][c][k] every
 // store went to a new cache line 4 KB or more from the last, and building U took more than half
 // of a 14x14 layer's time at batch 1.
+// Lane k of tap t of source c is weight[kernel(c) + k * lane_stride + tap(t)].
+__m512i weight_lanes(const Correlation3x3& p, bool rotate_and_swap) {
+  const int64_t lane_stride = rotate_and_swap ? 9 : p.channels * 9;
+  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                            _mm512_set1_epi32(int(lane_stride)));
+}
+
+// The 36 points of the kernels from source c to targets k..k+15, point e stored at
+// out + e * point_stride.
+inline void transform_kernels(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
+                              __m512i lanes, int64_t c, int64_t k, float* out,
+                              int64_t point_stride) {
+  const __mmask16 live = c < p.channels ? first_lanes(p.out_channels - k) : __mmask16(0);
+  const float* kernel =
+      rotate_and_swap ? weight + (c * p.out_channels + k) * 9 : weight + (k * p.channels + c) * 9;
+  __m512 taps[3][3];
+  for (int y = 0; y < 3; ++y)
+    for (int x = 0; x < 3; ++x) {
+      const int tap = rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x;
+      taps[y][x] =
+          live == 0 ? _mm512_setzero_ps()
+                    : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes, kernel + tap, 4);
+    }
+  __m512 rows[6][3];  // G g, column by column
+  for (int x = 0; x < 3; ++x) {
+    const __m512 column[3] = {taps[0][x], taps[1][x], taps[2][x]};
+    __m512 transformed[6];
+    filter_transform(column, transformed);
+    for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
+  }
+  for (int i = 0; i < 6; ++i) {  // (G g) G^T, row by row
+    __m512 transformed[6];
+    filter_transform(rows[i], transformed);
+    for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point_stride, transformed[j]);
+  }
+}
+
 void transform_weights(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
                        float* u) {
   const int64_t sources = p.source_stride(), targets = p.target_stride(), groups = targets / kLanes;
-  // Lane k of tap t of source c: weight[kernel(c) + k * lane_stride + tap(t)].
-  const int64_t lane_stride = rotate_and_swap ? 9 : p.channels * 9;
-  const __m512i lanes =
-      _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                         _mm512_set1_epi32(int(lane_stride)));
+  const __m512i lanes = weight_lanes(p, rotate_and_swap);
   // By groups of 16 targets, sources innermost: consecutive sources' gathers then read the
   // same 16 cache lines (a source-major order missed L2 on every gather).
-  parallel_for(
-      0, targets / kLanes, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
-        for (int64_t k = lo * kLanes; k < hi * kLanes; k += kLanes)
-          for (int64_t c = 0; c < sources; ++c) {
-            const __mmask16 live = c < p.channels ? first_lanes(p.out_channels - k) : __mmask16(0);
-            const float* kernel = rotate_and_swap ? weight + (c * p.out_channels + k) * 9
-                                                  : weight + (k * p.channels + c) * 9;
-            __m512 taps[3][3];
-            for (int y = 0; y < 3; ++y)
-              for (int x = 0; x < 3; ++x) {
-                const int tap = rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x;
-                taps[y][x] = live == 0 ? _mm512_setzero_ps()
-                                       : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes,
-                                                                  kernel + tap, 4);
-              }
-            __m512 rows[6][3];  // G g, column by column
-            for (int x = 0; x < 3; ++x) {
-              const __m512 column[3] = {taps[0][x], taps[1][x], taps[2][x]};
-              __m512 transformed[6];
-              filter_transform(column, transformed);
-              for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
-            }
-            for (int i = 0; i < 6; ++i) {  // (G g) G^T, row by row
-              __m512 transformed[6];
-              filter_transform(rows[i], transformed);
-              for (int j = 0; j < 6; ++j)
-                _mm512_storeu_ps(u + (((6 * i + j) * groups + k / kLanes) * sources + c) * kLanes,
-                                 transformed[j]);
-            }
-          }
-      });
+  parallel_for(0, groups, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
+    for (int64_t g = lo; g < hi; ++g)
+      for (int64_t c = 0; c < sources; ++c)
+        transform_kernels(p, weight, rotate_and_swap, lanes, c, g * kLanes,
+                          u + (g * sources + c) * kLanes, groups * sources * kLanes);
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -241,58 +249,87 @@ void transform_input(const Correlation3x3& p, const float* padded, const Block& 
   });
 }
 
-// M[t][k..] = sum over c of V[t][c] U[c][k..] for Rows tiles and Vectors groups of 16 targets
-// (group j's U at u + j * u_stride, 16 floats per c), c in order (each value's sum does not
-// depend on the other tiles of its block).
+// One register tile of a product: M[t][k..] (+)= sum over c of V[t][c] U[c][k..] for Rows tiles
+// and Vectors groups of 16 targets (group j's U at u + j * u_stride, 16 floats per c), c in
+// order, so each value's sum does not depend on the other tiles of its block. With `accumulate`
+// the sums continue from M's values: a product over consecutive runs of c gives the same bits
+// as one over all of them.
+struct TileProduct {
+  const float* v;
+  int64_t v_stride;
+  const float* u;
+  int64_t u_stride, depth;
+  float* m;
+  int64_t m_stride;
+  bool accumulate;
+};
+
 template <int Rows, int Vectors>
-void multiply_tile(const float* v, int64_t v_stride, const float* u, int64_t u_stride,
-                   int64_t depth, float* m, int64_t m_stride) {
+void multiply_tile(const TileProduct& t) {
   __m512 sum[Rows][Vectors];
   for (int r = 0; r < Rows; ++r)
-    for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_setzero_ps();
-  for (int64_t c = 0; c < depth; ++c) {
+    for (int j = 0; j < Vectors; ++j)
+      sum[r][j] =
+          t.accumulate ? _mm512_loadu_ps(t.m + r * t.m_stride + j * kLanes) : _mm512_setzero_ps();
+  for (int64_t c = 0; c < t.depth; ++c) {
     __m512 b[Vectors];
-    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(u + j * u_stride + c * kLanes);
+    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(t.u + j * t.u_stride + c * kLanes);
     for (int r = 0; r < Rows; ++r) {
-      const __m512 a = _mm512_set1_ps(v[r * v_stride + c]);
+      const __m512 a = _mm512_set1_ps(t.v[r * t.v_stride + c]);
       for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_fmadd_ps(a, b[j], sum[r][j]);
     }
   }
   for (int r = 0; r < Rows; ++r)
-    for (int j = 0; j < Vectors; ++j) _mm512_storeu_ps(m + r * m_stride + j * kLanes, sum[r][j]);
+    for (int j = 0; j < Vectors; ++j)
+      _mm512_storeu_ps(t.m + r * t.m_stride + j * kLanes, sum[r][j]);
 }
 
 template <int Rows>
-void multiply_tile_rows(int vectors, const float* v, int64_t v_stride, const float* u,
-                        int64_t u_stride, int64_t depth, float* m, int64_t m_stride) {
+void multiply_tile_rows(int vectors, const TileProduct& t) {
   switch (vectors) {
     case 1:
-      return multiply_tile<Rows, 1>(v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile<Rows, 1>(t);
     case 2:
-      return multiply_tile<Rows, 2>(v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile<Rows, 2>(t);
     case 3:
-      return multiply_tile<Rows, 3>(v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile<Rows, 3>(t);
     default:
-      return multiply_tile<Rows, 4>(v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile<Rows, 4>(t);
   }
 }
 
-void multiply_any_tile(int rows, int vectors, const float* v, int64_t v_stride, const float* u,
-                       int64_t u_stride, int64_t depth, float* m, int64_t m_stride) {
+void multiply_any_tile(int rows, int vectors, const TileProduct& t) {
   switch (rows) {
     case 1:
-      return multiply_tile_rows<1>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<1>(vectors, t);
     case 2:
-      return multiply_tile_rows<2>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<2>(vectors, t);
     case 3:
-      return multiply_tile_rows<3>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<3>(vectors, t);
     case 4:
-      return multiply_tile_rows<4>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<4>(vectors, t);
     case 5:
-      return multiply_tile_rows<5>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<5>(vectors, t);
     default:
-      return multiply_tile_rows<6>(vectors, v, v_stride, u, u_stride, depth, m, m_stride);
+      return multiply_tile_rows<6>(vectors, t);
   }
+}
+
+// M[e][t][k..k + 16 vectors) for every point e and the block's `count` tiles, sources [first,
+// first + depth), from U laid out as u + e * u_point + j * u_stride + c * 16.
+void multiply_slab(const float* u, int64_t u_point, int64_t u_stride, int vectors, const float* v,
+                   int64_t sources, int64_t first, int64_t depth, int64_t count, int64_t targets,
+                   int64_t k, float* m, int64_t e) {
+  for (int64_t t = 0; t < count; t += kTileRows)
+    multiply_any_tile(int(std::min<int64_t>(kTileRows, count - t)), vectors,
+                      {.v = v + (e * count + t) * sources + first,
+                       .v_stride = sources,
+                       .u = u + e * u_point,
+                       .u_stride = u_stride,
+                       .depth = depth,
+                       .m = m + (e * count + t) * targets + k,
+                       .m_stride = targets,
+                       .accumulate = first > 0});
 }
 
 // M[e] [count x targets] = V[e] [count x sources] U[e] [sources x targets] for the 36 points;
@@ -303,11 +340,38 @@ void multiply(const Correlation3x3& p, const float* u, const float* v, int64_t c
   parallel_tasks(kPoints * slabs, [&](int64_t task) {
     const int64_t e = task / slabs, k = task % slabs * kTileVectors * kLanes;
     const int vectors = int(std::min<int64_t>(kTileVectors, (targets - k) / kLanes));
-    const float* u_slab = u + (e * targets + k) * sources;  // U[e][k / 16]
-    for (int64_t t = 0; t < count; t += kTileRows) {
-      const int rows = int(std::min<int64_t>(kTileRows, count - t));
-      multiply_any_tile(rows, vectors, v + (e * count + t) * sources, sources, u_slab,
-                        sources * kLanes, sources, m + (e * count + t) * targets + k, targets);
+    multiply_slab(u + k * sources, targets * sources, sources * kLanes, vectors, v, sources, 0,
+                  sources, count, targets, k, m, e);
+  });
+}
+
+// The same product for a batch of one block, the weights transformed as it goes: each task
+// takes a slab of targets and, a run of kSourceRun sources at a time, transforms those kernels
+// into a buffer that stays in L2 and multiplies all 36 points by it. U (out x in x 36 floats,
+// 38 MB for ResNet-50's layer4) is then never written out; for the few tiles of a small batch
+// writing and reading it back cost more than the product.
+void multiply_transforming(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
+                           const float* v, int64_t count, float* m) {
+  constexpr int64_t kSourceRun = 64;
+  const int64_t sources = p.source_stride(), targets = p.target_stride();
+  int vectors = kTileVectors;  // per slab: halved until both threads have two slabs or more
+  while (vectors > 1 && targets / (vectors * kLanes) < 2 * num_threads()) vectors /= 2;
+  const int64_t width = vectors * kLanes, slabs = (targets + width - 1) / width;
+  const __m512i lanes = weight_lanes(p, rotate_and_swap);
+  parallel_tasks(slabs, [&](int64_t slab) {
+    const int64_t k = slab * width;
+    const int live = int(std::min<int64_t>(vectors, (targets - k) / kLanes));
+    Scratch<float> run(kPoints * vectors * kSourceRun * kLanes);  // [e][j][c - first][16]
+    const int64_t u_point = vectors * kSourceRun * kLanes, u_stride = kSourceRun * kLanes;
+    for (int64_t first = 0; first < sources; first += kSourceRun) {
+      const int64_t depth = std::min(kSourceRun, sources - first);
+      for (int j = 0; j < live; ++j)
+        for (int64_t c = first; c < first + depth; ++c)
+          transform_kernels(p, weight, rotate_and_swap, lanes, c, k + j * kLanes,
+                            run.data() + (j * kSourceRun + c - first) * kLanes, u_point);
+      for (int64_t e = 0; e < kPoints; ++e)
+        multiply_slab(run.data(), u_point, u_stride, live, v, sources, first, depth, count, targets,
+                      k, m, e);
     }
   });
 }
@@ -392,14 +456,14 @@ void unpack_target(const Correlation3x3& p, const float* out, const Block& block
 void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, const float* source,
          const RowEpilogue<float>& epilogue, float* target) {
   const int64_t sources = p.source_stride(), targets = p.target_stride();
-  // Built for each call: a cache of U (4x the weights) measured slower at batch 1, where the
-  // product is bound by reading U, and U freshly built is still in L3.
-  Scratch<float> u(kPoints * sources * targets);
-  transform_weights(p, weight, rotate_and_swap, u.data());
   const int64_t tile_rows = p.batch * p.tiles_h();
   const int64_t wanted = std::max<int64_t>(1, (kBlockTiles + p.tiles_w() / 2) / p.tiles_w());
   const int64_t blocks = (tile_rows + wanted - 1) / wanted;
   const int64_t rows_per_block = (tile_rows + blocks - 1) / blocks;
+  // With several blocks U is built once for the call (a cache of U between calls measured
+  // slower at batch 1: U, 4x the weights, then comes from memory); with one, as it is used.
+  Scratch<float> u(blocks > 1 ? kPoints * sources * targets : 0);
+  if (blocks > 1) transform_weights(p, weight, rotate_and_swap, u.data());
   const auto run_block = [&](int64_t index) {
     const Block block{index * rows_per_block,
                       std::min(rows_per_block, tile_rows - index * rows_per_block)};
@@ -408,7 +472,10 @@ void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, con
         m(kPoints * tiles * targets), out(block.rows * 4 * 4 * p.tiles_w() * targets);
     pack_source(p, source, block, padded.data());
     transform_input(p, padded.data(), block, v.data());
-    multiply(p, u.data(), v.data(), tiles, m.data());
+    if (blocks > 1)
+      multiply(p, u.data(), v.data(), tiles, m.data());
+    else
+      multiply_transforming(p, weight, rotate_and_swap, v.data(), tiles, m.data());
     transform_output(p, m.data(), block, out.data());
     unpack_target(p, out.data(), block, epilogue, target);
   };
