@@ -13,7 +13,8 @@ registered once, outside the timing, as a user explaining many images would). No
         [--markdown benchmarks/RESULTS.md]
 
 --conv picks our convolutions (saliency --conv: direct, the default, matches PyTorch within
-float32's floor; winograd trades about 1e-6 relative error for speed); both gives a column each.
+float32's floor; winograd trades 6-12x the rounding error per layer for speed); both gives a
+column each.
 """
 import argparse
 import contextlib
