@@ -12,6 +12,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
+#include "kernels/cpu/conv2d.h"
 #include "saliency/lrp.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
@@ -110,6 +111,29 @@ INSTANTIATE_TEST_SUITE_P(Zennit, LrpParity,
                          });
 
 // The presets as the CLI names them equal the composites built by hand.
+// LRP's positive-part convolutions need exact zeros, so it never takes Winograd: with --conv
+// winograd its relevance is the direct path's bit for bit, while a plain gradient through the
+// same model and input does go through Winograd (layer1's 32x32 maps hold 64 tiles).
+TEST(Lrp, IgnoresTheWinogradChoice) {
+  auto model = folded_model("tiny_resnet50");
+  const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
+  Generator generator(3);
+  const Tensor input = randn({1, 3, 128, 128}, generator);
+  const auto explain_both = [&] {
+    return std::pair{explain(classifier, input, Method::Lrp, 1, MethodOptions{}).attribution,
+                     explain(classifier, input, Method::Vanilla, 1, MethodOptions{}).attribution};
+  };
+  const auto before = kernels::cpu::requested_conv_algorithm();
+  kernels::cpu::set_conv_algorithm(kernels::cpu::ConvAlgorithmChoice::direct);
+  const auto [lrp_direct, gradient_direct] = explain_both();
+  kernels::cpu::set_conv_algorithm(kernels::cpu::ConvAlgorithmChoice::winograd);
+  const auto [lrp_winograd, gradient_winograd] = explain_both();
+  kernels::cpu::set_conv_algorithm(before);
+  EXPECT_EQ(lrp_winograd.to_vector(), lrp_direct.to_vector());
+  EXPECT_NE(gradient_winograd.to_vector(), gradient_direct.to_vector());
+  EXPECT_LT(relative_l2(gradient_winograd, gradient_direct), 1e-3);
+}
+
 TEST(Lrp, PresetsResolveToZennitsComposites) {
   LrpOptions options;
   EXPECT_EQ(options.composite().convolution.kind, LrpRule::Kind::ZPlus);
