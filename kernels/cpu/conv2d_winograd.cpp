@@ -220,31 +220,40 @@ void pack_source(const Correlation3x3& p, const float* source, const Block& bloc
   });
 }
 
-// V[e][t][c] for the block's tiles t (tile row t / tiles_w, column t % tiles_w): (B^T d B)[e] of
-// each 6x6 tile d.
+// fn(t, r, tx, c) for each of the block's tiles t (tile row r = t / tiles_w, column tx) and each
+// group of 16 channels c of a `stride`-channel layout, shared out over the threads.
+template <typename Fn>
+void for_each_tile_and_group(const Correlation3x3& p, const Block& block, int64_t stride,
+                             const Fn& fn) {
+  const int64_t groups = stride / kLanes;
+  parallel_for(0, block.tiles(p) * groups, grain_for(kPoints * kLanes * 8),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t item = lo; item < hi; ++item) {
+                   const int64_t t = item / groups;
+                   fn(t, t / p.tiles_w(), t % p.tiles_w(), item % groups * kLanes);
+                 }
+               });
+}
+
+// V[e][t][c] for the block's tiles t: (B^T d B)[e] of each 6x6 tile d.
 void transform_input(const Correlation3x3& p, const float* padded, const Block& block, float* v) {
-  const int64_t stride = p.source_stride(), groups = stride / kLanes, columns = p.padded_w();
-  const int64_t count = block.tiles(p);
-  const int64_t point = count * stride;  // V[e + 1] - V[e]
-  parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
-    for (int64_t item = lo; item < hi; ++item) {
-      const int64_t t = item / groups, c = item % groups * kLanes;
-      const int64_t r = t / p.tiles_w(), tx = t % p.tiles_w();
-      const float* d = padded + (r * 6 * columns + 4 * tx) * stride + c;
-      __m512 rows[6][6];  // B^T d, column by column
-      for (int x = 0; x < 6; ++x) {
-        __m512 column[6];
-        for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(d + (y * columns + x) * stride);
-        __m512 transformed[6];
-        input_transform(column, transformed);
-        for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
-      }
-      float* out = v + t * stride + c;
-      for (int i = 0; i < 6; ++i) {  // (B^T d) B, row by row
-        __m512 transformed[6];
-        input_transform(rows[i], transformed);
-        for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point, transformed[j]);
-      }
+  const int64_t stride = p.source_stride(), columns = p.padded_w();
+  const int64_t point = block.tiles(p) * stride;  // V[e + 1] - V[e]
+  for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t c) {
+    const float* d = padded + (r * 6 * columns + 4 * tx) * stride + c;
+    __m512 rows[6][6];  // B^T d, column by column
+    for (int x = 0; x < 6; ++x) {
+      __m512 column[6];
+      for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(d + (y * columns + x) * stride);
+      __m512 transformed[6];
+      input_transform(column, transformed);
+      for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
+    }
+    float* out = v + t * stride + c;
+    for (int i = 0; i < 6; ++i) {  // (B^T d) B, row by row
+      __m512 transformed[6];
+      input_transform(rows[i], transformed);
+      for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point, transformed[j]);
     }
   });
 }
@@ -379,29 +388,24 @@ void multiply_transforming(const Correlation3x3& p, const float* weight, bool ro
 // The block's 4x4 output tiles, A^T M A, into out[r][i][x][k] (4 rows a tile row, 4 * tiles_w
 // wide, NHWC).
 void transform_output(const Correlation3x3& p, const float* m, const Block& block, float* out) {
-  const int64_t stride = p.target_stride(), groups = stride / kLanes, columns = 4 * p.tiles_w();
-  const int64_t count = block.tiles(p);
-  const int64_t point = count * stride;  // M[e + 1] - M[e]
-  parallel_for(0, count * groups, grain_for(kPoints * kLanes * 8), [&](int64_t lo, int64_t hi) {
-    for (int64_t item = lo; item < hi; ++item) {
-      const int64_t t = item / groups, k = item % groups * kLanes;
-      const int64_t r = t / p.tiles_w(), tx = t % p.tiles_w();
-      const float* in = m + t * stride + k;
-      __m512 rows_of_columns[4][6];  // A^T m, column by column
-      for (int x = 0; x < 6; ++x) {
-        __m512 column[6];
-        for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(in + (6 * y + x) * point);
-        __m512 transformed[4];
-        output_transform(column, transformed);
-        for (int i = 0; i < 4; ++i) rows_of_columns[i][x] = transformed[i];
-      }
-      float* target = out + (r * 4 * columns + 4 * tx) * stride + k;
-      for (int i = 0; i < 4; ++i) {  // (A^T m) A, row by row
-        __m512 transformed[4];
-        output_transform(rows_of_columns[i], transformed);
-        for (int j = 0; j < 4; ++j)
-          _mm512_storeu_ps(target + (i * columns + j) * stride, transformed[j]);
-      }
+  const int64_t stride = p.target_stride(), columns = 4 * p.tiles_w();
+  const int64_t point = block.tiles(p) * stride;  // M[e + 1] - M[e]
+  for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t k) {
+    const float* in = m + t * stride + k;
+    __m512 rows_of_columns[4][6];  // A^T m, column by column
+    for (int x = 0; x < 6; ++x) {
+      __m512 column[6];
+      for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(in + (6 * y + x) * point);
+      __m512 transformed[4];
+      output_transform(column, transformed);
+      for (int i = 0; i < 4; ++i) rows_of_columns[i][x] = transformed[i];
+    }
+    float* target = out + (r * 4 * columns + 4 * tx) * stride + k;
+    for (int i = 0; i < 4; ++i) {  // (A^T m) A, row by row
+      __m512 transformed[4];
+      output_transform(rows_of_columns[i], transformed);
+      for (int j = 0; j < 4; ++j)
+        _mm512_storeu_ps(target + (i * columns + j) * stride, transformed[j]);
     }
   });
 }
