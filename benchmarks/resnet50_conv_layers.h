@@ -23,10 +23,14 @@ inline constexpr ConvLayer kResNet50ConvLayers[] = {
     {"layer2_3x3_128", 128, 28, 128, 3, 1},
     {"layer2_1x1_128to512", 128, 28, 512, 1, 1},
     {"layer2_down_1x1s2_256to512", 256, 56, 512, 1, 2},
+    {"layer3_3x3s2_256", 256, 28, 256, 3, 2},
     {"layer3_3x3_256", 256, 14, 256, 3, 1},
     {"layer3_1x1_1024to256", 1024, 14, 256, 1, 1},
+    {"layer3_down_1x1s2_512to1024", 512, 28, 1024, 1, 2},
+    {"layer4_3x3s2_512", 512, 14, 512, 3, 2},
     {"layer4_3x3_512", 512, 7, 512, 3, 1},
     {"layer4_1x1_512to2048", 512, 7, 2048, 1, 1},
+    {"layer4_down_1x1s2_1024to2048", 1024, 14, 2048, 1, 2},
 };
 
 // The layer's geometry for a batch (padding kernel / 2, as in ResNet).

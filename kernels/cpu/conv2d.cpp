@@ -6,6 +6,10 @@
 #include <string_view>
 #include <type_traits>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/elementwise.h"
@@ -57,20 +61,77 @@ void im2col(const Conv2dGeometry& g, const T* image, T* columns) {
   });
 }
 
-// The adjoint of im2col: adds columns back into the image planes they were read from. Tasks
-// own disjoint bands of input rows of one channel (a layer with few input channels, like the
-// 3-channel stem, is cut into row bands so that both cores work); within a band the taps and
-// output rows are visited in the same order whatever the banding, so sums are bit-identical.
+// What a backward path does to each input-gradient value as it is written (either may be
+// null; both laid out as the gradient): adds the addend, then keeps the value only where
+// relu_output > 0 (bit for bit an add and relu_backward as passes of their own).
 template <typename T>
-void col2im_add(const Conv2dGeometry& g, const T* columns, T* image) {
+struct GradientFinish {
+  const T* relu_output = nullptr;
+  const T* addend = nullptr;
+
+  GradientFinish at(int64_t offset) const {
+    return {relu_output == nullptr ? nullptr : relu_output + offset,
+            addend == nullptr ? nullptr : addend + offset};
+  }
+  // Finishes `count` values of `row`, which sits at `offset` in the gradient's layout.
+  void apply(int64_t offset, int64_t count, T* row) const {
+    if (addend != nullptr)
+      for (int64_t i = 0; i < count; ++i) row[i] = row[i] + addend[offset + i];
+    if (relu_output != nullptr)
+      for (int64_t i = 0; i < count; ++i) {
+        const T value = row[i];  // loaded unconditionally, so the select vectorizes
+        row[i] = relu_output[offset + i] > T(0) ? value : T(0);
+      }
+  }
+};
+
+// row[x * stride] += values[x] for x < count. A strided layer's backward spends most of its
+// col2im here; with stride 2 (every strided ResNet layer) eight values at a time are spread over
+// the even lanes of a vector and added with a masked store: the same additions, in one vector
+// instruction instead of eight scalar ones.
+template <typename T>
+void add_strided(const T* values, int64_t count, int64_t stride, T* row) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (stride == 2) {
+      const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+      for (int64_t x = 0; x < count; x += 8) {
+        const int64_t left = std::min<int64_t>(8, count - x);
+        const auto lanes = static_cast<__mmask16>(0x5555 & ((1u << (2 * left)) - 1));
+        const __m512 spread_values = _mm512_maskz_permutexvar_ps(
+            lanes, spread,
+            _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), values + x));
+        float* target = row + 2 * x;
+        _mm512_mask_storeu_ps(target, lanes,
+                              _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, target), spread_values));
+      }
+      return;
+    }
+  }
+#endif
+  for (int64_t x = 0; x < count; ++x) row[x * stride] += values[x];
+}
+
+// The adjoint of im2col: adds the columns into the image planes they were read from, then
+// applies the finish. Tasks own disjoint bands of input rows of one channel (a layer with few
+// input channels, like the 3-channel stem, is cut into row bands so that both cores work); a task
+// zeroes its band, adds tap after tap (each tap's column rows are read front to back), then
+// finishes the band while it is still in cache: no pass to zero the image before, none after.
+// Within a band the taps and output rows are visited in the same order whatever the banding, so
+// sums are bit-identical.
+template <typename T>
+void col2im(const Conv2dGeometry& g, const T* columns, GradientFinish<T> finish, T* image) {
   const int64_t out_h = g.out_h(), out_w = g.out_w(), plane = g.in_h * g.in_w;
   const int64_t channels = g.in_channels_per_group();
   constexpr int64_t kMinTasks = 16;
   const int64_t bands = std::clamp<int64_t>((kMinTasks + channels - 1) / channels, 1, g.in_h);
-  auto add_band = [&](int64_t task) {
+  auto write_band = [&](int64_t task) {
     const int64_t channel = task / bands, band = task % bands;
     const int64_t row_begin = g.in_h * band / bands, row_end = g.in_h * (band + 1) / bands;
+    const int64_t band_offset = channel * plane + row_begin * g.in_w;
+    const int64_t band_size = (row_end - row_begin) * g.in_w;
     T* target = image + channel * plane;
+    std::fill_n(image + band_offset, band_size, T(0));
     for (int64_t ki = 0; ki < g.kernel_h; ++ki) {
       for (int64_t kj = 0; kj < g.kernel_w; ++kj) {
         const int64_t row = (channel * g.kernel_h + ki) * g.kernel_w + kj;
@@ -80,19 +141,18 @@ void col2im_add(const Conv2dGeometry& g, const T* columns, T* image) {
         for (int64_t y = 0; y < out_h; ++y) {
           const int64_t iy = y * g.stride_h - g.pad_h + ki * g.dilation_h;
           if (iy < row_begin || iy >= row_end) continue;
-          T* in_row = target + iy * g.in_w;
-          const T* col_row = source + y * out_w;
-          for (int64_t x = valid.begin; x < valid.end; ++x)
-            in_row[x * g.stride_w + column_offset] += col_row[x];
+          add_strided(source + y * out_w + valid.begin, valid.end - valid.begin, g.stride_w,
+                      target + iy * g.in_w + valid.begin * g.stride_w + column_offset);
         }
       }
     }
+    finish.apply(band_offset, band_size, image + band_offset);
   };
   if (g.patch_size() * out_h * out_w < (1 << 15)) {  // too small to wake a second thread
-    for (int64_t task = 0; task < channels * bands; ++task) add_band(task);
+    for (int64_t task = 0; task < channels * bands; ++task) write_band(task);
     return;
   }
-  parallel_tasks(channels * bands, add_band);
+  parallel_tasks(channels * bands, write_band);
 }
 
 // Offsets of one (image, group) block in the input, output and weight buffers.
@@ -167,27 +227,73 @@ void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, c
                            target, epilogue);
 }
 
-// Without groups, the columns of several images come from one batched product: the transposed
-// weights are then packed once per group of images rather than once per image (a strided layer's
-// W^T is up to 9 MB). Groups hold as many images' columns as fit kColumnsBudget.
+// Without groups, several images' im2col columns meet the weights in one batched product: the
+// weights (a strided layer's are up to 9 MB) are then read, or packed transposed, once per group
+// of images rather than once per image. Groups hold as many images' columns as fit 4 MB, so that
+// the columns are still in cache when col2im (or the product, forward) reads them back: ResNet-50's
+// strided layers at batch 8 (bench_conv2d, min of 5 alternating runs on a Zen 5 host) ran their
+// backward 5-20% faster than with 16 MB (the stem 9.3 -> 7.6 ms, layer4's 3x3 9.2 -> 7.5 ms) and
+// their forward the same or faster; 2 MB lost on layer3 and layer4 again.
 template <typename T>
-void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const GemmArgs& product,
-                                           const T* grad_output, const T* weight, T* grad_input) {
-  constexpr int64_t kColumnsBudget = int64_t(16) << 20;  // bytes
+int64_t images_per_columns_group(const Conv2dGeometry& g) {
+  constexpr int64_t kColumnsBudget = int64_t(4) << 20;  // bytes
+  const int64_t per_image = g.patch_size() * g.out_h() * g.out_w();
+  return std::clamp<int64_t>(kColumnsBudget / int64_t(sizeof(T) * per_image), 1, g.batch);
+}
+
+// The forward without groups: im2col, then one batched product per group of images, which adds
+// the bias and residual and applies the activation as it stores (no pass of their own).
+template <typename T>
+void im2col_forward_by_image_groups(const Conv2dGeometry& g, const T* input, const T* weight,
+                                    RowEpilogue<T> epilogue, T* output) {
   const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
   const int64_t in_image = g.in_channels * g.in_h * g.in_w;
-  const int64_t group =
-      std::clamp<int64_t>(kColumnsBudget / int64_t(sizeof(T) * per_image), 1, g.batch);
+  const int64_t out_image = g.out_channels * out_plane;
+  const int64_t group = images_per_columns_group<T>(g);
   Scratch<T> columns(group * per_image);
+  for (int64_t first = 0; first < g.batch; first += group) {
+    const int64_t images = std::min(group, g.batch - first);
+    for (int64_t i = 0; i < images; ++i)
+      im2col(g, input + (first + i) * in_image, columns.data() + i * per_image);
+    RowEpilogue<T> at = epilogue;
+    if (at.addend != nullptr) at.addend += first * out_image;
+    parallel_gemm_batched<T>({.m = g.out_channels,
+                              .n = out_plane,
+                              .k = g.patch_size(),
+                              .lda = g.patch_size(),
+                              .ldb = out_plane,
+                              .ldc = out_plane},
+                             {images, per_image, out_image}, T(1), weight, columns.data(), T(0),
+                             output + first * out_image, at);
+  }
+}
+
+// The backward to the input without groups: one batched product per group of images into their
+// columns, then col2im, which writes each image and applies the finish.
+template <typename T>
+void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const T* grad_output,
+                                           const T* weight, GradientFinish<T> finish,
+                                           T* grad_input) {
+  const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
+  const int64_t in_image = g.in_channels * g.in_h * g.in_w;
+  const int64_t group = images_per_columns_group<T>(g);
+  Scratch<T> columns(group * per_image);
+  // columns_i [patch, out_plane] = W^T [patch, out_channels] * grad_output_i [out_channels,
+  // out_plane]
+  const GemmArgs product{.transpose_a = true,
+                         .m = g.patch_size(),
+                         .n = out_plane,
+                         .k = g.out_channels,
+                         .lda = g.patch_size(),
+                         .ldb = out_plane,
+                         .ldc = out_plane};
   for (int64_t first = 0; first < g.batch; first += group) {
     const int64_t images = std::min(group, g.batch - first);
     parallel_gemm_batched(product, {images, g.out_channels * out_plane, per_image}, T(1), weight,
                           grad_output + first * g.out_channels * out_plane, T(0), columns.data());
-    for (int64_t i = 0; i < images; ++i) {
-      T* image = grad_input + (first + i) * in_image;
-      std::fill_n(image, in_image, T(0));
-      col2im_add(g, columns.data() + i * per_image, image);
-    }
+    for (int64_t i = 0; i < images; ++i)
+      col2im(g, columns.data() + i * per_image, finish.at((first + i) * in_image),
+             grad_input + (first + i) * in_image);
   }
 }
 
@@ -226,8 +332,22 @@ void set_exact_convolutions_required(bool required) {
   exact_convolutions = required;
 }
 
+namespace {
+
+// The im2col + GEMM forward with its epilogue: fused into the product without groups, a pass of
+// its own with them.
 template <typename T>
-void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, T* output) {
+void im2col_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
+                    ConvActivation activation, const T* residual, T* output) {
+  const RowEpilogue<T> epilogue{
+      .bias = bias, .relu = activation == ConvActivation::relu, .addend = residual};
+  if (g.groups == 1) {
+    if (g.is_pointwise())
+      pointwise_conv2d<T>(g, /*backward=*/false, weight, input, epilogue, output);
+    else
+      im2col_forward_by_image_groups(g, input, weight, epilogue, output);
+    return;
+  }
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   // output_g [Cout_g, out_plane] = W_g [Cout_g, patch] * columns [patch, out_plane]
   const GemmArgs product{.m = g.out_channels_per_group(),
@@ -236,17 +356,75 @@ void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* wei
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
-  if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d<T>(g, /*backward=*/false, weight, input, {}, output);
-    return;
-  }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
     parallel_gemm(product, T(1), weight + at.weight, columns, T(0), output + at.output);
   });
+  finish_output(g, bias, residual, activation, output);
 }
 
-// The bias and activation cost no pass of their own on the implicit and pointwise paths (applied
-// as the last k slice is stored); elsewhere they share one.
+// The addend and the ReLU's backward over the whole input gradient, as passes of their own.
+template <typename T>
+void finish_input_gradient(const Conv2dGeometry& g, GradientFinish<T> finish, T* grad_input) {
+  const int64_t count = g.batch * g.in_channels * g.in_h * g.in_w;
+  if (finish.addend != nullptr)
+    parallel_for(0, count, grain_for(1), [=](int64_t lo, int64_t hi) {
+      for (int64_t i = lo; i < hi; ++i) grad_input[i] = grad_input[i] + finish.addend[i];
+    });
+  if (finish.relu_output != nullptr)
+    relu_backward(count, grad_input, finish.relu_output, grad_input);
+}
+
+// The im2col + GEMM backward to the input with its finish: fused into the product's store
+// (pointwise) or into col2im without groups; with groups col2im finishes each block, and a
+// grouped pointwise layer, written by its products directly, takes passes of its own.
+template <typename T>
+void im2col_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                           GradientFinish<T> finish, T* grad_input) {
+  const bool pointwise = g.is_pointwise();
+  if (g.groups == 1) {
+    if (pointwise)
+      pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
+                          {.relu_mask = finish.relu_output, .addend = finish.addend}, grad_input);
+    else
+      im2col_backward_input_by_image_groups(g, grad_output, weight, finish, grad_input);
+    return;
+  }
+  const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
+  // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
+  const GemmArgs product{.transpose_a = true,
+                         .m = patch,
+                         .n = out_plane,
+                         .k = g.out_channels_per_group(),
+                         .lda = patch,
+                         .ldb = out_plane,
+                         .ldc = out_plane};
+  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
+  for (int64_t image = 0; image < g.batch; ++image) {
+    for (int64_t group = 0; group < g.groups; ++group) {
+      const GroupBlock at = block_offsets(g, image, group);
+      T* target = pointwise ? grad_input + at.input : columns.data();
+      parallel_gemm(product, T(1), weight + at.weight, grad_output + at.output, T(0), target);
+      if (!pointwise) col2im(g, columns.data(), finish.at(at.input), grad_input + at.input);
+    }
+  }
+  if (pointwise) finish_input_gradient(g, finish, grad_input);
+}
+
+}  // namespace
+
+template <typename T>
+void im2col_conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, T* output) {
+  im2col_forward<T>(g, input, weight, nullptr, ConvActivation::none, nullptr, output);
+}
+
+template <typename T>
+void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
+                                  T* grad_input) {
+  im2col_backward_input<T>(g, grad_output, weight, {}, grad_input);
+}
+
+// The bias and activation cost no pass of their own on the implicit, pointwise and (without
+// groups) im2col paths: they are applied as the product is stored.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output, ConvActivation activation, const T* residual) {
@@ -269,26 +447,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
       return;
     }
   }
-  if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d<T>(
-        g, /*backward=*/false, weight, input,
-        {.bias = bias, .relu = activation == ConvActivation::relu, .addend = residual}, output);
-    return;
-  }
-  im2col_conv2d_forward(g, input, weight, output);
-  finish_output(g, bias, residual, activation, output);
-}
-
-// The addend and the ReLU's backward as passes of their own, where the path could not fuse them.
-template <typename T>
-void finish_input_gradient(const Conv2dGeometry& g, const T* relu_output, const T* addend,
-                           T* grad_input) {
-  const int64_t count = g.batch * g.in_channels * g.in_h * g.in_w;
-  if (addend != nullptr)
-    parallel_for(0, count, grain_for(1), [=](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) grad_input[i] = grad_input[i] + addend[i];
-    });
-  if (relu_output != nullptr) relu_backward(count, grad_input, relu_output, grad_input);
+  im2col_forward(g, input, weight, bias, activation, residual, output);
 }
 
 template <typename T>
@@ -305,52 +464,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
       return;
     }
   }
-  if (g.is_pointwise() && g.groups == 1) {
-    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
-                        {.relu_mask = relu_output, .addend = addend}, grad_input);
-    return;
-  }
-  im2col_conv2d_backward_input(g, grad_output, weight, grad_input);
-  finish_input_gradient(g, relu_output, addend, grad_input);
-}
-
-template <typename T>
-void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                                  T* grad_input) {
-  const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
-  const int64_t in_block = g.in_channels_per_group() * g.in_h * g.in_w;
-  const bool pointwise = g.is_pointwise();
-  // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
-  const GemmArgs product{.transpose_a = true,
-                         .m = patch,
-                         .n = out_plane,
-                         .k = g.out_channels_per_group(),
-                         .lda = patch,
-                         .ldb = out_plane,
-                         .ldc = out_plane};
-  if (pointwise && g.groups == 1) {
-    pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output, {}, grad_input);
-    return;
-  }
-  if (g.groups == 1) {
-    im2col_backward_input_by_image_groups(g, product, grad_output, weight, grad_input);
-    return;
-  }
-  Scratch<T> columns(pointwise ? 0 : patch * out_plane);
-  for (int64_t image = 0; image < g.batch; ++image) {
-    for (int64_t group = 0; group < g.groups; ++group) {
-      const GroupBlock at = block_offsets(g, image, group);
-      if (pointwise) {
-        parallel_gemm(product, T(1), weight + at.weight, grad_output + at.output, T(0),
-                      grad_input + at.input);
-        continue;
-      }
-      parallel_gemm(product, T(1), weight + at.weight, grad_output + at.output, T(0),
-                    columns.data());
-      std::fill_n(grad_input + at.input, in_block, T(0));
-      col2im_add(g, columns.data(), grad_input + at.input);
-    }
-  }
+  im2col_backward_input<T>(g, grad_output, weight, {relu_output, addend}, grad_input);
 }
 
 template <typename T>

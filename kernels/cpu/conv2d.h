@@ -59,16 +59,17 @@ enum class ConvActivation { none, relu };
 
 // output[N, out_channels, out_h, out_w]; bias may be null. A residual (shaped as the output: a
 // residual block's shortcut) is added after the bias, before the activation: bit for bit the
-// forward, an add and relu_forward, with no pass of their own on the pointwise path.
+// forward, an add and relu_forward, with no pass of their own except on grouped layers (and the
+// residual on the implicit path).
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output, ConvActivation activation = ConvActivation::none,
                     const T* residual = nullptr);
 
 // grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. Two
-// optional steps run as the implicit and pointwise paths store it (elsewhere as passes of their
-// own), for the engine's ReLU fusion (autograd/engine.h): an addend (shaped as grad_input: the
-// gradient the layer's input already received from its other consumers) is added, then, with a
+// optional steps run as every path but grouped pointwise layers stores it (those take passes of
+// their own), for the engine's ReLU fusion (autograd/engine.h): an addend (shaped as grad_input:
+// the gradient the layer's input already received from its other consumers) is added, then, with a
 // relu_output (the output of the ReLU the layer's input came from), the ReLU's backward: 0
 // wherever relu_output is not > 0. Bit for bit the plain result, an add and relu_backward.
 template <typename T>

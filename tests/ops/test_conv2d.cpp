@@ -335,6 +335,22 @@ TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
   testing::expect_conv_backward_input_within_bound(g, dy, w, dx);
 }
 
+// The float32 im2col path on every geometry, including those the implicit path takes: it is the
+// path of strided layers' backward (col2im's vector spreading of stride 2 over odd and even widths,
+// tails of 1-8 values) and of batched image groups forward.
+TEST_P(Conv2dImplicit, Im2colPathMatchesIm2colInFloat64) {
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 5);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 6);
+  const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 7);
+  std::vector<float> y(dy.size(), std::numeric_limits<float>::quiet_NaN()),
+      dx(x.size(), std::numeric_limits<float>::quiet_NaN());
+  kernels::cpu::im2col_conv2d_forward<float>(g, x.data(), w.data(), y.data());
+  testing::expect_conv_forward_within_bound(g, x, w, y);
+  kernels::cpu::im2col_conv2d_backward_input<float>(g, dy.data(), w.data(), dx.data());
+  testing::expect_conv_backward_input_within_bound(g, dy, w, dx);
+}
+
 INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(testing::kernel_conv_cases()),
                          testing::case_name);
 
