@@ -11,7 +11,8 @@
 // panels. A C
 // element is summed over k in the same order whichever task or thread computes it, so results do
 // not depend on the thread count. Batched products (one A, many images' B and C) pack several small
-// images' columns into one block, so that A is read once per block rather than once per image.
+// images' columns into one block, so that A is read once per block rather than once per image;
+// images of 16-64 columns (7 x 7 maps) are packed end to end, panels straddling them.
 //
 // Eigen's GEMM (gemm.cpp) stays the reference this one is tested against (tests/ops/test_gemm.cpp)
 // and serves double, builds without AVX-512, products with fewer than 8 rows (a GEMV: the
