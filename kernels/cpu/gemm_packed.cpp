@@ -288,10 +288,11 @@ bool reads_b_in_place(const Operand& b) {
 // for 49 columns; end to end, a block of seven takes 48-column panels (352 lanes for 343).
 // Each image's sums are unchanged (the same k order per element). Needs B packed, and C's
 // stores split where a vector crosses from one image to the next (Store's segments).
-// bench_conv2d at batch 8 (min of 3 interleaved runs, ms): layer4's 1x1 512 -> 2048 forward
-// 2.37 -> 1.92, backward 2.94 -> 2.66; its downsample forward 5.35 -> 4.25; its 3x3/2 (im2col)
-// forward 12.0 -> 10.1, backward 6.85 -> 5.64. Larger maps keep their in-place panels: packing
-// B there costs a pass that few row tiles share, for at most 6% of lanes (14 x 14).
+// bench_conv2d at batch 8 (min of 5 interleaved runs, ms): layer4's 1x1 512 -> 2048 forward
+// 2.44 -> 1.96, backward 3.20 -> 2.72; its downsample forward 6.27 -> 5.03, backward 8.50 ->
+// 7.65; its 3x3/2 (im2col) backward 7.35 -> 6.35, forward unchanged. Larger maps keep their
+// in-place panels: packing B there costs a pass that few row tiles share, for at most 6% of
+// lanes (14 x 14).
 bool straddles(const Product& p) {
   return !p.b.transposed && p.batch.batch >= 2 && p.shape.n >= 16 && p.shape.n <= 64;
 }
