@@ -12,7 +12,6 @@
 
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
-#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
@@ -244,8 +243,9 @@ int64_t images_per_columns_group(const Conv2dGeometry& g) {
 // The forward without groups: im2col, then one batched product per group of images, which adds
 // the bias and residual and applies the activation as it stores (no pass of their own).
 template <typename T>
-void im2col_forward_by_image_groups(const Conv2dGeometry& g, const T* input, const T* weight,
-                                    RowEpilogue<T> epilogue, T* output) {
+void im2col_forward_by_image_groups(const Conv2dGeometry& g, const GemmArgs& product,
+                                    const T* input, const T* weight, RowEpilogue<T> epilogue,
+                                    T* output) {
   const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
   const int64_t in_image = g.in_channels * g.in_h * g.in_w;
   const int64_t out_image = g.out_channels * out_plane;
@@ -257,36 +257,21 @@ void im2col_forward_by_image_groups(const Conv2dGeometry& g, const T* input, con
       im2col(g, input + (first + i) * in_image, columns.data() + i * per_image);
     RowEpilogue<T> at = epilogue;
     if (at.addend != nullptr) at.addend += first * out_image;
-    parallel_gemm_batched<T>({.m = g.out_channels,
-                              .n = out_plane,
-                              .k = g.patch_size(),
-                              .lda = g.patch_size(),
-                              .ldb = out_plane,
-                              .ldc = out_plane},
-                             {images, per_image, out_image}, T(1), weight, columns.data(), T(0),
-                             output + first * out_image, at);
+    parallel_gemm_batched<T>(product, {images, per_image, out_image}, T(1), weight, columns.data(),
+                             T(0), output + first * out_image, at);
   }
 }
 
 // The backward to the input without groups: one batched product per group of images into their
 // columns, then col2im, which writes each image and applies the finish.
 template <typename T>
-void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const T* grad_output,
-                                           const T* weight, GradientFinish<T> finish,
-                                           T* grad_input) {
+void im2col_backward_input_by_image_groups(const Conv2dGeometry& g, const GemmArgs& product,
+                                           const T* grad_output, const T* weight,
+                                           GradientFinish<T> finish, T* grad_input) {
   const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
   const int64_t in_image = g.in_channels * g.in_h * g.in_w;
   const int64_t group = images_per_columns_group<T>(g);
   Scratch<T> columns(group * per_image);
-  // columns_i [patch, out_plane] = W^T [patch, out_channels] * grad_output_i [out_channels,
-  // out_plane]
-  const GemmArgs product{.transpose_a = true,
-                         .m = g.patch_size(),
-                         .n = out_plane,
-                         .k = g.out_channels,
-                         .lda = g.patch_size(),
-                         .ldb = out_plane,
-                         .ldc = out_plane};
   for (int64_t first = 0; first < g.batch; first += group) {
     const int64_t images = std::min(group, g.batch - first);
     parallel_gemm_batched(product, {images, g.out_channels * out_plane, per_image}, T(1), weight,
@@ -339,15 +324,6 @@ namespace {
 template <typename T>
 void im2col_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     ConvActivation activation, const T* residual, T* output) {
-  const RowEpilogue<T> epilogue{
-      .bias = bias, .relu = activation == ConvActivation::relu, .addend = residual};
-  if (g.groups == 1) {
-    if (g.is_pointwise())
-      pointwise_conv2d<T>(g, /*backward=*/false, weight, input, epilogue, output);
-    else
-      im2col_forward_by_image_groups(g, input, weight, epilogue, output);
-    return;
-  }
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   // output_g [Cout_g, out_plane] = W_g [Cout_g, patch] * columns [patch, out_plane]
   const GemmArgs product{.m = g.out_channels_per_group(),
@@ -356,22 +332,28 @@ void im2col_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
+  const RowEpilogue<T> epilogue{
+      .bias = bias, .relu = activation == ConvActivation::relu, .addend = residual};
+  if (g.groups == 1) {
+    if (g.is_pointwise())
+      pointwise_conv2d<T>(g, /*backward=*/false, weight, input, epilogue, output);
+    else
+      im2col_forward_by_image_groups(g, product, input, weight, epilogue, output);
+    return;
+  }
   for_each_unfolded_block(g, input, [&](const GroupBlock& at, int64_t, const T* columns) {
     parallel_gemm(product, T(1), weight + at.weight, columns, T(0), output + at.output);
   });
   finish_output(g, bias, residual, activation, output);
 }
 
-// The addend and the ReLU's backward over the whole input gradient, as passes of their own.
+// The finish over the whole input gradient, as a pass of its own.
 template <typename T>
 void finish_input_gradient(const Conv2dGeometry& g, GradientFinish<T> finish, T* grad_input) {
+  if (finish.relu_output == nullptr && finish.addend == nullptr) return;
   const int64_t count = g.batch * g.in_channels * g.in_h * g.in_w;
-  if (finish.addend != nullptr)
-    parallel_for(0, count, grain_for(1), [=](int64_t lo, int64_t hi) {
-      for (int64_t i = lo; i < hi; ++i) grad_input[i] = grad_input[i] + finish.addend[i];
-    });
-  if (finish.relu_output != nullptr)
-    relu_backward(count, grad_input, finish.relu_output, grad_input);
+  parallel_for(0, count, grain_for(1),
+               [&](int64_t lo, int64_t hi) { finish.apply(lo, hi - lo, grad_input + lo); });
 }
 
 // The im2col + GEMM backward to the input with its finish: fused into the product's store
@@ -381,14 +363,6 @@ template <typename T>
 void im2col_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            GradientFinish<T> finish, T* grad_input) {
   const bool pointwise = g.is_pointwise();
-  if (g.groups == 1) {
-    if (pointwise)
-      pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
-                          {.relu_mask = finish.relu_output, .addend = finish.addend}, grad_input);
-    else
-      im2col_backward_input_by_image_groups(g, grad_output, weight, finish, grad_input);
-    return;
-  }
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
   // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
   const GemmArgs product{.transpose_a = true,
@@ -398,6 +372,14 @@ void im2col_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
                          .lda = patch,
                          .ldb = out_plane,
                          .ldc = out_plane};
+  if (g.groups == 1) {
+    if (pointwise)
+      pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
+                          {.relu_mask = finish.relu_output, .addend = finish.addend}, grad_input);
+    else
+      im2col_backward_input_by_image_groups(g, product, grad_output, weight, finish, grad_input);
+    return;
+  }
   Scratch<T> columns(pointwise ? 0 : patch * out_plane);
   for (int64_t image = 0; image < g.batch; ++image) {
     for (int64_t group = 0; group < g.groups; ++group) {

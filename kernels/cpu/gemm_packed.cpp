@@ -120,15 +120,14 @@ void copy_b_row(const float* source, int64_t width, float* target) {
 }
 
 // How a tile's sum meets C: C = alpha * sum + c_scale * C, C not read when c_scale is 0
-// (beta on the first k slice, 1 on the later ones).
-// Vector v of a tile row lands in up to two runs of C: lanes segment_mask[v][s] at element
-// segment_at[v][s] + lane of the row (a packed panel that straddles two images' columns splits
-// a vector between them; otherwise segment 1 is empty).
+// (beta on the first k slice, 1 on the later ones). Vector v of a tile row lands in up to two
+// runs of C: lanes segment_mask[v][s] at element segment_at[v][s] + lane of the row (a packed
+// panel that straddles two images' columns splits a vector between them; otherwise segment 1 is
+// empty, and segment 0's mask of the last vector says which of its columns exist).
 struct Store {
   float* c;  // row 0 of the tile in image 0's C; segments are offsets from it
   int64_t ldc;
   int rows;
-  __mmask16 last;  // columns of the tile's last vector that exist (a panel read in place)
   int64_t segment_at[kVectors][2];
   __mmask16 segment_mask[kVectors][2];
   float alpha, c_scale;
@@ -164,8 +163,9 @@ void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const
       _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + 16 * v),
                    _MM_HINT_T0);
       if constexpr (InPlace)
-        columns[v] = v + 1 == Vectors ? _mm512_maskz_loadu_ps(out.last, b + k * b_step + 16 * v)
-                                      : _mm512_loadu_ps(b + k * b_step + 16 * v);
+        columns[v] = v + 1 == Vectors
+                         ? _mm512_maskz_loadu_ps(out.segment_mask[v][0], b + k * b_step + 16 * v)
+                         : _mm512_loadu_ps(b + k * b_step + 16 * v);
       else
         columns[v] = _mm512_load_ps(b + k * b_step + 16 * v);
     }
@@ -407,7 +407,6 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
           .c = p.c + row,
           .ldc = p.shape.ldc,
           .rows = rows,
-          .last = 0,
           .segment_at = {},
           .segment_mask = {},
           .alpha = p.alpha,
@@ -420,7 +419,6 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
       for (int64_t q = 0; q < panels.count; ++q) {
         const int64_t vectors = stored_width(panels.width[q]) / 16;
         panel_segments(p, panels, q, out);
-        out.last = out.segment_mask[vectors - 1][0];
         if (b_in_place)
           kMicroKernels[1][vectors - 1](
               depth, at,
