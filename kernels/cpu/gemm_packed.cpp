@@ -10,6 +10,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "kernels/cpu/parallel.h"
@@ -41,13 +42,27 @@ struct AlignedFree {
   void operator()(float* p) const { std::free(p); }
 };
 
+// A block's images may end in a few columns past their last full panel ("tail" columns: a 7 x 7
+// map's 49th, a 14 x 14 map's last 4 of 196). Rather than a panel of their own, mostly zero lanes,
+// they are dot products of A's rows with each column (tail_sums below). A single 7 x 7 image's
+// 49 columns had taken 32 + 17 (64 lanes); now 48 + 1. bench_conv2d at batch 1, layer4 (2
+// threads, Zen 5, min of 3 interleaved runs): 1x1 512 -> 2048 forward 0.294 -> 0.233 ms (cold
+// weights 0.395 -> 0.279), backward 0.398 -> 0.348; downsample forward 0.678 -> 0.560, 3x3/2
+// forward 0.732 -> 0.596, backward 1.01 -> 0.88. 14 x 14 maps (4 columns) gain 0-3%.
+// (Batches of 7 x 7 maps straddle panels instead: no tails there.)
+constexpr int64_t kMaxTailColumns = 4;
+constexpr int64_t kMaxTails = kBlockColumns / kPanelWidth;  // one per image of a block
+
 // Per-thread packing buffers, allocated once per thread at their largest size.
 struct PackBuffers {
-  std::unique_ptr<float, AlignedFree> a, b;
+  std::unique_ptr<float, AlignedFree> a, b, tails;
   PackBuffers()
       : a(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kRows * kDepth))),
-        b(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kDepth * kBlockColumns))) {
-    SALIENCY_CHECK(a != nullptr && b != nullptr, "gemm: out of memory for packing buffers");
+        b(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kDepth * kBlockColumns))),
+        tails(static_cast<float*>(
+            std::aligned_alloc(64, sizeof(float) * kDepth * kMaxTailColumns * kMaxTails))) {
+    SALIENCY_CHECK(a != nullptr && b != nullptr && tails != nullptr,
+                   "gemm: out of memory for packing buffers");
   }
 };
 
@@ -138,7 +153,10 @@ struct Store {
 };
 
 // Where a tile finds A(i, k): a[i * row + k * step]. A packed panel has row 1, step kRows; A
-// read in place has the operand's own strides.
+// read in place has the operand's own strides. Kernels take it by reference: passed by value
+// (24 bytes, on the stack) its copy was stored in halves and read back whole, a store-forwarding
+// stall before every micro-kernel call (perf: 45% of run_block's samples; vanilla gradient at
+// batch 1 1-2% slower).
 struct ATile {
   const float* a;
   int64_t row, step;
@@ -147,7 +165,8 @@ struct ATile {
 // One kRows x (Vectors * 16) tile over `depth` k steps: b is the packed B panel (Vectors * 16
 // per step, 64-byte aligned).
 template <int Vectors, bool InPlace>
-void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const Store& out) {
+void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step,
+                  const Store& out) {
   if constexpr (!InPlace) b_step = 16 * Vectors;
   const float* a = at.a;
   __m512 acc[kRows][Vectors];
@@ -206,7 +225,88 @@ void micro_kernel(int64_t depth, ATile at, const float* b, int64_t b_step, const
   }
 }
 
-using MicroKernel = void (*)(int64_t, ATile, const float*, int64_t, const Store&);
+// sums[r] = the sum of acc[r]'s lanes, r < kRows: pairs of vectors folded into each other by
+// 128-bit blocks, then within blocks.
+void store_lane_sums(const __m512 (&acc)[kRows], float* sums) {
+  constexpr __mmask16 kAll = 0xFFFF;  // masked forms: GCC 12 warns on the unmasked ones' headers
+  __m512 pairs[kRows / 2];            // blocks: acc[2p]'s two half sums, then acc[2p + 1]'s
+  for (int q = 0; q < kRows / 2; ++q)
+    pairs[q] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, acc[2 * q], acc[2 * q + 1], 0x44),
+                             _mm512_maskz_shuffle_f32x4(kAll, acc[2 * q], acc[2 * q + 1], 0xEE));
+  __m512 quads[2];  // block j: four partial sums of acc[4h + j]
+  for (int h = 0; h < 2; ++h)
+    quads[h] =
+        _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, pairs[2 * h], pairs[2 * h + 1], 0x88),
+                      _mm512_maskz_shuffle_f32x4(kAll, pairs[2 * h], pairs[2 * h + 1], 0xDD));
+  const __m512 halves = _mm512_add_ps(_mm512_maskz_unpacklo_ps(kAll, quads[0], quads[1]),
+                                      _mm512_maskz_unpackhi_ps(kAll, quads[0], quads[1]));
+  // block j: acc[j]'s sum, acc[4 + j]'s, twice
+  const __m512 totals = _mm512_add_ps(halves, _mm512_maskz_shuffle_ps(kAll, halves, halves, 0x4E));
+  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
+  _mm512_mask_storeu_ps(sums, 0x00FF, _mm512_maskz_permutexvar_ps(kAll, order, totals));
+}
+
+// sums[t * kRows + r] = the sum over one k slice of A(r, k) * column t of the tail (columns[t *
+// depth + k]) for a tile's rows: A read in place (each row a run of k steps, vectors along k) or
+// packed (each k step a run of the 8 rows: a vector holds two k steps). The k order differs from
+// the micro-kernel's; each element's is still fixed by the shape (not by threads or tasks).
+void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t count, float* sums) {
+  for (int64_t t = 0; t < count; ++t) {
+    const float* column = columns + t * depth;
+    if (at.step == 1) {
+      __m512 acc[kRows];
+      for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
+      for (int64_t k = 0; k < depth; k += 16) {
+        const auto mask =
+            static_cast<__mmask16>(depth - k >= 16 ? 0xFFFF : (1u << (depth - k)) - 1);
+        const __m512 b = _mm512_maskz_loadu_ps(mask, column + k);
+#pragma GCC unroll 8
+        for (int r = 0; r < kRows; ++r)
+          acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, at.a + r * at.row + k), b, acc[r]);
+      }
+      store_lane_sums(acc, sums + t * kRows);
+      continue;
+    }
+    constexpr int kChains = 4;  // independent sums, so that the FMAs do not wait on each other
+    __m512 acc[kChains];
+    for (int u = 0; u < kChains; ++u) acc[u] = _mm512_setzero_ps();
+    int64_t k = 0;
+    for (; k + 2 * kChains <= depth; k += 2 * kChains)
+#pragma GCC unroll 4
+      for (int u = 0; u < kChains; ++u) {
+        const int64_t step = k + 2 * u;  // lanes 0-7: k step `step`, lanes 8-15: step + 1
+        const __m512 b = _mm512_mask_broadcastss_ps(_mm512_set1_ps(column[step]), 0xFF00,
+                                                    _mm_load_ss(column + step + 1));
+        acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(at.a + step * kRows), b, acc[u]);
+      }
+    for (; k < depth; ++k)
+      acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0x00FF, at.a + k * kRows),
+                               _mm512_set1_ps(column[k]), acc[0]);
+    const __m512 both = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
+    // lanes 0-7 plus lanes 8-15
+    _mm512_mask_storeu_ps(
+        sums + t * kRows, 0x00FF,
+        _mm512_add_ps(both, _mm512_maskz_shuffle_f32x4(0xFFFF, both, both, 0x4E)));
+  }
+}
+
+// Stores a tile's tail sums (`count` columns from element `column_at` of each row of C) with the
+// micro-kernel's operations, in its order, one element at a time.
+void store_tail(const Store& out, int64_t column_at, int64_t count, const float* sums) {
+  for (int r = 0; r < out.rows; ++r)
+    for (int64_t t = 0; t < count; ++t) {
+      const int64_t at = r * out.ldc + column_at + t;
+      float value = out.alpha * sums[t * kRows + r];
+      if (out.c_scale != 0.0f) value = std::fma(out.c_scale, out.c[at], value);
+      if (out.bias != nullptr) value += out.bias[r];
+      if (out.addend != nullptr) value += out.addend[at];
+      if (out.relu) value = value > 0.0f ? value : 0.0f;  // NaN and -0 -> 0, as the max above
+      if (out.mask != nullptr && !(out.mask[at] > 0.0f)) value = 0.0f;
+      out.c[at] = value;
+    }
+}
+
+using MicroKernel = void (*)(int64_t, const ATile&, const float*, int64_t, const Store&);
 constexpr MicroKernel kMicroKernels[2][kVectors] = {
     {&micro_kernel<1, false>, &micro_kernel<2, false>, &micro_kernel<3, false>},
     {&micro_kernel<1, true>, &micro_kernel<2, true>, &micro_kernel<3, true>}};
@@ -230,11 +330,11 @@ struct Block {
   int64_t i_begin, i_end, first_image, images, j_begin, j_end;
 };
 
-// A block's columns as panels: 48 wide, except that a remainder of 1-16 columns after a full
-// panel is split as 32 + (16 + remainder): a one-vector tile is bound by its loads (9 per 8 FMAs),
-// and 49-column products (7 x 7 maps) would otherwise spend a third of their time in one. A
-// block may hold several images' columns (batched products); panels straddle images only when
-// the images are small (straddles() below).
+// A block's columns as panels: 48 wide, except that a remainder of 1-4 columns after a full panel
+// is the image's tail (kMaxTailColumns) and one of 5-16 is split as 32 + (16 + remainder): a
+// one-vector tile is bound by its loads (9 per 8 FMAs), and 49-column products (7 x 7 maps) would
+// otherwise spend a third of their time in one. A block may hold several images' columns (batched
+// products); panels straddle images only when the images are small (straddles() below).
 constexpr int64_t kMaxPanels = kBlockColumns / 16;
 struct Panels {
   int64_t count = 0, stored = 0;  // stored: the packed block's width, whole vectors
@@ -242,10 +342,21 @@ struct Panels {
   // Straddling panels (image_columns > 0): the block's images' columns, image_columns each,
   // laid end to end from image[0]; start counts columns from there.
   int64_t image_columns = 0;
+  // Tail columns, one run per image: tail_width columns of tail_image from tail_start on.
+  int64_t tails = 0;
+  int64_t tail_image[kMaxTails], tail_start[kMaxTails], tail_width[kMaxTails];
 
-  // Adds `columns` columns of `image`, from column `first` on.
-  void add(int64_t image_index, int64_t first, int64_t columns) {
+  // Adds `columns` columns of `image`, from column `first` on; with `tail`, a remainder of up
+  // to kMaxTailColumns after full panels becomes the image's tail.
+  void add(int64_t image_index, int64_t first, int64_t columns, bool tail) {
     const int64_t begin = count;
+    const int64_t past_panels = columns % kPanelWidth;
+    if (tail && columns > kPanelWidth && past_panels > 0 && past_panels <= kMaxTailColumns) {
+      columns -= past_panels;
+      tail_image[tails] = image_index;
+      tail_start[tails] = first + columns;
+      tail_width[tails++] = past_panels;
+    }
     for (int64_t j = 0; j < columns; j += kPanelWidth) {
       image[count] = image_index;
       start[count] = first + j;
@@ -300,12 +411,12 @@ bool straddles(const Product& p) {
 Panels block_panels(const Block& block, bool straddle) {
   Panels panels;
   if (straddle) {
-    panels.add(block.first_image, 0, block.images * (block.j_end - block.j_begin));
+    panels.add(block.first_image, 0, block.images * (block.j_end - block.j_begin), false);
     panels.image_columns = block.j_end - block.j_begin;
     return panels;
   }
   for (int64_t image = block.first_image; image < block.first_image + block.images; ++image)
-    panels.add(image, block.j_begin, block.j_end - block.j_begin);
+    panels.add(image, block.j_begin, block.j_end - block.j_begin, true);
   return panels;
 }
 
@@ -372,6 +483,21 @@ void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t de
           panels.width[q], packed + panels.offset[q] * depth + k * stored_width(panels.width[q]));
 }
 
+// Copies one k slice of each image's tail columns: tail q's column t as a run of k steps at
+// columns + (q * kMaxTailColumns + t) * depth.
+void pack_tail_columns(const Product& p, const Panels& panels, int64_t k0, int64_t depth,
+                       float* columns) {
+  for (int64_t q = 0; q < panels.tails; ++q) {
+    const float* b = p.b.data + panels.tail_image[q] * p.batch.b_stride;
+    float* target = columns + q * kMaxTailColumns * depth;
+    for (int64_t t = 0; t < panels.tail_width[q]; ++t) {
+      const int64_t j = panels.tail_start[q] + t;
+      for (int64_t k = 0; k < depth; ++k)
+        target[t * depth + k] = p.b.transposed ? b[j * p.b.ld + k0 + k] : b[(k0 + k) * p.b.ld + j];
+    }
+  }
+}
+
 // One block of C, every k slice in order. B's slices come packed (prepacked: slice s of this
 // block at prepacked + s * kSliceFloats) or are packed here; so do A's panels (packed_a: the
 // panel of row tile r and slice s at packed_a + (r * slices + s) * kPanelFloats).
@@ -391,6 +517,7 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
       packed = prepacked + k0 / kDepth * kSliceFloats;
     else
       pack_b_slice(p, panels, k0, depth, buffers.b.get());
+    pack_tail_columns(p, panels, k0, depth, buffers.tails.get());
     const float c_scale = k0 == 0 ? p.beta : 1.0f;
     const bool last_slice = k0 + kDepth >= p.shape.k;
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
@@ -426,6 +553,13 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
               out);
         else
           kMicroKernels[0][vectors - 1](depth, at, packed + panels.offset[q] * depth, 0, out);
+      }
+      for (int64_t q = 0; q < panels.tails; ++q) {
+        float sums[kMaxTailColumns * kRows];
+        tail_sums(depth, at, buffers.tails.get() + q * kMaxTailColumns * depth,
+                  panels.tail_width[q], sums);
+        store_tail(out, panels.tail_image[q] * p.batch.c_stride + panels.tail_start[q],
+                   panels.tail_width[q], sums);
       }
     }
   }
@@ -474,7 +608,7 @@ BlockPlan plan_blocks(int64_t n, int64_t batch, bool straddle) {
     plan.images_per_block = std::clamp<int64_t>(kBlockColumns / n, 1, batch);
   } else if (n < kBlockColumns) {
     Panels one;
-    one.add(0, 0, n);
+    one.add(0, 0, n, true);
     const int64_t fit = std::min(kBlockColumns / one.stored, kMaxPanels / one.count);
     plan.images_per_block = std::clamp<int64_t>(fit, 1, batch);
   }

@@ -105,6 +105,9 @@ std::vector<Case> edge_cases() {
       cases.push_back({ta, tb, 64, 17, 600, 1.0f, 1.0f});
       cases.push_back({ta, tb, 9, 400, 1, -2.0f, 0.25f});
       cases.push_back({ta, tb, 40, 33, 257, 1.0f, 1.0f});
+      // Tail columns past the last full panel (2 and 4), an odd last k slice.
+      cases.push_back({ta, tb, 16, 50, 301, 1.0f, 0.5f});
+      cases.push_back({ta, tb, 11, 100, 17, -1.0f, 0.0f});
     }
   return cases;
 }
@@ -159,30 +162,63 @@ TEST(Gemm, PackedKernelServesFloatProductsOfEightRowsOrMore) {
 }
 
 // Blocks of C are shared out over the threads, but each element's k order is fixed: one
-// thread, two threads and the single-threaded entry point agree bit for bit.
+// thread, two threads and the single-threaded entry point agree bit for bit (the second case
+// has a tail column, summed as dot products).
 TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
-  const Case t{false, true, 200, 500, 300, 1.0f, 0.0f};
-  const Operands o = make_operands(t, 99);
-  auto run = [&](int threads, bool parallel) {
-    std::vector<float> c = o.c;
-    const int saved = kernels::cpu::num_threads();
-    kernels::cpu::set_num_threads(threads);
-    if (parallel)
-      kernels::cpu::parallel_gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
-    else
-      kernels::cpu::gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
-    kernels::cpu::set_num_threads(saved);
-    return c;
-  };
-  const std::vector<float> serial = run(1, false);
-  EXPECT_EQ(run(1, true), serial);
-  EXPECT_EQ(run(2, true), serial);
-  EXPECT_EQ(run(3, true), serial);
+  for (const Case& t : {Case{false, true, 200, 500, 300, 1.0f, 0.0f},
+                        Case{true, false, 200, 49, 600, 1.0f, 0.0f}}) {
+    const Operands o = make_operands(t, 99);
+    auto run = [&](int threads, bool parallel) {
+      std::vector<float> c = o.c;
+      const int saved = kernels::cpu::num_threads();
+      kernels::cpu::set_num_threads(threads);
+      if (parallel)
+        kernels::cpu::parallel_gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
+      else
+        kernels::cpu::gemm(o.args, 1.0f, o.a.data(), o.b.data(), 0.0f, c.data());
+      kernels::cpu::set_num_threads(saved);
+      return c;
+    };
+    const std::vector<float> serial = run(1, false);
+    EXPECT_EQ(run(1, true), serial) << "n = " << t.n;
+    EXPECT_EQ(run(2, true), serial) << "n = " << t.n;
+    EXPECT_EQ(run(3, true), serial) << "n = " << t.n;
+  }
+}
+
+// A single image's product sums the columns past its last full 48-column panel, when there are
+// at most 4 of them (a 7 x 7 map's 49th), as dot products in another k order than the panels'
+// (a batch of such images straddles panels instead). Other columns must match `expected` bit
+// for bit; these within the float summation bound of C(r, j) = sum_k op(A)(r, k) B(k, j) with B
+// image i's (b + i * b_stride, row stride ldb).
+void expect_same_bits_but_tails(const Operands& o, const Case& t, const std::vector<float>& b,
+                                int64_t b_stride, int64_t c_stride, int64_t batch,
+                                const std::vector<float>& actual,
+                                const std::vector<float>& expected) {
+  const int64_t past_panels = t.n % 48;
+  const bool has_tail = t.n > 48 && past_panels <= 4;
+  const double eps = std::numeric_limits<float>::epsilon();
+  for (int64_t i = 0; i < batch; ++i)
+    for (int64_t r = 0; r < t.m; ++r)
+      for (int64_t j = 0; j < t.n; ++j) {
+        const int64_t at = i * c_stride + r * o.args.ldc + j;
+        if (std::bit_cast<uint32_t>(actual[at]) == std::bit_cast<uint32_t>(expected[at])) continue;
+        ASSERT_TRUE(has_tail && j >= t.n - past_panels)
+            << "image " << i << ", C(" << r << ", " << j << "): " << actual[at] << " vs "
+            << expected[at] << " outside the tail columns";
+        double magnitude = 0;
+        for (int64_t p = 0; p < t.k; ++p)
+          magnitude += std::abs(double(element(o.a, o.args.lda, t.transpose_a, r, p)) *
+                                b[i * b_stride + p * o.args.ldb + j]);
+        ASSERT_NEAR(actual[at], expected[at], 2 * (t.k + 2) * eps * magnitude)
+            << "image " << i << ", tail C(" << r << ", " << j << ")";
+      }
 }
 
 // A batched product (one A, one B and C per image; how pointwise convolutions run over a
 // batch) packs several small images into one block of columns: every image's C equals its own
-// single-threaded product bit for bit, and the gaps between the images' C are left alone.
+// single-threaded product bit for bit (but for a single image's tail columns, within the float
+// bound), and the gaps between the images' C are left alone.
 TEST(Gemm, BatchedProductEqualsOneProductPerImage) {
   for (bool transpose_a : {false, true})
     for (int64_t n : {17, 49, 200, 400}) {
@@ -198,7 +234,14 @@ TEST(Gemm, BatchedProductEqualsOneProductPerImage) {
       for (int64_t i = 0; i < batch; ++i)
         kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f,
                            expected.data() + i * c_stride);
-      EXPECT_EQ(batched, expected) << "n = " << n << ", transpose_a = " << transpose_a;
+      SCOPED_TRACE(testing::Message() << "n = " << n << ", transpose_a = " << transpose_a);
+      expect_same_bits_but_tails(o, t, b, b_stride, c_stride, batch, batched, expected);
+      for (int64_t at = 0; at < batch * c_stride; ++at) {  // row padding and gaps left alone
+        const int64_t within = at % c_stride;
+        if (within >= t.m * o.args.ldc || within % o.args.ldc >= t.n) {
+          ASSERT_EQ(batched[at], c_before[at]) << "element " << at << " outside C";
+        }
+      }
     }
 }
 
@@ -231,13 +274,8 @@ TEST(Gemm, BatchedProductAppliesTheEpilogueAfterTheSum) {
       if (relu) {
         EXPECT_GT(clamped, batch * t.m * t.n / 4);  // the ReLU has work to do
       }
-      for (int64_t i = 0; i < batch; ++i)
-        for (int64_t r = 0; r < t.m; ++r)
-          for (int64_t j = 0; j < t.n; ++j) {
-            const int64_t at = i * c_stride + r * o.args.ldc + j;
-            ASSERT_EQ(batched[at], expected[at]) << "image " << i << ", C(" << r << ", " << j
-                                                 << "), bias " << with_bias << ", relu " << relu;
-          }
+      SCOPED_TRACE(testing::Message() << "bias " << with_bias << ", relu " << relu);
+      expect_same_bits_but_tails(o, t, b, b_stride, c_stride, batch, batched, expected);
     }
 }
 
