@@ -276,8 +276,10 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g) {
 
 bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
   constexpr int64_t kStemChannels = 4;  // see the header: strided forward of image stems only
+  constexpr int64_t kSmallMap = 64;     // see the header: smaller output maps go to im2col
   const bool stride_one = g.stride_h == 1 && g.stride_w == 1;
-  const bool taken = stride_one || (pass == ConvPass::forward && g.in_channels <= kStemChannels);
+  const bool taken = stride_one ? g.out_h() * g.out_w() >= kSmallMap
+                                : pass == ConvPass::forward && g.in_channels <= kStemChannels;
   return taken && implicit_conv2d_supports(g) &&
          requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
 }

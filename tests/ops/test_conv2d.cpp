@@ -366,6 +366,11 @@ TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrid
   EXPECT_FALSE(implicit_conv2d_applies(strided, backward_input));
   const auto stem = changed(strided, [](auto& c) { c.in_channels = 3; });
   EXPECT_FALSE(implicit_conv2d_applies(stem, backward_input));
+  // Output maps under 64 positions (7 x 7) run faster on im2col + the packed GEMM.
+  const auto small_map = changed(g, [](auto& c) { c.in_h = c.in_w = 7; });
+  EXPECT_TRUE(implicit_conv2d_supports(small_map));
+  EXPECT_FALSE(implicit_conv2d_applies(small_map, forward));
+  EXPECT_FALSE(implicit_conv2d_applies(small_map, backward_input));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.dilation_h = 2; })));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
