@@ -125,28 +125,29 @@ inline __mmask16 first_lanes(int64_t count) {
 // store went to a new cache line 4 KB or more from the last, and building U took more than half
 // of a 14x14 layer's time at batch 1.
 // Lane k of tap t of source c is weight[kernel(c) + k * lane_stride + tap(t)].
-__m512i weight_lanes(const Correlation3x3& p, bool rotate_and_swap) {
-  const int64_t lane_stride = rotate_and_swap ? 9 : p.channels * 9;
-  return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                            _mm512_set1_epi32(int(lane_stride)));
+int64_t weight_lane_stride(const Correlation3x3& p, bool rotate_and_swap) {
+  return rotate_and_swap ? 9 : p.channels * 9;
 }
 
 // The 36 points of the kernels from source c to targets k..k+15, point e stored at
-// out + e * point_stride.
+// out + e * point_stride. Each target's nine taps are one run of the weights: 16 runs are loaded
+// and transposed into one vector per tap. (A gather per tap took 42% of a 14 x 14 layer's time
+// at batch 1, where the kernels are transformed for every call.)
 inline void transform_kernels(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
-                              __m512i lanes, int64_t c, int64_t k, float* out,
+                              int64_t lane_stride, int64_t c, int64_t k, float* out,
                               int64_t point_stride) {
-  const __mmask16 live = c < p.channels ? first_lanes(p.out_channels - k) : __mmask16(0);
+  const int64_t live = c < p.channels ? std::min<int64_t>(kLanes, p.out_channels - k) : 0;
   const float* kernel =
       rotate_and_swap ? weight + (c * p.out_channels + k) * 9 : weight + (k * p.channels + c) * 9;
+  __m512 runs[kLanes];  // target j's taps, then (transposed) tap t of every target
+  for (int j = 0; j < kLanes; ++j)
+    runs[j] =
+        j < live ? _mm512_maskz_loadu_ps(0x01FF, kernel + j * lane_stride) : _mm512_setzero_ps();
+  transpose16(runs);
   __m512 taps[3][3];
   for (int y = 0; y < 3; ++y)
-    for (int x = 0; x < 3; ++x) {
-      const int tap = rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x;
-      taps[y][x] =
-          live == 0 ? _mm512_setzero_ps()
-                    : _mm512_mask_i32gather_ps(_mm512_setzero_ps(), live, lanes, kernel + tap, 4);
-    }
+    for (int x = 0; x < 3; ++x)
+      taps[y][x] = runs[rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x];
   __m512 rows[6][3];  // G g, column by column
   for (int x = 0; x < 3; ++x) {
     const __m512 column[3] = {taps[0][x], taps[1][x], taps[2][x]};
@@ -161,17 +162,40 @@ inline void transform_kernels(const Correlation3x3& p, const float* weight, bool
   }
 }
 
+// Consecutive points of a kernel's transform are stored a point's size plus one line apart: at a
+// multiple of 4 KB apart all 36 stores of transform_kernels land in the same L1 set (12 ways),
+// which evicted them as they were written. With the extra line, a 14 x 14 layer at batch 1
+// (bench_conv2d, layer3's 3x3) ran 0.61 -> 0.32 ms forward, 0.59 -> 0.32 backward.
+constexpr int64_t kPointPad = kLanes;
+
+int64_t u_point_stride(const Correlation3x3& p) {
+  return p.source_stride() * p.target_stride() + kPointPad;
+}
+
 void transform_weights(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
                        float* u) {
   const int64_t sources = p.source_stride(), targets = p.target_stride(), groups = targets / kLanes;
-  const __m512i lanes = weight_lanes(p, rotate_and_swap);
-  // By groups of 16 targets, sources innermost: consecutive sources' gathers then read the
+  const int64_t lane_stride = weight_lane_stride(p, rotate_and_swap);
+  // The backward's kernels from one source to all targets are one run of the weights (the
+  // forward's are a run per target): sources outermost then read the weights front to back
+  // rather than a few hundred bytes every 9 KB or more (layer4's 3x3 backward at batch 8 with
+  // Winograd 3.0 -> 2.5 ms, min of 5 interleaved).
+  if (rotate_and_swap) {
+    parallel_for(0, sources, grain_for(targets * kPoints), [&](int64_t lo, int64_t hi) {
+      for (int64_t c = lo; c < hi; ++c)
+        for (int64_t g = 0; g < groups; ++g)
+          transform_kernels(p, weight, rotate_and_swap, lane_stride, c, g * kLanes,
+                            u + (g * sources + c) * kLanes, u_point_stride(p));
+    });
+    return;
+  }
+  // By groups of 16 targets, sources innermost: consecutive sources' loads then read the
   // same 16 cache lines (a source-major order missed L2 on every gather).
   parallel_for(0, groups, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t c = 0; c < sources; ++c)
-        transform_kernels(p, weight, rotate_and_swap, lanes, c, g * kLanes,
-                          u + (g * sources + c) * kLanes, groups * sources * kLanes);
+        transform_kernels(p, weight, rotate_and_swap, lane_stride, c, g * kLanes,
+                          u + (g * sources + c) * kLanes, u_point_stride(p));
   });
 }
 
@@ -349,7 +373,7 @@ void multiply(const Correlation3x3& p, const float* u, const float* v, int64_t c
   parallel_tasks(kPoints * slabs, [&](int64_t task) {
     const int64_t e = task / slabs, k = task % slabs * kTileVectors * kLanes;
     const int vectors = int(std::min<int64_t>(kTileVectors, (targets - k) / kLanes));
-    multiply_slab(u + k * sources, targets * sources, sources * kLanes, vectors, v, sources, 0,
+    multiply_slab(u + k * sources, u_point_stride(p), sources * kLanes, vectors, v, sources, 0,
                   sources, count, targets, k, m, e);
   });
 }
@@ -366,18 +390,29 @@ void multiply_transforming(const Correlation3x3& p, const float* weight, bool ro
   int vectors = kTileVectors;  // per slab: halved until both threads have two slabs or more
   while (vectors > 1 && targets / (vectors * kLanes) < 2 * num_threads()) vectors /= 2;
   const int64_t width = vectors * kLanes, slabs = (targets + width - 1) / width;
-  const __m512i lanes = weight_lanes(p, rotate_and_swap);
+  const int64_t lane_stride = weight_lane_stride(p, rotate_and_swap);
   parallel_tasks(slabs, [&](int64_t slab) {
     const int64_t k = slab * width;
     const int live = int(std::min<int64_t>(vectors, (targets - k) / kLanes));
-    Scratch<float> run(kPoints * vectors * kSourceRun * kLanes);  // [e][j][c - first][16]
-    const int64_t u_point = vectors * kSourceRun * kLanes, u_stride = kSourceRun * kLanes;
+    // [e][j][c - first][16], points kPointPad further apart than their size (see there)
+    const int64_t u_point = vectors * kSourceRun * kLanes + kPointPad;
+    const int64_t u_stride = kSourceRun * kLanes;
+    Scratch<float> run(kPoints * u_point);
     for (int64_t first = 0; first < sources; first += kSourceRun) {
       const int64_t depth = std::min(kSourceRun, sources - first);
-      for (int j = 0; j < live; ++j)
+      const auto transform = [&](int64_t c, int j) {
+        transform_kernels(p, weight, rotate_and_swap, lane_stride, c, k + j * kLanes,
+                          run.data() + (j * kSourceRun + c - first) * kLanes, u_point);
+      };
+      // Sources outermost for the backward, as in transform_weights (cold weights, layer3's 3x3
+      // backward at batch 1: 0.70 -> 0.60 ms).
+      if (rotate_and_swap) {
         for (int64_t c = first; c < first + depth; ++c)
-          transform_kernels(p, weight, rotate_and_swap, lanes, c, k + j * kLanes,
-                            run.data() + (j * kSourceRun + c - first) * kLanes, u_point);
+          for (int j = 0; j < live; ++j) transform(c, j);
+      } else {
+        for (int j = 0; j < live; ++j)
+          for (int64_t c = first; c < first + depth; ++c) transform(c, j);
+      }
       for (int64_t e = 0; e < kPoints; ++e)
         multiply_slab(run.data(), u_point, u_stride, live, v, sources, first, depth, count, targets,
                       k, m, e);
@@ -466,7 +501,7 @@ void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, con
   const int64_t rows_per_block = (tile_rows + blocks - 1) / blocks;
   // With several blocks U is built once for the call (a cache of U between calls measured
   // slower at batch 1: U, 4x the weights, then comes from memory); with one, as it is used.
-  Scratch<float> u(blocks > 1 ? kPoints * sources * targets : 0);
+  Scratch<float> u(blocks > 1 ? kPoints * u_point_stride(p) : 0);
   if (blocks > 1) transform_weights(p, weight, rotate_and_swap, u.data());
   const auto run_block = [&](int64_t index) {
     const Block block{index * rows_per_block,
@@ -499,11 +534,13 @@ bool winograd_conv2d_supports(const Conv2dGeometry& g) {
 }
 
 bool winograd_conv2d_applies(const Conv2dGeometry& g) {
-  // U is built for every call (out x in x 36 floats written, then read): fewer tiles than this
-  // in the whole batch do not repay it. ResNet-50 at batch 1: the 56x56 and 28x28 layers (196
-  // and 49 tiles) gain 2x, the 14x14 ones (16 tiles, U 9.4 MB) break even and the 7x7 ones (4
-  // tiles, U 38 MB) lose 3x; at batch 8 all gain, 7x7 (32 tiles) by 1.4x.
-  constexpr int64_t kMinTiles = 32;
+  // The kernels are transformed for every call (out x in x 36 floats): fewer tiles than this in
+  // the whole batch do not repay it. ResNet-50's layers (weights from memory, as in a network
+  // pass; min of 40, ms, direct vs Winograd, forward / backward): 14x14 at batch 1 (16 tiles)
+  // 0.63 / 0.65 vs 0.42 / 0.39; 7x7 at batch 1 (4 tiles) 0.63 / 0.88 vs 0.80 / 1.00, at batch 2
+  // (8 tiles) 1.35 / 1.66 vs 1.11 / 1.26, at batch 4 2.49 / 2.79 vs 1.61 / 1.71. (Before the
+  // transform's point stride was padded (kPointPad), 14x14 at batch 1 only broke even.)
+  constexpr int64_t kMinTiles = 8;
   const int64_t tiles = g.batch * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
   return requested_conv_algorithm() == ConvAlgorithmChoice::winograd &&
          !exact_convolutions_required() && winograd_conv2d_supports(g) && tiles >= kMinTiles;
