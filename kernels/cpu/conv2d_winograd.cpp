@@ -113,6 +113,20 @@ inline void transpose16(__m512 rows[16]) {
   }
 }
 
+// Consecutive points of a transform (of a kernel, or of a tile in V and M) are stored a point's
+// size plus one line apart: at a multiple of 4 KB apart all 36 loads or stores of one transform
+// land in the same L1 set (12 ways), which evicted them as they were written. With the extra
+// line, a 14 x 14 layer at batch 1 (bench_conv2d, layer3's 3x3, the kernels' points padded) ran
+// 0.61 -> 0.32 ms forward, 0.59 -> 0.32 backward.
+constexpr int64_t kPointPad = kLanes;
+
+// V[e + 1] - V[e] (M's likewise) for `tiles` tiles of `channels` (padded to 16) floats.
+// Padded too: layer3's 3x3 at batch 1 0.33 -> 0.30 ms both ways, layer4's backward at batch 8
+// 2.9 -> 2.7, others within 1-3% (min of 3-5 interleaved).
+inline int64_t tile_point_stride(int64_t tiles, int64_t channels) {
+  return tiles * channels + kPointPad;
+}
+
 inline __mmask16 first_lanes(int64_t count) {
   return count >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
 }
@@ -161,12 +175,6 @@ inline void transform_kernels(const Correlation3x3& p, const float* weight, bool
     for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point_stride, transformed[j]);
   }
 }
-
-// Consecutive points of a kernel's transform are stored a point's size plus one line apart: at a
-// multiple of 4 KB apart all 36 stores of transform_kernels land in the same L1 set (12 ways),
-// which evicted them as they were written. With the extra line, a 14 x 14 layer at batch 1
-// (bench_conv2d, layer3's 3x3) ran 0.61 -> 0.32 ms forward, 0.59 -> 0.32 backward.
-constexpr int64_t kPointPad = kLanes;
 
 int64_t u_point_stride(const Correlation3x3& p) {
   return p.source_stride() * p.target_stride() + kPointPad;
@@ -262,7 +270,7 @@ void for_each_tile_and_group(const Correlation3x3& p, const Block& block, int64_
 // V[e][t][c] for the block's tiles t: (B^T d B)[e] of each 6x6 tile d.
 void transform_input(const Correlation3x3& p, const float* padded, const Block& block, float* v) {
   const int64_t stride = p.source_stride(), columns = p.padded_w();
-  const int64_t point = block.tiles(p) * stride;  // V[e + 1] - V[e]
+  const int64_t point = tile_point_stride(block.tiles(p), stride);  // V[e + 1] - V[e]
   for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t c) {
     const float* d = padded + (r * 6 * columns + 4 * tx) * stride + c;
     __m512 rows[6][6];  // B^T d, column by column
@@ -355,12 +363,12 @@ void multiply_slab(const float* u, int64_t u_point, int64_t u_stride, int vector
                    int64_t k, float* m, int64_t e) {
   for (int64_t t = 0; t < count; t += kTileRows)
     multiply_any_tile(int(std::min<int64_t>(kTileRows, count - t)), vectors,
-                      {.v = v + (e * count + t) * sources + first,
+                      {.v = v + e * tile_point_stride(count, sources) + t * sources + first,
                        .v_stride = sources,
                        .u = u + e * u_point,
                        .u_stride = u_stride,
                        .depth = depth,
-                       .m = m + (e * count + t) * targets + k,
+                       .m = m + e * tile_point_stride(count, targets) + t * targets + k,
                        .m_stride = targets,
                        .accumulate = first > 0});
 }
@@ -424,7 +432,7 @@ void multiply_transforming(const Correlation3x3& p, const float* weight, bool ro
 // wide, NHWC).
 void transform_output(const Correlation3x3& p, const float* m, const Block& block, float* out) {
   const int64_t stride = p.target_stride(), columns = 4 * p.tiles_w();
-  const int64_t point = block.tiles(p) * stride;  // M[e + 1] - M[e]
+  const int64_t point = tile_point_stride(block.tiles(p), stride);  // M[e + 1] - M[e]
   for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t k) {
     const float* in = m + t * stride + k;
     __m512 rows_of_columns[4][6];  // A^T m, column by column
@@ -507,8 +515,10 @@ void run(const Correlation3x3& p, const float* weight, bool rotate_and_swap, con
     const Block block{index * rows_per_block,
                       std::min(rows_per_block, tile_rows - index * rows_per_block)};
     const int64_t tiles = block.tiles(p);
-    Scratch<float> padded(block.rows * 6 * p.padded_w() * sources), v(kPoints * tiles * sources),
-        m(kPoints * tiles * targets), out(block.rows * 4 * 4 * p.tiles_w() * targets);
+    Scratch<float> padded(block.rows * 6 * p.padded_w() * sources),
+        v(kPoints * tile_point_stride(tiles, sources)),
+        m(kPoints * tile_point_stride(tiles, targets)),
+        out(block.rows * 4 * 4 * p.tiles_w() * targets);
     pack_source(p, source, block, padded.data());
     transform_input(p, padded.data(), block, v.data());
     if (blocks > 1)
