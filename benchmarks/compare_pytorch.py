@@ -3,13 +3,16 @@
 
 ResNet-50 at 224x224, batch 1, 2 threads, random weights (time does not depend on the values),
 target class 207. For each method PyTorch/Captum and `saliency bench` run alternately, each
-reporting the median of --repeat runs; the table gives both and the ratio ours / theirs.
+reporting the median of --repeat runs; the table gives both and the ratio ours / theirs. With
+--rounds N they alternate N times per method and each side keeps its fastest round (on a host
+whose load drifts, one round can catch either side in a slow stretch); the printed line also
+gives the range of the per-round ratios.
 Needs torch, torchvision, captum (Debian's python3-torch + pip captum work); LRP is compared
 with Zennit's EpsilonPlusFlat + ResNetCanonizer when zennit is installed (its composite is
 registered once, outside the timing, as a user explaining many images would). Not run in CI.
 
     /usr/bin/python3 benchmarks/compare_pytorch.py [--saliency build/saliency] [--repeat 3]
-        [--methods forward,vanilla,...] [--conv direct|winograd|both]
+        [--rounds 1] [--methods forward,vanilla,...] [--conv direct|winograd|both]
         [--markdown benchmarks/RESULTS.md]
 
 --conv picks our convolutions (saliency --conv: direct, the default, matches PyTorch within
@@ -91,6 +94,9 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--saliency", default="build/saliency")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="alternate PyTorch and ours this many times per method; "
+                             "each side keeps its fastest round")
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--batch", type=int, default=16, help="IG / SmoothGrad internal batch")
@@ -116,30 +122,41 @@ def main():
         methods = {k: v for k, v in methods.items() if k in args.methods.split(",")}
     rows, report = [], None
     for name, fn in methods.items():
-        if name == "forward":
-            with torch.no_grad():
-                theirs = median_seconds(fn, args.repeat)
-        elif name == "lrp":
-            with zennit_lrp(model, x) as run:
-                theirs = median_seconds(run, args.repeat)
-        else:
-            theirs = median_seconds(fn, args.repeat)
-        mine = {}
-        for conv in convs:
-            mine[conv], report = ours(args.saliency, name, args.repeat, args.steps, args.samples,
-                                      args.batch, conv)
+        theirs_rounds, mine_rounds = [], {conv: [] for conv in convs}
+        for _ in range(args.rounds):
+            if name == "forward":
+                with torch.no_grad():
+                    theirs_rounds.append(median_seconds(fn, args.repeat))
+            elif name == "lrp":
+                with zennit_lrp(model, x) as run:
+                    theirs_rounds.append(median_seconds(run, args.repeat))
+            else:
+                theirs_rounds.append(median_seconds(fn, args.repeat))
+            for conv in convs:
+                seconds, report = ours(args.saliency, name, args.repeat, args.steps, args.samples,
+                                       args.batch, conv)
+                mine_rounds[conv].append(seconds)
+        theirs = min(theirs_rounds)
+        mine = {conv: min(times) for conv, times in mine_rounds.items()}
         rows.append((name, theirs * 1000, [mine[conv] * 1000 for conv in convs],
                      [mine[conv] / theirs for conv in convs]))
+
+        def spread(conv):
+            if args.rounds == 1:
+                return ""
+            ratios = [m / t for m, t in zip(mine_rounds[conv], theirs_rounds)]
+            return f" (rounds {min(ratios):.2f}-{max(ratios):.2f})"
+
         print(f"{name:22s} PyTorch/Captum {theirs * 1000:9.1f} ms   " + "   ".join(
             f"saliency ({conv}) {mine[conv] * 1000:9.1f} ms ratio {mine[conv] / theirs:5.2f}"
-            for conv in convs), flush=True)
+            + spread(conv) for conv in convs), flush=True)
 
     if args.markdown:
         machine = report["machine"]
         lines = [
             f"## {datetime.date.today()}, {machine['cpu']}, {machine['threads']} threads",
             "",
-            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)] + (['--methods', args.methods] if args.methods else []) + (['--conv', args.conv] if args.conv != 'direct' else []))}`; "
+            f"`{' '.join(['python3', 'benchmarks/compare_pytorch.py', '--repeat', str(args.repeat)] + (['--rounds', str(args.rounds)] if args.rounds != 1 else []) + (['--methods', args.methods] if args.methods else []) + (['--conv', args.conv] if args.conv != 'direct' else []))}`; "
             f"torch {torch.__version__}, torchvision {torchvision.__version__}, {platform.python_version()}; "
             f"FMA peak {report['peak_gflops']:.0f} GFLOP/s; ResNet-50 224x224, batch 1, "
             f"IG {args.steps} steps and SmoothGrad {args.samples} samples in batches of {args.batch}.",
