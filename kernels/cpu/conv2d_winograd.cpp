@@ -154,6 +154,21 @@ inline void transform_kernels(const Correlation3x3& p, const float* weight, bool
   const float* kernel =
       rotate_and_swap ? weight + (c * p.out_channels + k) * 9 : weight + (k * p.channels + c) * 9;
   __m512 runs[kLanes];  // target j's taps, then (transposed) tap t of every target
+  // At batch 1 the weights come from memory (a pass reads 100 MB of them): fetch the taps of a
+  // source a few calls ahead, in the order the calls read them (the forward walks 16 targets'
+  // runs side by side, each 36 bytes a call; the backward one source's run of 16 targets a call).
+  // 14 x 14 at batch 1 with weights from memory (min of 4-5 interleaved): forward 0.36-0.38 ->
+  // 0.30 ms, backward 0.33 -> 0.32; 7 x 7 at batch 2 0.90 / 1.10 -> 0.72 / 1.00.
+  constexpr int64_t kForwardAhead = 16, kBackwardAhead = 8;  // sources
+  if (!rotate_and_swap) {
+    for (int j = 0; j < live; ++j)
+      _mm_prefetch(reinterpret_cast<const char*>(kernel + j * lane_stride + kForwardAhead * 9),
+                   _MM_HINT_T0);
+  } else if (c + kBackwardAhead < p.channels) {
+    const float* ahead = kernel + kBackwardAhead * p.out_channels * 9;
+    for (int64_t at = 0; at < live * 9; at += kLanes)
+      _mm_prefetch(reinterpret_cast<const char*>(ahead + at), _MM_HINT_T0);
+  }
   for (int j = 0; j < kLanes; ++j)
     runs[j] =
         j < live ? _mm512_maskz_loadu_ps(0x01FF, kernel + j * lane_stride) : _mm512_setzero_ps();
