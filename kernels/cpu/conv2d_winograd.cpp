@@ -561,11 +561,11 @@ bool winograd_conv2d_supports(const Conv2dGeometry& g) {
 bool winograd_conv2d_applies(const Conv2dGeometry& g) {
   // The kernels are transformed for every call (out x in x 36 floats): fewer tiles than this in
   // the whole batch do not repay it. ResNet-50's layers (weights from memory, as in a network
-  // pass; min of 40, ms, direct vs Winograd, forward / backward): 14x14 at batch 1 (16 tiles)
-  // 0.63 / 0.65 vs 0.42 / 0.39; 7x7 at batch 1 (4 tiles) 0.63 / 0.88 vs 0.80 / 1.00, at batch 2
-  // (8 tiles) 1.35 / 1.66 vs 1.11 / 1.26, at batch 4 2.49 / 2.79 vs 1.61 / 1.71. (Before the
-  // transform's point stride was padded (kPointPad), 14x14 at batch 1 only broke even.)
-  constexpr int64_t kMinTiles = 8;
+  // pass; min of 4 x 40, ms, direct vs Winograd, forward / backward): 14x14 at batch 1 (16
+  // tiles) 0.59 / 0.63 vs 0.30 / 0.29; 7x7 at batch 1 (4 tiles) 0.60 / 0.86 vs 0.56 / 0.54.
+  // (Before the transform's point stride was padded (kPointPad) 14x14 at batch 1 only broke
+  // even; before it prefetched its weights 7x7 at batch 1 lost: 0.80 / 1.00.)
+  constexpr int64_t kMinTiles = 4;
   const int64_t tiles = g.batch * ((g.out_h() + 3) / 4) * ((g.out_w() + 3) / 4);
   return requested_conv_algorithm() == ConvAlgorithmChoice::winograd &&
          !exact_convolutions_required() && winograd_conv2d_supports(g) && tiles >= kMinTiles;

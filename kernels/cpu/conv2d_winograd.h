@@ -35,7 +35,7 @@ namespace saliency::kernels::cpu {
 // 3x3 kernel, stride 1, no dilation, one group, padding 0-2 per side; builds with AVX-512.
 bool winograd_conv2d_supports(const Conv2dGeometry& g);
 // Where conv2d_forward / conv2d_backward_input use it: supported, chosen (SALIENCY_CONV=winograd
-// or --conv winograd), no exact convolutions required (LRP), and at least 8 tiles in the batch:
+// or --conv winograd), no exact convolutions required (LRP), and at least 4 tiles in the batch:
 // the weights are transformed for every call, which fewer tiles do not repay. The choice then
 // depends on the batch size, so unlike the direct path, results under Winograd may differ in
 // rounding between batch sizes (the kernel itself gives an image the same bits in any batch).

@@ -638,13 +638,13 @@ TEST(Conv2dWinograd, SupportsOnly3x3StrideOneAndRunsOnlyWhenChosen) {
 
   const ConvAlgorithmChoice before = kernels::cpu::requested_conv_algorithm();
   const auto tiles_32 = changed(g, [](auto& c) { c.batch = 2, c.in_h = c.in_w = 13; });  // 2x4x4
-  const auto tiles_4 = changed(g, [](auto& c) { c.batch = 1, c.in_h = c.in_w = 7; });    // 1x2x2
+  const auto tiles_1 = changed(g, [](auto& c) { c.batch = 1, c.in_h = c.in_w = 4; });    // 1x1x1
   kernels::cpu::set_conv_algorithm(ConvAlgorithmChoice::direct);
   EXPECT_FALSE(winograd_conv2d_applies(tiles_32));  // the default: PyTorch's float32 floor
   kernels::cpu::set_conv_algorithm(ConvAlgorithmChoice::winograd);
   EXPECT_TRUE(winograd_conv2d_applies(tiles_32));
-  EXPECT_FALSE(winograd_conv2d_applies(tiles_4));  // too few tiles to repay the weights' transform
-  EXPECT_TRUE(winograd_conv2d_applies(changed(tiles_4, [](auto& c) { c.batch = 2; })));
+  EXPECT_FALSE(winograd_conv2d_applies(tiles_1));  // too few tiles to repay the weights' transform
+  EXPECT_TRUE(winograd_conv2d_applies(changed(tiles_1, [](auto& c) { c.batch = 4; })));
   {
     autograd::SaveForRulesGuard rules;  // LRP: exact zeros needed
     EXPECT_TRUE(kernels::cpu::exact_convolutions_required());
