@@ -5,7 +5,9 @@
 // cold_weights:1 (batch 1) rotates through copies of the weights spanning 64 MB, so that every
 // call reads its weights from DRAM, as a layer of a network pass does (ResNet-50's 100 MB of
 // weights do not stay cached from one pass to the next); cold_weights:0 keeps one copy, which
-// stays in cache from call to call.
+// stays in cache from call to call. The 3x3 stride-1 layers also run cold at batch 2 and 4:
+// with SALIENCY_CONV=winograd against the default, these are the runs behind Winograd's
+// minimum tile count (conv2d_winograd.cpp, winograd_conv2d_applies).
 #include <benchmark/benchmark.h>
 
 #include <vector>
@@ -76,22 +78,24 @@ void BackwardInput(benchmark::State& state, ConvLayer layer) {
   set_flops(state, g);
 }
 
+// batch 1 and 8 with warm weights, batch 1 cold; 3x3 stride-1 layers cold at batch 2 and 4 too.
+void add_arguments(benchmark::internal::Benchmark* bench, const ConvLayer& layer) {
+  const Conv2dGeometry g = geometry(layer, 1);
+  bench->ArgsProduct({{1, 8}, {0}})->Args({1, 1});
+  if (g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1)
+    bench->Args({2, 1})->Args({4, 1});
+  bench->ArgNames({"batch", "cold_weights"})->UseRealTime()->Unit(benchmark::kMillisecond);
+}
+
 int register_all = [] {
   for (const ConvLayer& layer : saliency::benchmarks::kResNet50ConvLayers) {
-    benchmark::RegisterBenchmark((std::string("conv2d_forward/") + layer.name).c_str(), Forward,
-                                 layer)
-        ->ArgsProduct({{1, 8}, {0}})
-        ->Args({1, 1})
-        ->ArgNames({"batch", "cold_weights"})
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
-    benchmark::RegisterBenchmark((std::string("conv2d_backward_input/") + layer.name).c_str(),
-                                 BackwardInput, layer)
-        ->ArgsProduct({{1, 8}, {0}})
-        ->Args({1, 1})
-        ->ArgNames({"batch", "cold_weights"})
-        ->UseRealTime()
-        ->Unit(benchmark::kMillisecond);
+    add_arguments(benchmark::RegisterBenchmark(
+                      (std::string("conv2d_forward/") + layer.name).c_str(), Forward, layer),
+                  layer);
+    add_arguments(
+        benchmark::RegisterBenchmark((std::string("conv2d_backward_input/") + layer.name).c_str(),
+                                     BackwardInput, layer),
+        layer);
   }
   return 0;
 }();
