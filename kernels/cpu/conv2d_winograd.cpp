@@ -213,7 +213,7 @@ void transform_weights(const Correlation3x3& p, const float* weight, bool rotate
     return;
   }
   // By groups of 16 targets, sources innermost: consecutive sources' loads then read the
-  // same 16 cache lines (a source-major order missed L2 on every gather).
+  // same 16 cache lines (a source-major order missed L2 on every load).
   parallel_for(0, groups, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t c = 0; c < sources; ++c)
