@@ -279,6 +279,38 @@ TEST(Gemm, BatchedProductAppliesTheEpilogueAfterTheSum) {
     }
 }
 
+// A batch whose C is larger than the last-level cache (16 MiB and more) is stored with
+// non-temporal stores where a vector is whole and 64-byte aligned (here only some rows' vectors
+// are: rows are 3 floats longer than n), the rest as usual: every image's C, with the whole
+// epilogue (bias, addend, mask), equals its own product (C 3 MB, stored as usual) bit for bit.
+TEST(Gemm, StreamedStoresOfALargeBatchGiveTheSameBits) {
+  const Case t{false, false, 256, 3136, 64, 1.0f, 0.0f};  // a 1x1 64 -> 256 layer, 56 x 56
+  const int64_t batch = 6;                                // C: 19 MB
+  const Operands o = make_operands(t, 91);
+  const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc;
+  const std::vector<float> b = random_floats(batch * b_stride, 10);
+  const std::vector<float> bias = random_floats(t.m, 11);
+  const std::vector<float> addend = random_floats(batch * c_stride, 12);
+  const std::vector<float> mask = random_floats(batch * c_stride, 13);
+  std::vector<float> batched(batch * c_stride), expected(batch * c_stride);
+  kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
+                                      b.data(), 0.0f, batched.data(),
+                                      {bias.data(), false, mask.data(), addend.data()});
+  for (int64_t i = 0; i < batch; ++i)
+    kernels::cpu::parallel_gemm_batched(
+        o.args, {1, b_stride, c_stride}, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f,
+        expected.data() + i * c_stride,
+        {bias.data(), false, mask.data() + i * c_stride, addend.data() + i * c_stride});
+  int64_t masked = 0;
+  for (int64_t at = 0; at < batch * c_stride; ++at) {
+    if (at % o.args.ldc >= t.n) continue;  // row padding
+    if (!(mask[at] > 0.0f)) ++masked;
+    ASSERT_EQ(std::bit_cast<uint32_t>(batched[at]), std::bit_cast<uint32_t>(expected[at]))
+        << "element " << at << ": " << batched[at] << " vs " << expected[at];
+  }
+  EXPECT_GT(masked, batch * t.m * t.n / 4);  // the mask has work to do
+}
+
 // Eigen, the reference kernel, and the packed one agree within the float bound on a
 // convolution-sized product.
 TEST(Gemm, AgreesWithEigenOnAConvolutionShape) {
