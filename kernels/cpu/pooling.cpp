@@ -10,6 +10,7 @@
 #endif
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace saliency::kernels::cpu {
 namespace {
@@ -141,14 +142,36 @@ void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y,
 }
 #endif
 
-// One plane: cells whose windows lie inside the input on the vector path (float; one at a time
-// in a build without AVX-512), the rest (the border) one at a time.
+// Each output row fetches the input rows that the row kPoolRowsAhead on starts reading
+// (crossing into the next plane this thread pools, if any). A batch's input comes from memory
+// (the stem's output: 51 MB at batch 16), and its rows, 7 lines each, are too short for the
+// hardware prefetchers: the stem's 3x3/2 pool at batch 16 took 0.73-0.79 ms per image against
+// 0.22-0.29 with its input cached; fetching 4 rows ahead, 0.32 (2 threads, Zen 5).
+constexpr int64_t kPoolRowsAhead = 4;
+
 template <typename T>
-void max_pool_plane(const PoolGeometry& g, const T* plane, T* output, int32_t* argmax) {
+[[gnu::noinline]] void fetch_pool_rows(const PoolGeometry& g, const T* plane, const T* next_plane,
+                                       int64_t y) {
+  const int64_t first = (y + kPoolRowsAhead) * g.stride_h - g.pad_h;
+  for (int64_t r = std::max<int64_t>(first, 0); r < first + g.stride_h; ++r) {
+    if (r < g.in_h)
+      prefetch_run(plane + r * g.in_w, g.in_w * int64_t(sizeof(T)));
+    else if (next_plane != nullptr && r - g.in_h < g.in_h)
+      prefetch_run(next_plane + (r - g.in_h) * g.in_w, g.in_w * int64_t(sizeof(T)));
+  }
+}
+
+// One plane: cells whose windows lie inside the input on the vector path (float; one at a time
+// in a build without AVX-512), the rest (the border) one at a time. next_plane: the input plane
+// this thread pools next, or null.
+template <typename T>
+void max_pool_plane(const PoolGeometry& g, const T* plane, const T* next_plane, T* output,
+                    int32_t* argmax) {
   const int64_t out_h = g.out_h(), out_w = g.out_w();
   const Interior rows = interior(g.stride_h, g.pad_h, g.kernel_h, g.in_h, out_h);
   const Interior cols = interior(g.stride_w, g.pad_w, g.kernel_w, g.in_w, out_w);
   for (int64_t y = 0; y < out_h; ++y) {
+    fetch_pool_rows(g, plane, next_plane, y);
     const Window row_window = window(y, g.stride_h, g.pad_h, g.kernel_h, g.in_h);
     const bool vector_row = std::is_same_v<T, float> && y >= rows.begin && y < rows.end;
     for (int64_t x = 0; x < out_w; ++x) {
@@ -172,7 +195,8 @@ void max_pool2d_forward(const PoolGeometry& g, const T* input, T* output, int32_
   const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
   parallel_for(0, g.planes, grain_for(in_plane), [&](int64_t lo, int64_t hi) {
     for (int64_t p = lo; p < hi; ++p)
-      max_pool_plane(g, input + p * in_plane, output + p * out_plane, argmax + p * out_plane);
+      max_pool_plane(g, input + p * in_plane, p + 1 < hi ? input + (p + 1) * in_plane : nullptr,
+                     output + p * out_plane, argmax + p * out_plane);
   });
 }
 
