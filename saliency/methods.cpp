@@ -101,8 +101,12 @@ Tensor input_gradients(const Classifier& model, const Tensor& inputs,
 void for_each_chunk(int64_t count, int64_t batch_size,
                     const std::function<void(int64_t, int64_t)>& fn) {
   SALIENCY_CHECK(batch_size >= 1, "batch size must be at least 1, got ", batch_size);
-  for (int64_t begin = 0; begin < count; begin += batch_size)
-    fn(begin, std::min(count, begin + batch_size));
+  if (count <= 0) return;
+  // As few chunks as batch_size allows, of near-equal sizes: IG-50 in batches of 16 runs as
+  // 12 + 13 + 12 + 13 rather than 16 + 16 + 16 + 2, whose last pass of 2 costs more per image
+  // than the others, and whose peak memory is a fifth higher for the same work.
+  const int64_t chunks = (count + batch_size - 1) / batch_size;
+  for (int64_t c = 0; c < chunks; ++c) fn(count * c / chunks, count * (c + 1) / chunks);
 }
 
 int64_t top_class(const Classifier& model, const Tensor& input) {

@@ -125,8 +125,9 @@ Tensor input_gradients(const Classifier& model, const Tensor& inputs,
                        const autograd::RuleSet* rules = nullptr, Tensor* logits = nullptr,
                        Seed seed = Seed::One);
 
-// Runs fn(begin, end) over [0, count) in chunks of at most batch_size: the one loop every
-// sampling method (IG steps, SmoothGrad samples) uses, so memory stays bounded.
+// Runs fn(begin, end) over [0, count) in the fewest chunks of at most batch_size, their sizes
+// differing by at most one: the one loop every sampling method (IG steps, SmoothGrad samples)
+// uses, so memory stays bounded.
 void for_each_chunk(int64_t count, int64_t batch_size,
                     const std::function<void(int64_t begin, int64_t end)>& fn);
 

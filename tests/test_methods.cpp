@@ -166,6 +166,24 @@ TEST(MethodProperties, BatchSizeChangesNothing) {
   }
 }
 
+// Sampling methods run their points in the fewest chunks the batch size allows, of near-equal
+// sizes (IG-50 in batches of 16: 12, 13, 12, 13, not 16, 16, 16, 2), covering every point once.
+TEST(MethodProperties, ChunksAreFewAndNearlyEqual) {
+  auto chunks = [](int64_t count, int64_t batch_size) {
+    std::vector<std::pair<int64_t, int64_t>> seen;
+    for_each_chunk(count, batch_size,
+                   [&](int64_t begin, int64_t end) { seen.emplace_back(begin, end); });
+    return seen;
+  };
+  using Chunks = std::vector<std::pair<int64_t, int64_t>>;
+  EXPECT_EQ(chunks(50, 16), (Chunks{{0, 12}, {12, 25}, {25, 37}, {37, 50}}));
+  EXPECT_EQ(chunks(32, 16), (Chunks{{0, 16}, {16, 32}}));
+  EXPECT_EQ(chunks(5, 16), (Chunks{{0, 5}}));
+  EXPECT_EQ(chunks(3, 1), (Chunks{{0, 1}, {1, 2}, {2, 3}}));
+  EXPECT_TRUE(chunks(0, 4).empty());
+  EXPECT_THROW(chunks(4, 0), Error);
+}
+
 TEST(MethodProperties, GradCamIsNonNegativeAndDependsOnTheTarget) {
   Reference& r = reference();
   const Tensor a = explain(r.classifier, r.input, Method::GradCam, r.target).attribution;
