@@ -7,13 +7,21 @@
 
 namespace saliency::kernels::cpu {
 
-inline void prefetch_run(const void* begin, int64_t bytes) {
-  const char* first = static_cast<const char*>(begin);
-  for (int64_t offset = 0; offset < bytes; offset += 64) {
+// The lines of [begin, begin + bytes); for_write: with intent to write (prefetchw), so that the
+// store that follows need not ask for the line again. Lines are walked as addresses (a run may
+// start mid-line; its first line may begin before the array).
+inline void prefetch_run(const void* begin, int64_t bytes, bool for_write = false) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / 64 * 64;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(begin) + static_cast<uintptr_t>(bytes);
+  for (uintptr_t line = first; line < end; line += 64) {
+    const char* address = reinterpret_cast<const char*>(line);
 #if defined(__x86_64__)
-    asm volatile("prefetcht0 %0" : : "m"(first[offset]));
+    if (for_write)
+      asm volatile("prefetchw %0" : : "m"(*address));
+    else
+      asm volatile("prefetcht0 %0" : : "m"(*address));
 #else
-    __builtin_prefetch(first + offset);
+    __builtin_prefetch(address, for_write ? 1 : 0);
 #endif
   }
 }
