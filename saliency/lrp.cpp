@@ -76,6 +76,27 @@ class AffineLayer {
     while (edge->valid() && edge->node->kind() == OpKind::ToDevice) edge = &edge->node->inputs()[0];
     return edge->valid() && edge->node->kind() == OpKind::AccumulateGrad;
   }
+  // Whether the graph shows the input is a ReLU's output (perhaps pooled or reshaped since):
+  // then it has no negative entry, and no pass over it needs to look.
+  bool input_is_non_negative() const {
+    const autograd::Edge* edge = &node_.inputs()[0];
+    while (edge->valid()) {
+      switch (edge->node->kind()) {
+        case OpKind::Relu:
+          return true;
+        case OpKind::MaxPool2d:
+        case OpKind::AvgPool2d:
+        case OpKind::AdaptiveAvgPool2d:
+        case OpKind::Reshape:
+        case OpKind::ToDevice:
+          edge = &edge->node->inputs()[0];
+          break;
+        default:
+          return false;
+      }
+    }
+    return false;
+  }
 
   Tensor apply(const Tensor& x, const Tensor& w, const Tensor& b) const {
     return conv_ ? conv2d(x, w, b, conv_->options()) : linear(x, w, b);
@@ -104,9 +125,10 @@ Tensor epsilon_relevance(const AffineLayer& layer, const Tensor& relevance, doub
 // without negative entries are exact zeros and are skipped.
 struct SignedInputs {
   Tensor positive, negative;  // negative undefined when the input has no negative entry
-  explicit SignedInputs(const Tensor& x) {
+  explicit SignedInputs(const AffineLayer& layer) {
     // After a ReLU (most layers) the input is its own positive part: no copy.
-    const bool mixed = has_negative(x);
+    const Tensor& x = layer.input();
+    const bool mixed = !layer.input_is_non_negative() && has_negative(x);
     positive = mixed ? positive_part(x) : x;
     if (mixed) negative = negative_part(x);
   }
@@ -128,7 +150,7 @@ Tensor signed_redistribution(const AffineLayer& layer, const SignedInputs& x, co
 
 Tensor alpha_beta_relevance(const AffineLayer& layer, const Tensor& relevance, double alpha,
                             double beta, double eps) {
-  const SignedInputs x(layer.input());
+  const SignedInputs x(layer);
   // z+ on a ReLU's output (most layers) needs W+ only; W- and b- are built when used.
   const Tensor w_plus = positive_part(layer.weight());
   const Tensor w_minus =
@@ -149,7 +171,7 @@ Tensor alpha_beta_relevance(const AffineLayer& layer, const Tensor& relevance, d
 // them up (x+ with W + gamma W+, x- with W + gamma W-), outputs z < 0 by those that push down.
 Tensor gamma_relevance(const AffineLayer& layer, const Tensor& relevance, double gamma,
                        double eps) {
-  const SignedInputs x(layer.input());
+  const SignedInputs x(layer);
   const Tensor& w = layer.weight();
   const Tensor& b = layer.bias();
   const Tensor w_up = add(w, mul_scalar(positive_part(w), gamma));
@@ -240,9 +262,28 @@ TensorList norm_add(const Node& node, const Tensor& relevance, double eps) {
   SALIENCY_CHECK(add_node.a().defined() && add_node.b().defined(),
                  "LRP: an addition did not keep its inputs; run the forward pass under "
                  "autograd::SaveForRulesGuard");
-  const Tensor ratio = stabilized_ratio(relevance, add(add_node.a(), add_node.b()), eps);
-  return {sum_to_shape(mul(add_node.a(), ratio), add_node.a_shape()),
-          sum_to_shape(mul(add_node.b(), ratio), add_node.b_shape())};
+  const Tensor& a = add_node.a();
+  const Tensor& b = add_node.b();
+  if (a.shape() == b.shape() && a.shape() == relevance.shape() && a.dtype() == b.dtype() &&
+      a.device() == b.device()) {
+    // A residual connection: one pass instead of an add, a ratio and two products.
+    Tensor share_a = Tensor::empty(a.shape(), a.dtype(), a.device());
+    Tensor share_b = Tensor::empty(a.shape(), a.dtype(), a.device());
+    dispatch_dtype(a.dtype(), [&]<typename T>() {
+      const auto run = [&](auto kernel) {
+        kernel(a.numel(), a.device_data<T>(), b.device_data<T>(), relevance.device_data<T>(),
+               static_cast<T>(eps), share_a.device_data<T>(), share_b.device_data<T>());
+      };
+      if (a.device().is_cuda())
+        run(kernels::cuda::sum_shares<T>);
+      else
+        run(kernels::cpu::sum_shares<T>);
+    });
+    return {share_a, share_b};
+  }
+  const Tensor ratio = stabilized_ratio(relevance, add(a, b), eps);
+  return {sum_to_shape(mul(a, ratio), add_node.a_shape()),
+          sum_to_shape(mul(b, ratio), add_node.b_shape())};
 }
 
 TensorList norm_pool(const Node& node, const Tensor& relevance, double eps) {

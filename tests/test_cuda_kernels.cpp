@@ -157,6 +157,17 @@ TEST_F(Cuda, LrpRatioAndNegativeTestEqualTheCpuKernels) {
   const cuda::DeviceArray<float> last(non_negative);
   EXPECT_TRUE(cuda::any_negative(n, last.data()));
   EXPECT_TRUE(cpu::any_negative(n, non_negative.data()));
+  // The sum rule, with exact zero sums in the mix.
+  auto b = random_floats(n, 28);
+  b[3] = -z[3];
+  const cuda::DeviceArray<float> db(b);
+  auto share_a = poisoned(n), share_b = poisoned(n);
+  cuda::sum_shares(n, dz.data(), db.data(), dr.data(), 1e-6f, share_a.data(), share_b.data());
+  std::vector<float> expected_b(n);
+  cpu::sum_shares(n, z.data(), b.data(), relevance.data(), 1e-6f, expected.data(),
+                  expected_b.data());
+  EXPECT_EQ(share_a.download(), expected);
+  EXPECT_EQ(share_b.download(), expected_b);
 }
 
 TEST_F(Cuda, BinaryOpsAndScaleShiftEqualTheCpuKernels) {

@@ -216,5 +216,32 @@ TEST(Lrp, ResidualSplitFollowsEachBranchsShare) {
   EXPECT_THROW(autograd::grad(z, {a, b}, relevance), InvalidArgument);
 }
 
+// Alpha-beta on an input with negative entries splits it into x+ and x- (the positive share of
+// x- w- counts as well). One output, w = (1, -2), x = (-1, 1), R = 3: the contributions are -1
+// and -2, so all of z = -3 is negative and the relevance -beta R (1/3, 2/3) = (-1, -2). After a
+// ReLU the input is its own positive part (the graph says so, no scan): x = (0, 1) gives
+// (0, -3), up to the stabilizer (1e-6 of z). Treating the first input as non-negative would
+// give (6, -3).
+TEST(Lrp, AlphaBetaSplitsAnInputWithNegativeEntries) {
+  LrpComposite composite = LrpComposite::epsilon_plus_flat();
+  composite.linear = LrpRule::alpha_beta(2.0, 1.0);
+  const autograd::RuleSet rules = lrp_rules(composite);
+  const Tensor x = from_vector({1, 2}, {2.0, 1.0}).set_requires_grad(true);
+  const Tensor shift = from_vector({1, 2}, {-3.0, 0.0});
+  const Tensor weight = from_vector({1, 2}, {1.0, -2.0});
+  const Tensor relevance = from_vector({1, 1}, {3.0});
+  autograd::SaveForRulesGuard keep;
+  const Tensor mixed = add(x, shift);
+  const Tensor rectified = relu(mixed);
+  const Tensor z_mixed = linear(mixed, weight), z_rectified = linear(rectified, weight);
+  autograd::RuleScope scope(rules);
+  const Tensor r_mixed = autograd::grad(z_mixed, {mixed}, relevance)[0];
+  const Tensor r_rectified = autograd::grad(z_rectified, {rectified}, relevance)[0];
+  EXPECT_NEAR(r_mixed.at({0, 0}), -1.0, 1e-5);
+  EXPECT_NEAR(r_mixed.at({0, 1}), -2.0, 1e-5);
+  EXPECT_NEAR(r_rectified.at({0, 0}), 0.0, 1e-5);
+  EXPECT_NEAR(r_rectified.at({0, 1}), -3.0, 1e-5);
+}
+
 }  // namespace
 }  // namespace saliency

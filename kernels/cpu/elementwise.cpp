@@ -240,6 +240,17 @@ void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, cons
 }
 
 template <typename T>
+void sum_shares(int64_t count, const T* a, const T* b, const T* relevance, T eps, T* share_a,
+                T* share_b) {
+  parallel_elements(count, [=](int64_t i) {
+    const T z = a[i] + b[i];
+    const T ratio = relevance[i] / (z + (z < T(0) ? -eps : eps));
+    share_a[i] = a[i] * ratio;
+    share_b[i] = b[i] * ratio;
+  });
+}
+
+template <typename T>
 bool any_negative(int64_t count, const T* values) {
   std::atomic<bool> found{false};
   parallel_for(0, count, grain_for(1), [&](int64_t lo, int64_t hi) {
@@ -286,7 +297,8 @@ void broadcast_to(const std::vector<int64_t>& dims, const std::vector<int64_t>& 
   template void broadcast_to<T>(const std::vector<int64_t>&, const std::vector<int64_t>&,    \
                                 const T*, T*);                                               \
   template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*);      \
-  template bool any_negative<T>(int64_t, const T*);
+  template bool any_negative<T>(int64_t, const T*);                                          \
+  template void sum_shares<T>(int64_t, const T*, const T*, const T*, T, T*, T*);
 SALIENCY_INSTANTIATE_ELEMENTWISE(float)
 SALIENCY_INSTANTIATE_ELEMENTWISE(double)
 

@@ -58,6 +58,12 @@ void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, cons
 // Whether any of the `count` values is below zero.
 template <typename T>
 bool any_negative(int64_t count, const T* values);
+// LRP's rule for a sum a + b: each addend keeps its share of the relevance, share_a = a * s and
+// share_b = b * s with s = stabilized_ratio(relevance, a + b). One pass, with the same
+// arithmetic (and bits) as the add, ratio and two products done as passes of their own.
+template <typename T>
+void sum_shares(int64_t count, const T* a, const T* b, const T* relevance, T eps, T* share_a,
+                T* share_b);
 
 enum class BinaryOp { Add, Sub, Mul };
 struct BroadcastLayout {

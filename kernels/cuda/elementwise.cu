@@ -190,6 +190,17 @@ void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, cons
 }
 
 template <typename T>
+void sum_shares(int64_t count, const T* a, const T* b, const T* relevance, T eps, T* share_a,
+                T* share_b) {
+  for_each_index("lrp sum shares", count, [=] __device__(int64_t i) {
+    const T z = a[i] + b[i];
+    const T ratio = relevance[i] / (z + (z < T(0) ? -eps : eps));
+    share_a[i] = a[i] * ratio;
+    share_b[i] = b[i] * ratio;
+  });
+}
+
+template <typename T>
 bool any_negative(int64_t count, const T* values) {
   DeviceArray<int> found(std::vector<int>{0});
   int* flag = found.data();
@@ -264,6 +275,7 @@ void add_channel_bias(int64_t planes, int64_t channels, int64_t plane_size, cons
   template void add_channel_bias<T>(int64_t, int64_t, int64_t, const T*, T*);           \
   template void stabilized_ratio<T>(int64_t, const T*, const T*, T, const T*, int, T*); \
   template bool any_negative<T>(int64_t, const T*);                                     \
+  template void sum_shares<T>(int64_t, const T*, const T*, const T*, T, T*, T*);        \
   template void unary_forward<T>(cpu::UnaryOp, int64_t, const T*, T*);                  \
   template void unary_backward<T>(cpu::UnaryOp, int64_t, const T*, const T*, T*);
 SALIENCY_INSTANTIATE_CUDA_ELEMENTWISE(float)

@@ -51,6 +51,11 @@ void stabilized_ratio(int64_t count, const T* relevance, const T* z, T eps, cons
 // Whether any of the `count` values is below zero (one synchronizing copy of the answer).
 template <typename T>
 bool any_negative(int64_t count, const T* values);
+// LRP's rule for a sum a + b: share_a = a * s, share_b = b * s, s = stabilized_ratio(relevance,
+// a + b); the CPU's sum_shares is its specification.
+template <typename T>
+void sum_shares(int64_t count, const T* a, const T* b, const T* relevance, T eps, T* share_a,
+                T* share_b);
 
 // data[n, c, i] += bias[c] for `planes` = batch * channels planes of `plane_size` elements (a
 // convolution's bias, added after its sum as the CPU's im2col path does).

@@ -99,6 +99,19 @@ TEST(Elementwise, LrpRatioAndNegativeTest) {
   EXPECT_TRUE(cpu::any_negative<float>(int64_t(values.size()), values.data()));
 }
 
+// LRP's rule for a sum: each addend's share of the relevance, with z = a + b stabilized as in
+// stabilized_ratio. Values worked by hand; sign(0) = +1.
+TEST(Elementwise, SumSharesSplitTheRelevanceByTheAddends) {
+  namespace cpu = kernels::cpu;
+  const std::vector<double> a{1, -3, 2, 0}, b{3, 1, -2, 0}, relevance{8, 4, 1, 5};
+  std::vector<double> share_a(4), share_b(4);
+  cpu::sum_shares<double>(4, a.data(), b.data(), relevance.data(), 0.5, share_a.data(),
+                          share_b.data());
+  // z = 4, -2, 0, 0: ratios 8 / 4.5, 4 / -2.5, 1 / 0.5, 5 / 0.5.
+  EXPECT_EQ(share_a, (std::vector<double>{8 / 4.5, -3 * (4 / -2.5), 2 * 2.0, 0}));
+  EXPECT_EQ(share_b, (std::vector<double>{3 * (8 / 4.5), 4 / -2.5, -2 * 2.0, 0}));
+}
+
 }  // namespace
 }  // namespace saliency
 
