@@ -13,6 +13,7 @@
 #include "autograd/ops.h"
 #include "conv_reference.h"
 #include "core/error.h"
+#include "core/factory.h"
 #include "core/tensor.h"
 #include "kernels/cpu/batch_norm.h"
 #include "kernels/cpu/conv2d.h"
@@ -528,6 +529,91 @@ TEST_F(Cuda, ParameterGradientsMatchTheCpu) {
                lb = random_tensor({3}, 53);
   expect_same_on_both_devices(
       {rows, lw, lb}, [](const auto& in) { return linear(in[0], in[1], in[2]); }, 1e-6, "linear");
+}
+
+// What training adds to inference: average pooling (padded, with and without counting the
+// padding), BatchNorm on batch statistics (its gradients through mean and variance, and its own
+// weight and bias) and the cross-entropy loss. Pooling is bit for bit (same sums in the same
+// order); BatchNorm's channel sums are a tree on the GPU and a loop on the CPU, and the loss's
+// exp is the device's, so those are held to float rounding.
+TEST_F(Cuda, TrainingOpsMatchTheCpu) {
+  const Tensor x = random_tensor({2, 3, 9, 8}, 54);
+  for (bool count_include_pad : {true, false})
+    expect_same_on_both_devices(
+        {x},
+        [count_include_pad](const auto& in) {
+          return avg_pool2d(
+              in[0],
+              {.kernel = 3, .stride = 2, .padding = 1, .count_include_pad = count_include_pad});
+        },
+        0, count_include_pad ? "avg_pool2d counting the padding" : "avg_pool2d");
+
+  const Tensor gamma = random_tensor({3}, 55), beta = random_tensor({3}, 56);
+  std::vector<Tensor> running;  // mean and variance, per device, updated by the forward
+  expect_same_on_both_devices(
+      {x, gamma, beta},
+      [&running](const auto& in) {
+        const Device device = in[0].device();
+        const Tensor mean = zeros({3}).to(device), variance = ones({3}).to(device);
+        running.insert(running.end(), {mean, variance});
+        return batch_norm2d(in[0], in[1], in[2], mean, variance, {.training = true});
+      },
+      1e-6, "batch_norm2d (training)");
+  ASSERT_EQ(running.size(), 4u);
+  for (int k = 0; k < 2; ++k) {
+    const std::vector<double> host = running[size_t(k)].to_vector();
+    const std::vector<double> device = running[size_t(k) + 2].to(Device::cpu()).to_vector();
+    for (size_t c = 0; c < host.size(); ++c)
+      EXPECT_NEAR(device[c], host[c], 1e-6 * (1 + std::abs(host[c])))
+          << (k == 0 ? "running mean " : "running variance ") << c;
+  }
+
+  const Tensor logits = random_tensor({4, 10}, 57);
+  for (double smoothing : {0.0, 0.1})
+    expect_same_on_both_devices(
+        {logits},
+        [smoothing](const auto& in) {
+          return cross_entropy(in[0], {3, 0, 9, 3}, smoothing);
+        },
+        1e-6, smoothing == 0 ? "cross_entropy" : "cross_entropy with label smoothing");
+}
+
+// The kernels under training's BatchNorm, on a batch whose channel sums span many blocks'
+// worth of threads (ResNet's 56 x 56 maps), against the CPU's loops in double.
+TEST_F(Cuda, BatchNormStatisticsAndBatchGradientsMatchTheCpuKernels) {
+  const cpu::BatchNormGeometry g{.batch = 2, .channels = 5, .plane = 56 * 56};
+  const int64_t n = g.batch * g.channels * g.plane;
+  std::vector<float> x = random_floats(n, 58);
+  for (float& v : x) v = 3.0f + 2.0f * v;  // an offset mean: the two-pass variance matters
+  const auto grad = random_floats(n, 59), weight = random_floats(g.channels, 60);
+  std::vector<float> mean(g.channels), variance(g.channels), inv_std(g.channels);
+  cpu::batch_norm_statistics(g, x.data(), mean.data(), variance.data());
+  for (int64_t c = 0; c < g.channels; ++c) inv_std[c] = 1.0f / std::sqrt(variance[c] + 1e-5f);
+  const cuda::DeviceArray<float> dx(x), dgrad(grad), dweight(weight), dmean(mean), dinv(inv_std);
+  auto device_mean = poisoned(g.channels), device_variance = poisoned(g.channels);
+  cuda::batch_norm_statistics(g, dx.data(), device_mean.data(), device_variance.data());
+  const auto close = [](const std::vector<float>& got, const std::vector<float>& want,
+                        double tolerance, const char* what) {
+    ASSERT_EQ(got.size(), want.size()) << what;
+    for (size_t i = 0; i < got.size(); ++i)
+      ASSERT_NEAR(got[i], want[i], tolerance * (std::abs(want[i]) + 1.0)) << what << " " << i;
+  };
+  close(device_mean.download(), mean, 1e-6, "mean");
+  close(device_variance.download(), variance, 1e-6, "variance");
+
+  std::vector<float> expected(n), grad_weight(g.channels), grad_bias(g.channels);
+  cpu::batch_norm_backward_input_batch_stats(g, grad.data(), x.data(), mean.data(), inv_std.data(),
+                                             weight.data(), expected.data());
+  cpu::batch_norm_backward_params(g, grad.data(), x.data(), mean.data(), inv_std.data(),
+                                  grad_weight.data(), grad_bias.data());
+  auto back = poisoned(n), device_gw = poisoned(g.channels), device_gb = poisoned(g.channels);
+  cuda::batch_norm_backward_input_batch_stats(g, dgrad.data(), dx.data(), dmean.data(), dinv.data(),
+                                              dweight.data(), back.data());
+  cuda::batch_norm_backward_params(g, dgrad.data(), dx.data(), dmean.data(), dinv.data(),
+                                   device_gw.data(), device_gb.data());
+  close(back.download(), expected, 1e-5, "input gradient");
+  close(device_gw.download(), grad_weight, 1e-5, "weight gradient");
+  close(device_gb.download(), grad_bias, 1e-5, "bias gradient");
 }
 
 class CudaConv : public Cuda, public ::testing::WithParamInterface<testing::KernelConvCase> {};

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/batch_norm.h"
+#include "kernels/cuda/memory.h"
 
 namespace saliency {
 
@@ -34,6 +35,42 @@ void check_channel_vector(const Tensor& input, const Tensor& vector, const char*
   check_same_dtype_device("batch_norm2d", input, vector);
 }
 
+// Training's bookkeeping, on host arrays: the running statistics move towards the batch's
+// (the variance unbiased, as PyTorch), and `variance` becomes 1 / sqrt(variance + eps).
+template <typename T>
+void update_running_statistics(int64_t channels, int64_t count, const BatchNormOptions& options,
+                               const T* mean, T* variance, T* running_mean, T* running_var) {
+  const double unbiased = double(count) / double(count - 1);
+  for (int64_t c = 0; c < channels; ++c) {
+    running_mean[c] = T((1 - options.momentum) * running_mean[c] + options.momentum * mean[c]);
+    running_var[c] =
+        T((1 - options.momentum) * running_var[c] + options.momentum * variance[c] * unbiased);
+    variance[c] = T(1.0 / std::sqrt(double(variance[c]) + options.eps));
+  }
+}
+
+// Batch statistics of an input on the GPU into host tensors mean / inv_std, with the running
+// statistics (on the GPU) updated as on the CPU.
+void batch_statistics_on_device(const Tensor& input, const Tensor& running_mean,
+                                const Tensor& running_var, const BatchNormOptions& options,
+                                const cpu::BatchNormGeometry& g, const Tensor& mean,
+                                const Tensor& inv_std) {
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    Tensor device_mean = Tensor::empty({g.channels}, input.dtype(), input.device());
+    Tensor device_variance = Tensor::empty({g.channels}, input.dtype(), input.device());
+    cuda::batch_norm_statistics(g, input.device_data<T>(), device_mean.device_data<T>(),
+                                device_variance.device_data<T>());
+    const size_t bytes = size_t(g.channels) * sizeof(T);
+    cuda::copy_to_host(mean.data<T>(), device_mean.device_data<T>(), bytes);
+    cuda::copy_to_host(inv_std.data<T>(), device_variance.device_data<T>(), bytes);
+    const Tensor rm = running_mean.to(Device::cpu()), rv = running_var.to(Device::cpu());
+    update_running_statistics(g.channels, g.batch * g.plane, options, mean.data<T>(),
+                              inv_std.data<T>(), rm.data<T>(), rv.data<T>());
+    cuda::copy_to_device(running_mean.device_data<T>(), rm.data<T>(), bytes);
+    cuda::copy_to_device(running_var.device_data<T>(), rv.data<T>(), bytes);
+  });
+}
+
 // The CPU path: batch statistics (updating the running ones) when training, else frozen.
 void forward_on_cpu(const Tensor& input, const Tensor& weight, const Tensor& bias,
                     const Tensor& running_mean, const Tensor& running_var,
@@ -47,12 +84,7 @@ void forward_on_cpu(const Tensor& input, const Tensor& weight, const Tensor& bia
     T* rv = running_var.data<T>();
     if (options.training) {
       cpu::batch_norm_statistics(g, input.data<T>(), m, s);  // s holds the biased variance
-      const double unbiased = double(count) / double(count - 1);
-      for (int64_t c = 0; c < g.channels; ++c) {
-        rm[c] = T((1 - options.momentum) * rm[c] + options.momentum * m[c]);
-        rv[c] = T((1 - options.momentum) * rv[c] + options.momentum * s[c] * unbiased);
-        s[c] = T(1.0 / std::sqrt(double(s[c]) + options.eps));
-      }
+      update_running_statistics(g.channels, count, options, m, s, rm, rv);
     } else {
       frozen_statistics(running_mean, running_var, options.eps, mean, inv_std);
     }
@@ -85,9 +117,10 @@ Tensor batch_norm2d(const Tensor& input, const Tensor& weight, const Tensor& bia
   Tensor inv_std = Tensor::empty({g.channels}, input.dtype());
   Tensor output = Tensor::empty(input.shape(), input.dtype(), input.device());
   if (input.device().is_cuda()) {
-    SALIENCY_CHECK(!options.training, "batch_norm2d: training (batch statistics) has no ",
-                   input.device().str(), " kernel; train on the CPU");
-    frozen_statistics(running_mean, running_var, options.eps, mean, inv_std);
+    if (options.training)
+      batch_statistics_on_device(input, running_mean, running_var, options, g, mean, inv_std);
+    else
+      frozen_statistics(running_mean, running_var, options.eps, mean, inv_std);
     mean = mean.to(input.device());
     inv_std = inv_std.to(input.device());
     dispatch_dtype(input.dtype(), [&]<typename T>() {
@@ -112,36 +145,35 @@ namespace autograd {
 TensorList BatchNormNode::default_backward(const Tensor& grad_output,
                                            const InputMask& needs) const {
   TensorList grads(3);
-  if (grad_output.device().is_cuda()) {
-    SALIENCY_CHECK(!batch_statistics_ && !needs[1] && !needs[2],
-                   "batch_norm2d backward: only the input gradient with frozen statistics has a ",
-                   grad_output.device().str(), " kernel; train on the CPU");
-    grads[0] = Tensor::empty(input_.shape(), input_.dtype(), grad_output.device());
-    dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-      cuda::batch_norm_backward_input_frozen(
-          geometry_, grad_output.device_data<T>(), inv_std_.device_data<T>(),
-          weight_.defined() ? weight_.device_data<T>() : nullptr, grads[0].device_data<T>());
-    });
-    return grads;
-  }
+  const Device device = grad_output.device();
+  const bool on_gpu = device.is_cuda();
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    const T* gy = grad_output.data<T>();
-    const T* w = weight_.defined() ? weight_.data<T>() : nullptr;
+    const T* gy = grad_output.device_data<T>();
+    const T* x = input_.device_data<T>();
+    const T* w = weight_.defined() ? weight_.device_data<T>() : nullptr;
+    const T* mean = mean_.device_data<T>();
+    const T* inv_std = inv_std_.device_data<T>();
     if (needs[0]) {
-      grads[0] = Tensor::empty(input_.shape(), input_.dtype());
-      if (batch_statistics_)
-        cpu::batch_norm_backward_input_batch_stats(geometry_, gy, input_.data<T>(), mean_.data<T>(),
-                                                   inv_std_.data<T>(), w, grads[0].data<T>());
+      grads[0] = Tensor::empty(input_.shape(), input_.dtype(), device);
+      T* gx = grads[0].device_data<T>();
+      if (batch_statistics_ && on_gpu)
+        cuda::batch_norm_backward_input_batch_stats(geometry_, gy, x, mean, inv_std, w, gx);
+      else if (batch_statistics_)
+        cpu::batch_norm_backward_input_batch_stats(geometry_, gy, x, mean, inv_std, w, gx);
+      else if (on_gpu)
+        cuda::batch_norm_backward_input_frozen(geometry_, gy, inv_std, w, gx);
       else
-        cpu::batch_norm_backward_input_frozen(geometry_, gy, inv_std_.data<T>(), w,
-                                              grads[0].data<T>());
+        cpu::batch_norm_backward_input_frozen(geometry_, gy, inv_std, w, gx);
     }
     if (needs[1] || needs[2]) {
-      if (needs[1]) grads[1] = Tensor::empty({geometry_.channels}, input_.dtype());
-      if (needs[2]) grads[2] = Tensor::empty({geometry_.channels}, input_.dtype());
-      cpu::batch_norm_backward_params(geometry_, gy, input_.data<T>(), mean_.data<T>(),
-                                      inv_std_.data<T>(), needs[1] ? grads[1].data<T>() : nullptr,
-                                      needs[2] ? grads[2].data<T>() : nullptr);
+      if (needs[1]) grads[1] = Tensor::empty({geometry_.channels}, input_.dtype(), device);
+      if (needs[2]) grads[2] = Tensor::empty({geometry_.channels}, input_.dtype(), device);
+      T* gw = needs[1] ? grads[1].device_data<T>() : nullptr;
+      T* gb = needs[2] ? grads[2].device_data<T>() : nullptr;
+      if (on_gpu)
+        cuda::batch_norm_backward_params(geometry_, gy, x, mean, inv_std, gw, gb);
+      else
+        cpu::batch_norm_backward_params(geometry_, gy, x, mean, inv_std, gw, gb);
     }
   });
   return grads;

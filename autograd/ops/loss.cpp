@@ -1,17 +1,19 @@
 #include "autograd/ops/loss.h"
 
-#include <cmath>
-
 #include "core/error.h"
+#include "kernels/cpu/loss.h"
 #include "kernels/cpu/softmax.h"
+#include "kernels/cuda/loss.h"
+#include "kernels/cuda/memory.h"
+#include "kernels/cuda/softmax.h"
 
 namespace saliency {
 
 namespace cpu = kernels::cpu;
+namespace cuda = kernels::cuda;
 
 Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets,
                      double label_smoothing) {
-  check_cpu("cross_entropy", logits);
   SALIENCY_CHECK(logits.rank() == 2 && logits.size(0) > 0 && logits.size(1) > 0,
                  "cross_entropy: expected logits [N, K] with N, K > 0, got ", logits.shape());
   const int64_t rows = logits.size(0), classes = logits.size(1);
@@ -23,26 +25,24 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets,
   SALIENCY_CHECK(label_smoothing >= 0 && label_smoothing <= 1,
                  "cross_entropy: label_smoothing must be in [0, 1], got ", label_smoothing);
 
-  const Tensor& input = logits;
-  Tensor log_probabilities = Tensor::empty(input.shape(), input.dtype());
-  Tensor probabilities = Tensor::empty(input.shape(), input.dtype());
-  Tensor loss = Tensor::empty(Shape(), input.dtype());
-  dispatch_dtype(input.dtype(), [&]<typename T>() {
-    const cpu::SoftmaxGeometry g{rows, classes, 1};
-    cpu::softmax_forward(g, /*log=*/true, input.data<T>(), log_probabilities.data<T>());
-    const T* log_p = log_probabilities.data<T>();
-    T* p = probabilities.data<T>();
-    double total = 0;
-    for (int64_t n = 0; n < rows; ++n) {
-      double row_sum = 0;
-      for (int64_t k = 0; k < classes; ++k) {
-        p[n * classes + k] = T(std::exp(double(log_p[n * classes + k])));
-        row_sum += double(log_p[n * classes + k]);
-      }
-      const double target_term = double(log_p[n * classes + targets[n]]);
-      total -= (1 - label_smoothing) * target_term + label_smoothing * row_sum / double(classes);
+  Tensor log_probabilities = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+  Tensor probabilities = Tensor::empty(logits.shape(), logits.dtype(), logits.device());
+  Tensor loss = Tensor::empty(Shape(), logits.dtype(), logits.device());
+  const cpu::SoftmaxGeometry g{rows, classes, 1};
+  dispatch_dtype(logits.dtype(), [&]<typename T>() {
+    if (logits.device().is_cuda()) {
+      const cuda::DeviceArray<int64_t> device_targets(targets);
+      cuda::softmax_forward(g, /*log=*/true, logits.device_data<T>(),
+                            log_probabilities.device_data<T>());
+      cuda::cross_entropy_forward(rows, classes, log_probabilities.device_data<T>(),
+                                  device_targets.data(), label_smoothing,
+                                  probabilities.device_data<T>(), loss.device_data<T>());
+    } else {
+      cpu::softmax_forward(g, /*log=*/true, logits.data<T>(), log_probabilities.data<T>());
+      loss.data<T>()[0] =
+          cpu::cross_entropy_forward(rows, classes, log_probabilities.data<T>(), targets.data(),
+                                     label_smoothing, probabilities.data<T>());
     }
-    loss.data<T>()[0] = T(total / double(rows));
   });
   if (!autograd::should_record({&logits})) return loss;
   return autograd::attach(
@@ -53,18 +53,19 @@ Tensor cross_entropy(const Tensor& logits, const std::vector<int64_t>& targets,
 namespace autograd {
 
 TensorList CrossEntropyNode::default_backward(const Tensor& grad_output, const InputMask&) const {
-  Tensor grad = Tensor::empty(probabilities_.shape(), probabilities_.dtype());
+  Tensor grad =
+      Tensor::empty(probabilities_.shape(), probabilities_.dtype(), probabilities_.device());
   const int64_t rows = probabilities_.size(0), classes = probabilities_.size(1);
   dispatch_dtype(grad.dtype(), [&]<typename T>() {
-    const double scale = double(grad_output.data<T>()[0]) / double(rows);
-    const double uniform = label_smoothing_ / double(classes);
-    const T* p = probabilities_.data<T>();
-    T* g = grad.data<T>();
-    for (int64_t n = 0; n < rows; ++n)
-      for (int64_t k = 0; k < classes; ++k) {
-        const double target = (k == targets_[n] ? 1 - label_smoothing_ : 0.0) + uniform;
-        g[n * classes + k] = T(scale * (double(p[n * classes + k]) - target));
-      }
+    if (grad.device().is_cuda()) {
+      const cuda::DeviceArray<int64_t> device_targets(targets_);
+      cuda::cross_entropy_backward(rows, classes, probabilities_.device_data<T>(),
+                                   device_targets.data(), label_smoothing_,
+                                   grad_output.device_data<T>(), grad.device_data<T>());
+    } else {
+      cpu::cross_entropy_backward(rows, classes, probabilities_.data<T>(), targets_.data(),
+                                  label_smoothing_, grad_output.data<T>()[0], grad.data<T>());
+    }
   });
   return {grad};
 }

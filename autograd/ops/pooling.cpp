@@ -71,11 +71,14 @@ Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
 
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const cpu::PoolGeometry g = pool_geometry("avg_pool2d", input, options);
-  check_cpu("avg_pool2d", input);
   const Shape out_shape = pooled_shape(input, g.out_h(), g.out_w());
-  Tensor output = Tensor::empty(out_shape, input.dtype());
+  Tensor output = Tensor::empty(out_shape, input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
-    cpu::avg_pool2d_forward(g, options.count_include_pad, input.data<T>(), output.data<T>());
+    if (input.device().is_cuda())
+      cuda::avg_pool2d_forward(g, options.count_include_pad, input.device_data<T>(),
+                               output.device_data<T>());
+    else
+      cpu::avg_pool2d_forward(g, options.count_include_pad, input.data<T>(), output.data<T>());
   });
   if (!autograd::should_record({&input})) return output;
   return attach_avg_pool(input, output,
@@ -128,9 +131,11 @@ TensorList MaxPoolNode::default_backward(const Tensor& grad_output, const InputM
 
 TensorList AvgPoolNode::default_backward(const Tensor& grad_output, const InputMask&) const {
   Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype(), grad_output.device());
-  if (kind() != OpKind::AdaptiveAvgPool2d) check_cpu("avg_pool2d backward", grad_output);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    if (kind() == OpKind::AdaptiveAvgPool2d && grad_output.device().is_cuda())
+    if (kind() == OpKind::AvgPool2d && grad_output.device().is_cuda())
+      cuda::avg_pool2d_backward(geometry_, count_include_pad_, grad_output.device_data<T>(),
+                                grad_input.device_data<T>());
+    else if (kind() == OpKind::AdaptiveAvgPool2d && grad_output.device().is_cuda())
       cuda::adaptive_avg_pool2d_backward(geometry_.planes, geometry_.in_h, geometry_.in_w,
                                          output_shape_[2], output_shape_[3],
                                          grad_output.device_data<T>(), grad_input.device_data<T>());

@@ -19,10 +19,22 @@ struct Window {
 };
 
 Window window_of(const cpu::PoolGeometry& g) {
-  const auto fit = [](int64_t v) { return narrow_to_int(v, "max_pool2d: a dimension"); };
-  narrow_to_int(g.in_h * g.in_w, "max_pool2d: the plane size");
+  const auto fit = [](int64_t v) { return narrow_to_int(v, "pooling: a dimension"); };
+  narrow_to_int(g.in_h * g.in_w, "pooling: the plane size");
   return {fit(g.in_h),     fit(g.in_w),     fit(g.out_h()),  fit(g.out_w()), fit(g.kernel_h),
           fit(g.kernel_w), fit(g.stride_h), fit(g.stride_w), fit(g.pad_h),   fit(g.pad_w)};
+}
+
+// The output cells whose window holds input (r, c): y with y * stride - pad <= r <
+// y * stride - pad + kernel, i.e. from floor((r + pad - kernel) / stride) + 1 (0 when that is
+// negative) to (r + pad) / stride, and likewise x.
+struct CellRange {
+  int y_begin, y_end, x_begin, x_end;
+};
+__device__ inline CellRange cells_covering(const Window& w, int r, int c) {
+  const int below_y = r + w.pad_h - w.kernel_h, below_x = c + w.pad_w - w.kernel_w;
+  return {below_y < 0 ? 0 : below_y / w.stride_h + 1, min(w.out_h, (r + w.pad_h) / w.stride_h + 1),
+          below_x < 0 ? 0 : below_x / w.stride_w + 1, min(w.out_w, (c + w.pad_w) / w.stride_w + 1)};
 }
 
 }  // namespace
@@ -64,21 +76,75 @@ void max_pool2d_backward(const cpu::PoolGeometry& g, const T* grad_output, const
   for_each_index("max_pool2d backward", g.planes * pixels, [=] __device__(auto e) {
     const auto p = e / pixels;
     const int me = int(e - p * pixels), r = me / w.in_w, c = me - r * w.in_w;
-    // Cells y with y * stride - pad <= r < y * stride - pad + kernel, i.e. from
-    // floor((r + pad - kernel) / stride) + 1 (0 when that is negative) to (r + pad) / stride.
-    const int below_y = r + w.pad_h - w.kernel_h, below_x = c + w.pad_w - w.kernel_w;
-    const int y_begin = below_y < 0 ? 0 : below_y / w.stride_h + 1;
-    const int y_end = min(w.out_h, (r + w.pad_h) / w.stride_h + 1);
-    const int x_begin = below_x < 0 ? 0 : below_x / w.stride_w + 1;
-    const int x_end = min(w.out_w, (c + w.pad_w) / w.stride_w + 1);
+    const CellRange cells_of_me = cells_covering(w, r, c);
     const int32_t* plane_argmax = argmax + p * cells;
     const T* plane_grad = grad_output + p * cells;
     T sum = T(0);
-    for (int y = y_begin; y < y_end; ++y)
-      for (int x = x_begin; x < x_end; ++x) {
+    for (int y = cells_of_me.y_begin; y < cells_of_me.y_end; ++y)
+      for (int x = cells_of_me.x_begin; x < cells_of_me.x_end; ++x) {
         const int cell = y * w.out_w + x;
         if (plane_argmax[cell] == me) sum += plane_grad[cell];
       }
+    grad_input[e] = sum;
+  });
+}
+
+// An average pool's window along one axis, as the CPU's: [begin, end) of real elements, and the
+// extent it has counting the padding it overlaps (at most in + pad).
+struct AxisWindow {
+  int begin, end, padded_extent;
+};
+__device__ inline AxisWindow axis_window(int index, int stride, int pad, int kernel, int size) {
+  const int start = index * stride - pad;
+  const int stop = min(start + kernel, size + pad);
+  return {max(start, 0), min(stop, size), stop - start};
+}
+__device__ inline int average_divisor(AxisWindow rows, AxisWindow cols, bool count_include_pad) {
+  return count_include_pad ? rows.padded_extent * cols.padded_extent
+                           : (rows.end - rows.begin) * (cols.end - cols.begin);
+}
+
+// One thread per output cell, summing its window in row-major order as the CPU does.
+template <typename T>
+void avg_pool2d_forward(const cpu::PoolGeometry& g, bool count_include_pad, const T* input,
+                        T* output) {
+  const Window w = window_of(g);
+  const int cells = w.out_h * w.out_w;
+  for_each_index("avg_pool2d", g.planes * cells, [=] __device__(auto e) {
+    const auto p = e / cells;
+    const int cell = int(e - p * cells), y = cell / w.out_w, x = cell - y * w.out_w;
+    const AxisWindow rows = axis_window(y, w.stride_h, w.pad_h, w.kernel_h, w.in_h);
+    const AxisWindow cols = axis_window(x, w.stride_w, w.pad_w, w.kernel_w, w.in_w);
+    const T* plane = input + p * (w.in_h * w.in_w);
+    T sum = T(0);
+    for (int r = rows.begin; r < rows.end; ++r)
+      for (int c = cols.begin; c < cols.end; ++c) sum += plane[r * w.in_w + c];
+    const int divisor = average_divisor(rows, cols, count_include_pad);
+    output[e] = divisor > 0 ? sum / T(divisor) : T(0);
+  });
+}
+
+// One thread per input element: the shares of the cells whose window holds it, in cell order
+// (the order in which the CPU's scatter adds them).
+template <typename T>
+void avg_pool2d_backward(const cpu::PoolGeometry& g, bool count_include_pad, const T* grad_output,
+                         T* grad_input) {
+  const Window w = window_of(g);
+  const int pixels = w.in_h * w.in_w, cells = w.out_h * w.out_w;
+  for_each_index("avg_pool2d backward", g.planes * pixels, [=] __device__(auto e) {
+    const auto p = e / pixels;
+    const int me = int(e - p * pixels), r = me / w.in_w, c = me - r * w.in_w;
+    const CellRange cells_of_me = cells_covering(w, r, c);
+    const T* plane_grad = grad_output + p * cells;
+    T sum = T(0);
+    for (int y = cells_of_me.y_begin; y < cells_of_me.y_end; ++y) {
+      const AxisWindow rows = axis_window(y, w.stride_h, w.pad_h, w.kernel_h, w.in_h);
+      for (int x = cells_of_me.x_begin; x < cells_of_me.x_end; ++x) {
+        const AxisWindow cols = axis_window(x, w.stride_w, w.pad_w, w.kernel_w, w.in_w);
+        const int divisor = average_divisor(rows, cols, count_include_pad);
+        if (divisor > 0) sum += plane_grad[y * w.out_w + x] / T(divisor);
+      }
+    }
     grad_input[e] = sum;
   });
 }
@@ -121,6 +187,8 @@ void adaptive_avg_pool2d_backward(int64_t planes, int64_t in_h, int64_t in_w, in
 #define SALIENCY_INSTANTIATE_CUDA_POOLING(T)                                                    \
   template void max_pool2d_forward<T>(const cpu::PoolGeometry&, const T*, T*, int32_t*);        \
   template void max_pool2d_backward<T>(const cpu::PoolGeometry&, const T*, const int32_t*, T*); \
+  template void avg_pool2d_forward<T>(const cpu::PoolGeometry&, bool, const T*, T*);            \
+  template void avg_pool2d_backward<T>(const cpu::PoolGeometry&, bool, const T*, T*);           \
   template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,     \
                                                const T*, T*);                                   \
   template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \

@@ -1,9 +1,9 @@
 #pragma once
-// Max and adaptive average pooling on the GPU, the counterparts of kernels/cpu/pooling.h (same
-// geometry, same conventions: padding is -infinity, ties go to the first element in row-major
-// window order, NaN propagates). The backward passes gather: each input element sums the
-// gradients of the output cells that chose it (max) or cover it (average), in the CPU's order,
-// so no atomics and the same bits.
+// Max, average and adaptive average pooling on the GPU, the counterparts of kernels/cpu/pooling.h
+// (same geometry, same conventions: padding is -infinity for max, ties go to the first element in
+// row-major window order, NaN propagates; an average divides by the padded or the real window
+// size). The backward passes gather: each input element sums the gradients of the output cells
+// that chose it (max) or cover it (average), in the CPU's order, so no atomics and the same bits.
 #include <cstdint>
 
 #include "kernels/cpu/pooling.h"
@@ -14,6 +14,13 @@ template <typename T>
 void max_pool2d_forward(const cpu::PoolGeometry& g, const T* input, T* output, int32_t* argmax);
 template <typename T>
 void max_pool2d_backward(const cpu::PoolGeometry& g, const T* grad_output, const int32_t* argmax,
+                         T* grad_input);
+
+template <typename T>
+void avg_pool2d_forward(const cpu::PoolGeometry& g, bool count_include_pad, const T* input,
+                        T* output);
+template <typename T>
+void avg_pool2d_backward(const cpu::PoolGeometry& g, bool count_include_pad, const T* grad_output,
                          T* grad_input);
 
 template <typename T>

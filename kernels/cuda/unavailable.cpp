@@ -9,6 +9,7 @@
 #include "kernels/cuda/indexing.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/linear.h"
+#include "kernels/cuda/loss.h"
 #include "kernels/cuda/memory.h"
 #include "kernels/cuda/pooling.h"
 #include "kernels/cuda/profile.h"
@@ -94,6 +95,10 @@ bool any_negative(int64_t, const T*) {
   unavailable("any_negative on CUDA");
 }
 template <typename T>
+void sum_shares(int64_t, const T*, const T*, const T*, T, T*, T*) {
+  unavailable("LRP sum shares on CUDA");
+}
+template <typename T>
 void unary_forward(cpu::UnaryOp, int64_t, const T*, T*) {
   unavailable("unary op on CUDA");
 }
@@ -135,6 +140,36 @@ void max_pool2d_forward(const cpu::PoolGeometry&, const T*, T*, int32_t*) {
 template <typename T>
 void max_pool2d_backward(const cpu::PoolGeometry&, const T*, const int32_t*, T*) {
   unavailable("max_pool2d backward on CUDA");
+}
+template <typename T>
+void batch_norm_statistics(const cpu::BatchNormGeometry&, const T*, T*, T*) {
+  unavailable("batch_norm2d statistics on CUDA");
+}
+template <typename T>
+void batch_norm_backward_input_batch_stats(const cpu::BatchNormGeometry&, const T*, const T*,
+                                           const T*, const T*, const T*, T*) {
+  unavailable("batch_norm2d backward on CUDA");
+}
+template <typename T>
+void batch_norm_backward_params(const cpu::BatchNormGeometry&, const T*, const T*, const T*,
+                                const T*, T*, T*) {
+  unavailable("batch_norm2d parameter gradients on CUDA");
+}
+template <typename T>
+void avg_pool2d_forward(const cpu::PoolGeometry&, bool, const T*, T*) {
+  unavailable("avg_pool2d on CUDA");
+}
+template <typename T>
+void avg_pool2d_backward(const cpu::PoolGeometry&, bool, const T*, T*) {
+  unavailable("avg_pool2d backward on CUDA");
+}
+template <typename T>
+void cross_entropy_forward(int64_t, int64_t, const T*, const int64_t*, double, T*, T*) {
+  unavailable("cross_entropy on CUDA");
+}
+template <typename T>
+void cross_entropy_backward(int64_t, int64_t, const T*, const int64_t*, double, const T*, T*) {
+  unavailable("cross_entropy backward on CUDA");
 }
 template <typename T>
 void adaptive_avg_pool2d_forward(int64_t, int64_t, int64_t, int64_t, int64_t, const T*, T*) {
@@ -308,7 +343,19 @@ void separable_blur_backward(const cpu::BlurGeometry&, const T*, const T*, T*) {
   template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,        \
                                                const T*, T*);                                      \
   template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,       \
-                                                const T*, T*);
+                                                const T*, T*);                                     \
+  template void sum_shares<T>(int64_t, const T*, const T*, const T*, T, T*, T*);                   \
+  template void batch_norm_statistics<T>(const cpu::BatchNormGeometry&, const T*, T*, T*);         \
+  template void batch_norm_backward_input_batch_stats<T>(                                          \
+      const cpu::BatchNormGeometry&, const T*, const T*, const T*, const T*, const T*, T*);        \
+  template void batch_norm_backward_params<T>(const cpu::BatchNormGeometry&, const T*, const T*,   \
+                                              const T*, const T*, T*, T*);                         \
+  template void avg_pool2d_forward<T>(const cpu::PoolGeometry&, bool, const T*, T*);               \
+  template void avg_pool2d_backward<T>(const cpu::PoolGeometry&, bool, const T*, T*);              \
+  template void cross_entropy_forward<T>(int64_t, int64_t, const T*, const int64_t*, double, T*,   \
+                                         T*);                                                      \
+  template void cross_entropy_backward<T>(int64_t, int64_t, const T*, const int64_t*, double,      \
+                                          const T*, T*);
 SALIENCY_INSTANTIATE_UNAVAILABLE(float)
 SALIENCY_INSTANTIATE_UNAVAILABLE(double)
 
