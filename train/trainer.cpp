@@ -24,7 +24,8 @@ int64_t metadata_count(const std::string& path, const std::string& key, const st
 
 int64_t count_correct(const Tensor& logits, const std::vector<int64_t>& labels) {
   const int64_t rows = logits.size(0), classes = logits.size(1);
-  const float* values = logits.data<float>();
+  const Tensor on_host = logits.to(Device::cpu()).to(DType::Float32);
+  const float* values = on_host.data<float>();
   int64_t correct = 0;
   for (int64_t n = 0; n < rows; ++n) {
     int64_t best = 0;
