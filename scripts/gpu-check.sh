@@ -9,8 +9,10 @@
 #                                the GPU, the build's --version, the CUDA tests (each CUDA kernel
 #                                against its CPU specification, every method on the GPU against
 #                                the CPU), a pass/fail table, the convolution kernels' times on
-#                                ResNet-50's layer shapes, `saliency bench --device cuda`, and
-#                                PyTorch's times for the same work on the same card
+#                                ResNet-50's layer shapes, `saliency bench --device cuda`, a
+#                                short `train --device cuda` beside the CPU's, eval / explain /
+#                                predict on both devices, and PyTorch's times for the same work
+#                                on the same card
 #   scripts/gpu-check.sh profile there too: the CUDA tests, the column layouts per layer and end
 #                                to end, IG-50's and SmoothGrad-50's time per op
 #                                (SALIENCY_CUDA_PROFILE=1), FP32 and TF32
@@ -98,6 +100,11 @@ case "$mode" in
       gpu-check/saliency eval --shapes 8 --device "$device" --out "gpu-check/eval_$device.json" \
         --methods vanilla,gradcam,integrated-gradients,smoothgrad,lrp \
         --metrics deletion,insertion,pointing,sanity || status=$?
+    done
+    # A short training run on both devices (the same seed: the same losses up to rounding).
+    for device in cpu cuda; do
+      gpu-check/saliency train shapes --device "$device" --epochs 2 --train-size 1024 \
+        --test-size 256 --out "gpu-check/train_$device.safetensors" || status=$?
     done
     # explain --method all and predict through the CLI on both devices (the embedded shapes
     # model): the raw attributions must agree within 1e-4 relative L2.

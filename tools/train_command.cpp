@@ -10,6 +10,7 @@
 #include "datasets/shapes.h"
 #include "kernels/cpu/parallel.h"
 #include "models/resnet.h"
+#include "saliency/predict.h"
 #include "tools/commands.h"
 #include "train/trainer.h"
 #include "weights/tensor_file.h"
@@ -20,6 +21,7 @@ namespace {
 struct TrainCommandOptions {
   std::string dataset;
   std::string out = "models/shapes-resnet.safetensors";
+  std::string device = "cpu";
   int64_t train_size = 16000, test_size = 2000, image_size = 64, width = 16;
   // About 99.5% test accuracy in six to seven minutes on 2 cores.
   train::TrainOptions training{.epochs = 8, .learning_rate = 0.08};
@@ -48,21 +50,23 @@ int run_train(TrainCommandOptions o) {
                               .num_classes = int64_t(datasets::shape_class_names().size()),
                               .base_width = o.width,
                               .stem_max_pool = false};
+  const Device device = parse_device(o.device);
   models::ResNet model(config);
   Generator generator(o.training.seed);
-  model.initialize(generator);
+  model.initialize(generator);  // on the host, so that a seed gives the same model anywhere
+  model.to(device);
   // Fresh streams: the training images never appear in the test set (or in the demo's).
   const datasets::ShapesDataset train_set(datasets::kShapesTrainSeed + 1000 * o.training.seed,
                                           o.train_size, o.image_size);
   const datasets::ShapesDataset test_set(datasets::kShapesTestSeed, o.test_size, o.image_size);
-  std::printf(
-      "training a ResNet (basic blocks 1-1-1-1, width %lld) on %lld shapes images, %d "
-      "threads\n",
-      static_cast<long long>(o.width), static_cast<long long>(o.train_size),
-      kernels::cpu::num_threads());
+  std::printf("training a ResNet (basic blocks 1-1-1-1, width %lld) on %lld shapes images, %s\n",
+              static_cast<long long>(o.width), static_cast<long long>(o.train_size),
+              device.is_cuda() ? device.str().c_str()
+                               : concat(kernels::cpu::num_threads(), " threads").c_str());
   double test_accuracy = 0;
   train::fit(
-      model, [&](const Tensor& x) { return model.forward(x); }, train_set, &test_set, o.training,
+      model, [&](const Tensor& x) { return model.forward(x.to(device)); }, train_set, &test_set,
+      o.training,
       [&](const train::EpochReport& r) {
         std::printf("epoch %2lld  loss %.4f  train %.2f%%  test %.2f%%  lr %.4f  %.1f s\n",
                     static_cast<long long>(r.epoch), r.loss, 100 * r.train_accuracy,
@@ -121,6 +125,8 @@ Command add_train_command(CLI::App& app) {
   command->add_option("--checkpoint", o->training.checkpoint,
                       "Write model + optimizer state here after every epoch");
   command->add_option("--resume", o->training.resume, "Continue from such a checkpoint");
+  command->add_option("--device", o->device, "cpu or cuda (the model trains there)")
+      ->capture_default_str();
   return [o] { return run_train(*o); };
 }
 

@@ -117,7 +117,7 @@ std::vector<EpochReport> fit(nn::Module& module, const Forward& forward, const D
 void save_checkpoint(const std::string& path, const nn::Module& module,
                      const weights::Metadata& metadata, const Optimizer* optimizer) {
   weights::TensorMap tensors;
-  for (const auto& [name, tensor] : module.state_dict()) tensors[name] = tensor;
+  for (const auto& [name, tensor] : module.state_dict()) tensors[name] = tensor.to(Device::cpu());
   weights::Metadata all = metadata;
   if (optimizer) {
     for (const auto& [name, tensor] : optimizer->state()) tensors[kOptimizerPrefix + name] = tensor;
