@@ -211,6 +211,63 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   EXPECT_EQ(gradients[0], gradients[1]);
 }
 
+// A stride-2 layer's col2im runs through phase planes when it has 16 or more input channels and
+// in row bands below that. The same layer with one input channel fewer takes the banded path, and
+// its input gradient's channels are the same sums (same columns, same order of additions), so
+// they must agree bit for bit, finish (addend and ReLU mask) included; odd sizes and both
+// paddings exercise the phase planes' edges.
+TEST(Conv2dBackward, StrideTwoCol2imByPhasesEqualsTheBandedPathBitForBit) {
+  for (const auto& [size, kernel, pad] :
+       {std::array<int64_t, 3>{13, 3, 1}, {14, 3, 1}, {13, 1, 0}, {12, 3, 0}}) {
+    kernels::cpu::Conv2dGeometry wide{.batch = 2,
+                                      .in_channels = 16,
+                                      .in_h = size,
+                                      .in_w = size + 2,
+                                      .out_channels = 24,
+                                      .kernel_h = kernel,
+                                      .kernel_w = kernel,
+                                      .stride_h = 2,
+                                      .stride_w = 2,
+                                      .pad_h = pad,
+                                      .pad_w = pad};
+    kernels::cpu::Conv2dGeometry narrow_layer = wide;
+    narrow_layer.in_channels = 15;
+    const int64_t plane = wide.in_h * wide.in_w, taps = kernel * kernel;
+    const int64_t out_count = wide.batch * wide.out_channels * wide.out_h() * wide.out_w();
+    using testing::random_floats;
+    const auto grad_output = random_floats(out_count, 61);
+    const auto weight = random_floats(wide.out_channels * 16 * taps, 62);
+    const auto relu_output = random_floats(wide.batch * 16 * plane, 63);
+    const auto addend = random_floats(wide.batch * 16 * plane, 64);
+    // The narrow layer's weights, mask and addend: the wide ones without input channel 15.
+    std::vector<float> weight15, relu15, addend15;
+    for (int64_t o = 0; o < wide.out_channels; ++o)
+      weight15.insert(weight15.end(), weight.begin() + o * 16 * taps,
+                      weight.begin() + (o * 16 + 15) * taps);
+    for (int64_t n = 0; n < wide.batch; ++n) {
+      relu15.insert(relu15.end(), relu_output.begin() + n * 16 * plane,
+                    relu_output.begin() + (n * 16 + 15) * plane);
+      addend15.insert(addend15.end(), addend.begin() + n * 16 * plane,
+                      addend.begin() + (n * 16 + 15) * plane);
+    }
+    std::vector<float> by_phases(wide.batch * 16 * plane), banded(wide.batch * 15 * plane);
+    kernels::cpu::conv2d_backward_input<float>(wide, grad_output.data(), weight.data(),
+                                               by_phases.data(), relu_output.data(), addend.data());
+    kernels::cpu::conv2d_backward_input<float>(narrow_layer, grad_output.data(), weight15.data(),
+                                               banded.data(), relu15.data(), addend15.data());
+    int64_t nonzero = 0;
+    for (int64_t n = 0; n < wide.batch; ++n)
+      for (int64_t i = 0; i < 15 * plane; ++i) {
+        const float got = by_phases[n * 16 * plane + i], want = banded[n * 15 * plane + i];
+        ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
+            << "size " << size << " kernel " << kernel << " pad " << pad << " image " << n
+            << " element " << i;
+        nonzero += want != 0.0f;
+      }
+    EXPECT_GT(nonzero, wide.batch * 15 * plane / 4);  // the mask leaves about half
+  }
+}
+
 // The implicit-GEMM path (float, any stride) against the im2col path run in float64 on the same
 // values, element by element, within the float32 bound for a k-term dot product
 // (conv_reference.h, shared with the CUDA kernels' tests: the same shapes); outputs are poisoned
