@@ -16,10 +16,9 @@
 #include "core/factory.h"
 #include "gradcheck.h"
 #include "kernels/cuda/runtime.h"
-#include "models/resnet.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
-#include "train/optimizer.h"
+#include "training_steps.h"
 #include "weights/tensor_file.h"
 
 namespace saliency {
@@ -149,42 +148,7 @@ TEST_F(CudaMethods, GradientsFlowBackAcrossTheCopy) {
 // update through the host) give PyTorch's parameters and running statistics, as the CPU does in
 // Training.TwoSgdStepsOfAResNetMatchPyTorch, with the same fixtures and tolerance.
 TEST_F(CudaMethods, TwoSgdStepsOfAResNetOnTheGpuMatchPyTorch) {
-  const std::string fixtures = std::string(SALIENCY_FIXTURE_DIR) + "/training/";
-  const weights::TensorMap initial =
-      weights::read_safetensors(fixtures + "train_step_initial.safetensors");
-  const weights::TensorMap expected =
-      weights::read_safetensors(fixtures + "train_step_final.safetensors");
-  models::ResNet model(models::ResNetConfig{.block = models::BlockKind::Basic,
-                                            .layers = {1, 1, 1, 1},
-                                            .num_classes = 5,
-                                            .base_width = 4});
-  model.load_state_dict(initial, "train_step_initial");
-  model.to(Device::cuda());
-  model.train();
-  model.set_requires_grad(true);
-  std::vector<train::ParameterSpec> all;
-  for (auto& [name, tensor] : model.named_parameters()) all.push_back({name, tensor, 1e-3});
-  train::Sgd sgd(all, 0.05, train::SgdOptions{.momentum = 0.9});
-  const Tensor images = weights::read_npy(fixtures + "train_step_images.npy").to(Device::cuda());
-  std::vector<int64_t> targets;
-  for (double t : weights::read_npy(fixtures + "train_step_targets.npy").to_vector())
-    targets.push_back(static_cast<int64_t>(t));
-  const std::vector<double> losses =
-      weights::read_npy(fixtures + "train_step_losses.npy").to_vector();
-  for (size_t step = 0; step < 2; ++step) {
-    sgd.zero_grad();
-    const Tensor loss = cross_entropy(model.forward(images), targets, 0.1);
-    ASSERT_TRUE(loss.device().is_cuda());
-    EXPECT_NEAR(loss.item(), losses[step], 1e-5 * std::abs(losses[step]));
-    autograd::backward(loss);
-    sgd.step();
-  }
-  for (const auto& [name, value] : model.state_dict()) {
-    ASSERT_TRUE(value.device().is_cuda()) << name;
-    const Tensor on_host = value.to(Device::cpu());
-    EXPECT_LT(testing::max_relative_error(on_host, expected.at(name)), 2e-5) << name;
-    EXPECT_GT(testing::max_abs_difference(on_host, initial.at(name)), 0.0) << name << " unchanged";
-  }
+  testing::expect_two_sgd_steps_match_pytorch(Device::cuda());
 }
 
 // What has no CUDA kernel says so, naming the op and the device, instead of reading device

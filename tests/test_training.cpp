@@ -10,6 +10,7 @@
 #include "gradcheck.h"
 #include "models/resnet.h"
 #include "train/optimizer.h"
+#include "training_steps.h"
 #include "weights/tensor_file.h"
 
 namespace saliency {
@@ -110,6 +111,15 @@ TEST(Optimizer, CosineScheduleWarmsUpThenDecaysToZero) {
 }
 
 TEST(Training, TwoSgdStepsOfAResNetMatchPyTorch) {
+  testing::expect_two_sgd_steps_match_pytorch(Device::cpu());
+}
+
+}  // namespace
+}  // namespace saliency
+
+namespace saliency::testing {
+
+void expect_two_sgd_steps_match_pytorch(Device device) {
   const weights::TensorMap initial =
       weights::read_safetensors(kTrainingFixtures + "train_step_initial.safetensors");
   const weights::TensorMap expected =
@@ -118,6 +128,7 @@ TEST(Training, TwoSgdStepsOfAResNetMatchPyTorch) {
       .block = models::BlockKind::Basic, .layers = {1, 1, 1, 1}, .num_classes = 5, .base_width = 4};
   models::ResNet model(config);
   model.load_state_dict(initial, "train_step_initial");
+  model.to(device);
   model.train();
   model.set_requires_grad(true);
   // PyTorch decayed every parameter: reproduce that grouping.
@@ -125,7 +136,7 @@ TEST(Training, TwoSgdStepsOfAResNetMatchPyTorch) {
   for (auto& [name, tensor] : model.named_parameters()) all.push_back({name, tensor, 1e-3});
   train::Sgd sgd(all, 0.05, train::SgdOptions{.momentum = 0.9});
 
-  const Tensor images = weights::read_npy(kTrainingFixtures + "train_step_images.npy");
+  const Tensor images = weights::read_npy(kTrainingFixtures + "train_step_images.npy").to(device);
   std::vector<int64_t> targets;
   for (double t : weights::read_npy(kTrainingFixtures + "train_step_targets.npy").to_vector())
     targets.push_back(static_cast<int64_t>(t));
@@ -134,17 +145,18 @@ TEST(Training, TwoSgdStepsOfAResNetMatchPyTorch) {
   for (size_t step = 0; step < 2; ++step) {
     sgd.zero_grad();
     const Tensor loss = cross_entropy(model.forward(images), targets, 0.1);
+    ASSERT_EQ(loss.device(), device);
     EXPECT_NEAR(loss.item(), losses[step], 1e-5 * std::abs(losses[step]));
     autograd::backward(loss);
     sgd.step();
   }
   // Every parameter and running statistic after two steps, within float32 accumulation error.
   for (const auto& [name, value] : model.state_dict()) {
-    const Tensor& reference = expected.at(name);
-    EXPECT_LT(testing::max_relative_error(value, reference), 2e-5) << name;
-    EXPECT_GT(testing::max_abs_difference(value, initial.at(name)), 0.0) << name << " unchanged";
+    ASSERT_EQ(value.device(), device) << name;
+    const Tensor on_host = value.to(Device::cpu());
+    EXPECT_LT(max_relative_error(on_host, expected.at(name)), 2e-5) << name;
+    EXPECT_GT(max_abs_difference(on_host, initial.at(name)), 0.0) << name << " unchanged";
   }
 }
 
-}  // namespace
-}  // namespace saliency
+}  // namespace saliency::testing

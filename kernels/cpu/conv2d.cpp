@@ -119,7 +119,7 @@ void add_strided(const T* values, int64_t count, int64_t stride, T* row) {
 // so the result is the same to the bit. bench_conv2d, 3 interleaved rounds (median ms, banded ->
 // phases): the 3x3/2 layers' backward at batch 8 7.26 -> 5.12 (layer2), 5.71 -> 4.82 (layer3),
 // 5.77 -> 5.06 (layer4), at batch 1 0.89 -> 0.63 (layer2); col2im's share of layer2's from 20% to
-// 12%. IG-16 at batch 16 (Winograd) 1.5% faster.
+// 12%. IG-16 at batch 16 (Winograd) 1.4% faster.
 template <typename T>
 void col2im_by_phases(const Conv2dGeometry& g, const T* columns, GradientFinish<T> finish,
                       T* image) {
