@@ -174,6 +174,9 @@ struct ATile {
   // 1x1 512 -> 2048 forward 0.287 -> 0.241 ms, its downsample 0.584 -> 0.529, layer3's 0.249 ->
   // 0.238; warm weights unchanged. Network forward at batch 1 -5%, vanilla -2%.
   const float* next = nullptr;
+  // A transposed A read in place (transposed_a_in_place): step k fetches step k + kPrefetchSteps
+  // into L1, its line lda away, where the hardware prefetchers do not follow.
+  bool fetch_ahead = false;
 };
 
 // One kRows x (Vectors * 16) tile over `depth` k steps: b is the packed B panel (Vectors * 16
@@ -191,8 +194,10 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
 #pragma GCC unroll 2
   for (int64_t k = 0; k < depth; ++k) {
     __m512 columns[Vectors];
+    if (at.fetch_ahead && k + kPrefetchSteps < depth)
+      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
     // Step k fetches line k / 8 of the next tile's row k % 8 (within this slice's k range).
-    if (at.next != nullptr && k / kRows * 16 < depth)
+    else if (at.next != nullptr && k / kRows * 16 < depth)
       _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
                    _MM_HINT_T1);
     // The first 8 x Vectors steps fetch what the epilogue will touch, a row's vector a step: C
@@ -285,9 +290,10 @@ void store_lane_sums(const __m512 (&acc)[kRows], float* sums) {
 }
 
 // sums[t * kRows + r] = the sum over one k slice of A(r, k) * column t of the tail (columns[t *
-// depth + k]) for a tile's rows: A read in place (each row a run of k steps, vectors along k) or
-// packed (each k step a run of the 8 rows: a vector holds two k steps). The k order differs from
-// the micro-kernel's; each element's is still fixed by the shape (not by threads or tasks).
+// depth + k]) for a tile's rows: a plain A read in place (each row a run of k steps, vectors
+// along k), or a packed or in-place transposed one (each k step a run of the 8 rows: a vector
+// holds two k steps, one load when packed). The k order differs from the micro-kernel's; each
+// element's is still fixed by the shape (not by threads, tasks or where A is read from).
 void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t count, float* sums) {
   for (int64_t t = 0; t < count; ++t) {
     const float* column = columns + t * depth;
@@ -315,10 +321,15 @@ void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t cou
         const int64_t step = k + 2 * u;  // lanes 0-7: k step `step`, lanes 8-15: step + 1
         const __m512 b = _mm512_mask_broadcastss_ps(_mm512_set1_ps(column[step]), 0xFF00,
                                                     _mm_load_ss(column + step + 1));
-        acc[u] = _mm512_fmadd_ps(_mm512_loadu_ps(at.a + step * kRows), b, acc[u]);
+        const float* rows = at.a + step * at.step;
+        const __m512 a = at.step == kRows
+                             ? _mm512_loadu_ps(rows)
+                             : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(rows)),
+                                                  _mm256_loadu_ps(rows + at.step), 1);
+        acc[u] = _mm512_fmadd_ps(a, b, acc[u]);
       }
     for (; k < depth; ++k)
-      acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0x00FF, at.a + k * kRows),
+      acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0x00FF, at.a + k * at.step),
                                _mm512_set1_ps(column[k]), acc[0]);
     const __m512 both = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
     // lanes 0-7 plus lanes 8-15
@@ -420,6 +431,23 @@ struct Panels {
 // same few L1 sets and are evicted between panels.
 bool reads_a_in_place(const Operand& a, int rows) {
   return !a.transposed && rows == kRows;
+}
+
+// A transposed A is read in place too when the block has a single panel (at batch 1, a 7 x 7
+// map's 48 columns and its tail): each tile then sweeps its k steps once, so a slice's lines
+// sharing a few L1 sets costs little, and packing only added a copy that waited on every line
+// (the weights come from memory at batch 1). Not when lda is a multiple of 1024 floats: every
+// line of a slice then falls in one L1 set, and the tail sums and the next row tile (the other
+// half of each line) went back to L2 for all of them. Full tiles only: a partial one is packed
+// with its zero rows. bench_conv2d at batch 1 (2 threads, Zen 5, medians of 3, three
+// interleaved rounds, ms): backward of layer4's 1x1 512 -> 2048 0.376-0.404 -> 0.308-0.349 with
+// weights from memory, 0.308-0.318 -> 0.291-0.297 cached; of its 3x3 on the direct path
+// 0.93-1.06 -> 0.83-0.96; its 3x3/2 within noise; its 1x1/2 downsample (lda 1024) 0.70-0.73 ->
+// 0.80-0.82 in place, hence the rule above.
+bool transposed_a_in_place(const Operand& a, int rows, const Panels& panels,
+                           const float* packed_a) {
+  return a.transposed && a.ld % 1024 != 0 && rows == kRows && panels.count == 1 &&
+         packed_a == nullptr;
 }
 
 // A plain B is read in place, its k steps ldb apart, when ldb is not a multiple of 256 floats
@@ -561,7 +589,9 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, block.i_end - i));
       ATile at{buffers.a.get(), 1, kRows};
-      if (reads_a_in_place(p.a, rows))
+      if (transposed_a_in_place(p.a, rows, panels, packed_a))
+        at = {.a = p.a.data + k0 * p.a.ld + i, .row = 1, .step = p.a.ld, .fetch_ahead = true};
+      else if (reads_a_in_place(p.a, rows))
         at = {p.a.data + i * p.a.ld + k0, p.a.ld, 1,
               i + 2 * kRows <= block.i_end ? p.a.data + (i + kRows) * p.a.ld + k0 : nullptr};
       else if (packed_a != nullptr)

@@ -7,15 +7,15 @@
 // Blocking (the numbers are in gemm_packed.cpp): k runs in slices of kDepth; for each slice a
 // task takes its block of B (kDepth x up to kBlockColumns), packed or in place, then, for every
 // 8 rows of A, takes those rows' slice (8 KB, stays in L1: read in place from a plain A, packed
-// once per product from a transposed one) and runs the 8 x 48 micro-kernel across the block's
-// panels. A C
-// element is summed over k in the same order whichever task or thread computes it, so results do
-// not depend on the thread count. Batched products (one A, many images' B and C) pack several small
-// images' columns into one block, so that A is read once per block rather than once per image;
-// images of 16-64 columns (7 x 7 maps) are packed end to end, panels straddling them. An image's
-// last 1-4 columns past its full panels (a single 7 x 7 map's 49th) are dot products instead of
-// a panel of mostly empty lanes: their k order differs from the panels', so such a column of a
-// single image may differ in the last bits from the same image's column in a straddled batch.
+// once per product from a transposed one unless a single panel reads it) and runs the 8 x 48
+// micro-kernel across the block's panels. A C element is summed over k in the same order whichever
+// task or thread computes it, so results do not depend on the thread count. Batched products (one
+// A, many images' B and C) pack several small images' columns into one block, so that A is read
+// once per block rather than once per image; images of 16-64 columns (7 x 7 maps) are packed end to
+// end, panels straddling them. An image's last 1-4 columns past its full panels (a single 7 x 7
+// map's 49th) are dot products instead of a panel of mostly empty lanes: their k order differs from
+// the panels', so such a column of a single image may differ in the last bits from the same image's
+// column in a straddled batch.
 //
 // Eigen's GEMM (gemm.cpp) stays the reference this one is tested against (tests/ops/test_gemm.cpp)
 // and serves double, builds without AVX-512, products with fewer than 8 rows (a GEMV: the

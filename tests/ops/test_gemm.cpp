@@ -2,6 +2,7 @@
 // with the summation error bound, and against Eigen, on shapes that cover every tile edge.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstdlib>
@@ -149,6 +150,52 @@ TEST(Gemm, PlainBReadInPlaceOrPackedGivesTheSameBits) {
       ASSERT_EQ(std::bit_cast<uint32_t>(c_in_place[i]), std::bit_cast<uint32_t>(c_packed[i]))
           << "m " << t.m << " n " << t.n << " k " << t.k << ", element " << i;
   }
+}
+
+// A transposed A is read in place when the product has a single panel of columns (at most 48,
+// plus up to 4 tail columns) and packed when it has more. Each column's sum does not depend on
+// the others, so the single-panel product's columns must equal, bit for bit, the same columns
+// inside a wider product: B2 holds B's panel columns twice (two panels, A packed) and then B's
+// tail columns, which stay tail columns there.
+TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
+  constexpr int64_t kPanel = 48;
+  uint32_t seed = 140;
+  int compared = 0;
+  for (const Case& t : edge_cases()) {
+    if (!t.transpose_a || t.transpose_b || t.n > kPanel + 4) continue;
+    const Operands single = make_operands(t, seed += 3);
+    const int64_t panel_columns = std::min(t.n, kPanel), tail = t.n - panel_columns;
+    Operands wide = single;
+    wide.args.n = 2 * kPanel + tail;
+    wide.args.ldb = wide.args.n + 3;
+    wide.args.ldc = wide.args.n + 3;
+    wide.b.assign(t.k * wide.args.ldb, 0.0f);
+    wide.c.assign(t.m * wide.args.ldc, 0.0f);
+    // Where each of single's columns sits in wide.
+    auto wide_column = [&](int64_t j) { return j < panel_columns ? j : 2 * kPanel + j - kPanel; };
+    for (int64_t r = 0; r < t.k; ++r)
+      for (int64_t j = 0; j < t.n; ++j) {
+        const float value = single.b[r * single.args.ldb + j];
+        wide.b[r * wide.args.ldb + wide_column(j)] = value;
+        if (j < panel_columns) wide.b[r * wide.args.ldb + kPanel + j] = value;
+      }
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j)
+        wide.c[i * wide.args.ldc + wide_column(j)] = single.c[i * single.args.ldc + j];
+    std::vector<float> c_single = single.c, c_wide = wide.c;
+    kernels::cpu::parallel_gemm(single.args, t.alpha, single.a.data(), single.b.data(), t.beta,
+                                c_single.data());
+    kernels::cpu::parallel_gemm(wide.args, t.alpha, wide.a.data(), wide.b.data(), t.beta,
+                                c_wide.data());
+    expect_matches_reference(t, single, c_single);
+    for (int64_t i = 0; i < t.m; ++i)
+      for (int64_t j = 0; j < t.n; ++j)
+        ASSERT_EQ(std::bit_cast<uint32_t>(c_single[i * single.args.ldc + j]),
+                  std::bit_cast<uint32_t>(c_wide[i * wide.args.ldc + wide_column(j)]))
+            << "m " << t.m << " n " << t.n << " k " << t.k << ", C(" << i << ", " << j << ")";
+    ++compared;
+  }
+  EXPECT_GE(compared, 6);  // one tile, partial tiles, tails, several k slices, beta != 0
 }
 
 TEST(Gemm, PackedKernelServesFloatProductsOfEightRowsOrMore) {
