@@ -158,6 +158,9 @@ TEST(Gemm, PlainBReadInPlaceOrPackedGivesTheSameBits) {
 // inside a wider product: B2 holds B's panel columns twice (two panels, A packed) and then B's
 // tail columns, which stay tail columns there.
 TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
+  // Eigen (SALIENCY_GEMM=eigen, builds without AVX-512) treats a tail column differently.
+  if (!kernels::cpu::packed_gemm_applies({.transpose_a = true, .m = 8, .n = 49, .k = 1}))
+    GTEST_SKIP() << "the packed GEMM is not in use";
   constexpr int64_t kPanel = 48;
   uint32_t seed = 140;
   int compared = 0;
