@@ -194,9 +194,10 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
 #pragma GCC unroll 2
   for (int64_t k = 0; k < depth; ++k) {
     __m512 columns[Vectors];
+    // A transposed tile read in place fetches its own steps ahead; a plain one the next tile's
+    // rows: step k fetches line k / 8 of its row k % 8 (within this slice's k range).
     if (at.fetch_ahead && k + kPrefetchSteps < depth)
       _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
-    // Step k fetches line k / 8 of the next tile's row k % 8 (within this slice's k range).
     else if (at.next != nullptr && k / kRows * 16 < depth)
       _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
                    _MM_HINT_T1);
