@@ -32,6 +32,9 @@ install(FILES ${PROJECT_BINARY_DIR}/saliencyConfig.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/saliency)
 
 set(SALIENCY_PC_LIBS "-lsaliency -pthread")
+if(SALIENCY_MVEC_LIBRARY)
+  string(APPEND SALIENCY_PC_LIBS " -lmvec")
+endif()
 if(SALIENCY_HAS_CUDA)
   string(APPEND SALIENCY_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcublas -lcudart")
 endif()

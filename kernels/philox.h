@@ -36,8 +36,9 @@ SALIENCY_HOST_DEVICE inline Block philox4x32_10(Block counter, uint32_t key0, ui
 
 // Standard normal draws 4 j .. 4 j + 3 of stream `seed`: block j's four words as two Box-Muller
 // pairs, in double (r = sqrt(-2 ln u1) with u1 in (0, 1], angle 2 pi u2 with u2 in [0, 1)). The
-// C library's and CUDA's log, sin and cos may differ in the last bit of a double, which rounding
-// to float hides in all but rare cases: the streams agree to rounding, not bit for bit.
+// C library's and CUDA's log, sin and cos may differ in the last bit of a double, and the CPU's
+// fill (kernels/cpu/random.cpp) takes glibc's vector versions, within 4 ulp: rounding to float
+// hides that in all but rare cases, so the streams agree to rounding, not bit for bit.
 SALIENCY_HOST_DEVICE inline void standard_normal_quad(uint64_t seed, uint64_t j, double out[4]) {
   const Block bits = philox4x32_10(Block{{uint32_t(j), uint32_t(j >> 32), 0u, 0u}}, uint32_t(seed),
                                    uint32_t(seed >> 32));

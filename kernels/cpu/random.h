@@ -1,6 +1,7 @@
 #pragma once
 // Normal noise from the counter-based stream of kernels/philox.h, filled in parallel: out[i] is
-// stddev times standard normal draw (first + i) of stream `seed`, whichever thread computes it.
+// stddev times standard normal draw (first + i) of stream `seed`, whichever thread computes it
+// (AVX-512 builds with glibc's libmvec draw eight Philox blocks at a time).
 // kernels/cuda/random.h draws the same stream on a GPU.
 #include <cstdint>
 
