@@ -16,13 +16,20 @@ struct Block {
   uint32_t word[4];
 };
 
-// The generator's ten rounds (constants from the paper): the counter is the plaintext, the
-// key is bumped by the Weyl constants between rounds.
+// The paper's constants, shared with the CPU's eight-block version (kernels/cpu/random.cpp):
+// the round multipliers, the Weyl constants that bump the key between rounds, and Box-Muller's
+// scale of a 32-bit word to [0, 1) and its full turn.
+inline constexpr int kRounds = 10;
+inline constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
+inline constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
+inline constexpr double kTwoToMinus32 = 1.0 / 4294967296.0;
+inline constexpr double kTwoPi = 6.283185307179586476925286766559;
+
+// The generator's ten rounds: the counter is the plaintext, the key is bumped by the Weyl
+// constants between rounds.
 SALIENCY_HOST_DEVICE inline Block philox4x32_10(Block counter, uint32_t key0, uint32_t key1) {
-  constexpr uint32_t kMultiplier0 = 0xD2511F53u, kMultiplier1 = 0xCD9E8D57u;
-  constexpr uint32_t kWeyl0 = 0x9E3779B9u, kWeyl1 = 0xBB67AE85u;
   uint32_t* c = counter.word;
-  for (int round = 0; round < 10; ++round) {
+  for (int round = 0; round < kRounds; ++round) {
     if (round > 0) key0 += kWeyl0, key1 += kWeyl1;
     const uint64_t product0 = uint64_t(kMultiplier0) * c[0];
     const uint64_t product1 = uint64_t(kMultiplier1) * c[2];
@@ -42,8 +49,6 @@ SALIENCY_HOST_DEVICE inline Block philox4x32_10(Block counter, uint32_t key0, ui
 SALIENCY_HOST_DEVICE inline void standard_normal_quad(uint64_t seed, uint64_t j, double out[4]) {
   const Block bits = philox4x32_10(Block{{uint32_t(j), uint32_t(j >> 32), 0u, 0u}}, uint32_t(seed),
                                    uint32_t(seed >> 32));
-  constexpr double kTwoToMinus32 = 1.0 / 4294967296.0;
-  constexpr double kTwoPi = 6.283185307179586476925286766559;
   for (int pair = 0; pair < 2; ++pair) {
     const double u1 = (double(bits.word[2 * pair]) + 1.0) * kTwoToMinus32;
     const double u2 = double(bits.word[2 * pair + 1]) * kTwoToMinus32;

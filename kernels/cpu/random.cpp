@@ -33,10 +33,11 @@ void group_draws(uint64_t seed, uint64_t first_block, GroupDraws& draws) {
                                          _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0));
   __m512i c[4] = {_mm512_and_si512(block, low32), _mm512_maskz_srli_epi64(kAll, block, 32),
                   _mm512_setzero_si512(), _mm512_setzero_si512()};
-  const __m512i m0 = _mm512_set1_epi64(0xD2511F53), m1 = _mm512_set1_epi64(0xCD9E8D57);
+  const __m512i m0 = _mm512_set1_epi64(philox::kMultiplier0),
+                m1 = _mm512_set1_epi64(philox::kMultiplier1);
   uint32_t key0 = uint32_t(seed), key1 = uint32_t(seed >> 32);
-  for (int round = 0; round < 10; ++round) {
-    if (round > 0) key0 += 0x9E3779B9u, key1 += 0xBB67AE85u;
+  for (int round = 0; round < philox::kRounds; ++round) {
+    if (round > 0) key0 += philox::kWeyl0, key1 += philox::kWeyl1;
     const __m512i product0 = _mm512_maskz_mul_epu32(kAll, m0, c[0]),
                   product1 = _mm512_maskz_mul_epu32(kAll, m1, c[2]);
     const __m512i next0 =
@@ -50,8 +51,8 @@ void group_draws(uint64_t seed, uint64_t first_block, GroupDraws& draws) {
     c[2] = next2;
     c[3] = _mm512_and_si512(product0, low32);
   }
-  const __m512d two_to_minus_32 = _mm512_set1_pd(1.0 / 4294967296.0);
-  const __m512d two_pi = _mm512_set1_pd(6.283185307179586476925286766559);
+  const __m512d two_to_minus_32 = _mm512_set1_pd(philox::kTwoToMinus32);
+  const __m512d two_pi = _mm512_set1_pd(philox::kTwoPi);
   for (int pair = 0; pair < 2; ++pair) {
     const __m512d u1 = _mm512_mul_pd(
         _mm512_add_pd(_mm512_cvtepi64_pd(c[2 * pair]), _mm512_set1_pd(1.0)), two_to_minus_32);
