@@ -476,7 +476,7 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
           {.bias = bias, .relu = activation == ConvActivation::relu, .addend = residual});
       return;
     }
-    if (implicit_conv2d_applies(g, ConvPass::forward)) {
+    if (implicit_conv2d_applies(g)) {
       // The kernel stores bias and ReLU itself; a residual comes between them, so then the
       // residual and the ReLU follow in a pass of their own.
       if (residual == nullptr) {
@@ -500,7 +500,7 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
                                      {.relu_mask = relu_output, .addend = addend});
       return;
     }
-    if (implicit_conv2d_applies(g, ConvPass::backward_input)) {
+    if (implicit_conv2d_applies(g)) {
       implicit_conv2d_backward_input(g, grad_output, weight, grad_input, relu_output, addend);
       return;
     }

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <span>
 #include <utility>
 
 #include "kernels/cpu/conv2d_plan.h"
@@ -22,13 +23,12 @@ namespace {
 // its operands in L1, ahead of 12 x 32 and 6 x 64 once A is read in place (unpacked).
 constexpr int kRows = 8;
 constexpr int kVectors = 3;
-constexpr int64_t kTileWidth = 16 * kVectors;
 // Blocking: k runs in slices of about kDepth (28 channels x 9 taps for a 3x3 layer: one tile
 // column's B is then a few rows of 28 padded planes, which stay in L1); a task is kBlockRows x
-// kBlockWidth of C, and its A slice (64 KB) stays in L2.
+// kBlockTiles tile columns of C, and its A slice (64 KB) stays in L2.
 constexpr int64_t kDepth = 256;
 constexpr int64_t kBlockRows = 64;
-constexpr int64_t kBlockWidth = 8 * kTileWidth;
+constexpr int64_t kBlockTiles = 8;  // tile columns a block wide
 
 // C[m x n] (row stride ldc) = A B, k running over (outer, tap) pairs with taps fastest:
 //   A(i, o, t) = a[i * a_row + o * a_outer + a_tap[t]]
@@ -72,7 +72,7 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
   __m512 acc[Rows][Vectors];
 #pragma GCC unroll 8
   for (int i = 0; i < Rows; ++i)
-#pragma GCC unroll 3
+#pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_setzero_ps();
   for (int64_t o = 0; o < outers; ++o) {
     const float* a_outer = a.data + o * a.outer;
@@ -81,24 +81,40 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
     for (int64_t t = 0; t < taps; ++t) {
       const float* a_tap = a_outer + a.tap[t];
       const float* b_tap = b_outer + b.tap[t];
-      __m512 columns[Vectors];
-#pragma GCC unroll 3
-      for (int v = 0; v < Vectors; ++v)
-        columns[v] = v + 1 == Vectors ? _mm512_maskz_loadu_ps(last, b_tap + 16 * v)
-                                      : _mm512_loadu_ps(b_tap + 16 * v);
+      const auto column = [&](int v) {
+        return v + 1 == Vectors ? _mm512_maskz_loadu_ps(last, b_tap + 16 * v)
+                                : _mm512_loadu_ps(b_tap + 16 * v);
+      };
+      // The operands of the shorter side are held while the longer side streams past them:
+      // 24 accumulators plus all of either side's vectors would not fit 32 registers.
+      if constexpr (Rows >= Vectors) {
+        __m512 columns[Vectors];
 #pragma GCC unroll 8
-      for (int i = 0; i < Rows; ++i) {
-        const __m512 weight = _mm512_set1_ps(a_tap[i * a.row]);
-#pragma GCC unroll 3
-        for (int v = 0; v < Vectors; ++v)
-          acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
+        for (int v = 0; v < Vectors; ++v) columns[v] = column(v);
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) {
+          const __m512 weight = _mm512_set1_ps(a_tap[i * a.row]);
+#pragma GCC unroll 8
+          for (int v = 0; v < Vectors; ++v)
+            acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
+        }
+      } else {
+        __m512 weights[Rows];
+#pragma GCC unroll 8
+        for (int i = 0; i < Rows; ++i) weights[i] = _mm512_set1_ps(a_tap[i * a.row]);
+#pragma GCC unroll 8
+        for (int v = 0; v < Vectors; ++v) {
+          const __m512 values = column(v);
+#pragma GCC unroll 8
+          for (int i = 0; i < Rows; ++i) acc[i][v] = _mm512_fmadd_ps(weights[i], values, acc[i][v]);
+        }
       }
     }
   }
 #pragma GCC unroll 8
   for (int i = 0; i < Rows; ++i) {
     float* row = c + i * ldc;
-#pragma GCC unroll 3
+#pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) {
       const __mmask16 mask = v + 1 == Vectors ? last : __mmask16(0xFFFF);
       __m512 value = acc[i][v];
@@ -114,22 +130,39 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
 using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool,
                               const float*, bool);
 
-// Tiles<Taps>[rows - 1][vectors - 1]: full tiles and every edge shape for one tap count.
-template <int Taps, size_t... R, size_t... V>
+// Tiles<Taps, MaxRows, MaxVectors>[rows - 1][vectors - 1]: full tiles and every edge shape.
+template <int Taps, int MaxRows, int MaxVectors>
+using TileTable = std::array<std::array<TileFunction, MaxVectors>, MaxRows>;
+template <int Taps, int MaxRows, int MaxVectors, size_t... R, size_t... V>
 constexpr auto make_tiles(std::index_sequence<R...>, std::index_sequence<V...>) {
   auto row = [](auto rows) {
-    return std::array<TileFunction, kVectors>{
+    return std::array<TileFunction, MaxVectors>{
         &tile<int(decltype(rows)::value) + 1, int(V) + 1, Taps>...};
   };
-  return std::array<std::array<TileFunction, kVectors>, kRows>{
-      row(std::integral_constant<size_t, R>{})...};
+  return TileTable<Taps, MaxRows, MaxVectors>{row(std::integral_constant<size_t, R>{})...};
 }
-template <int Taps>
-constexpr auto kTiles = make_tiles<Taps>(std::make_index_sequence<kRows>{},
-                                         std::make_index_sequence<kVectors>{});
+template <int Taps, int MaxRows, int MaxVectors>
+constexpr auto kTiles = make_tiles<Taps, MaxRows, MaxVectors>(
+    std::make_index_sequence<MaxRows>{}, std::make_index_sequence<MaxVectors>{});
 
-const std::array<std::array<TileFunction, kVectors>, kRows>& tiles_for(int64_t taps) {
-  return taps == 9 ? kTiles<9> : kTiles<0>;  // 3x3 layers carry nearly all the work
+// Products with at most kFewRows rows (the backward of an image stem: 3 input channels) take
+// tiles of kFewRows x kFewVectors instead, again 24 accumulators, rather than a 3 x 3 edge of the
+// 8 x 3 tile (9 accumulators, 6 loads per 9 FMAs). The stem's backward (bench_conv2d, medians
+// of 3 in 3 interleaved rounds, ms, batch 1 / 8): im2col 0.840 / 7.72, 3 x 3 tiles 0.886 /
+// 7.51, 3 x 8 tiles 0.771 / 6.47.
+constexpr int kFewRows = 3;
+constexpr int kFewVectors = 8;
+
+// The tile function for a rows x vectors tile of this product.
+TileFunction tile_for(const ImplicitGemm& g, int64_t rows, int64_t vectors) {
+  if (g.m <= kFewRows) return kTiles<0, kFewRows, kFewVectors>[rows - 1][vectors - 1];
+  // 3x3 layers carry nearly all the work
+  const auto& tiles = g.taps == 9 ? kTiles<9, kRows, kVectors> : kTiles<0, kRows, kVectors>;
+  return tiles[rows - 1][vectors - 1];
+}
+
+int64_t tile_width(const ImplicitGemm& g) {
+  return 16 * (g.m <= kFewRows ? kFewVectors : kVectors);
 }
 
 // One task: a block of C, every k slice in order, tiles column by column so that one tile
@@ -139,12 +172,11 @@ const std::array<std::array<TileFunction, kVectors>, kRows>& tiles_for(int64_t t
 // of a whole block then no longer fits the cache.)
 void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_begin,
                int64_t j_end) {
-  const int64_t slice = std::max<int64_t>(1, kDepth / g.taps);
-  const auto& tiles = tiles_for(g.taps);
+  const int64_t slice = std::max<int64_t>(1, kDepth / g.taps), step = tile_width(g);
   for (int64_t o0 = 0; o0 < g.outers; o0 += slice) {
     const int64_t outers = std::min(g.outers, o0 + slice) - o0;
-    for (int64_t j = j_begin; j < j_end; j += kTileWidth) {
-      const int64_t width = std::min(kTileWidth, j_end - j);
+    for (int64_t j = j_begin; j < j_end; j += step) {
+      const int64_t width = std::min(step, j_end - j);
       const int64_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
       const auto last = static_cast<__mmask16>((1u << tail) - 1);
       const View b{g.b + o0 * g.b_outer + j, 0, g.b_outer, g.b_tap};
@@ -152,9 +184,9 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
         const bool last_slice = o0 + slice >= g.outers;
-        tiles[rows - 1][vectors - 1](outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
-                                     last_slice && g.bias != nullptr ? g.bias + i : nullptr,
-                                     last_slice && g.relu);
+        tile_for(g, rows, vectors)(outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
+                                   last_slice && g.bias != nullptr ? g.bias + i : nullptr,
+                                   last_slice && g.relu);
       }
     }
   }
@@ -164,12 +196,13 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
 // a task takes all rows of its columns; otherwise rows are split too, so that narrow layers
 // (7 x 7 maps) still keep both cores busy.
 void run(const ImplicitGemm& g) {
-  const int64_t column_blocks = (g.n + kBlockWidth - 1) / kBlockWidth;
+  const int64_t block_width = kBlockTiles * tile_width(g);
+  const int64_t column_blocks = (g.n + block_width - 1) / block_width;
   const int64_t block_rows = column_blocks >= 4 ? g.m : kBlockRows;
   const int64_t row_blocks = (g.m + block_rows - 1) / block_rows;
   parallel_tasks(row_blocks * column_blocks, [&](int64_t task) {
-    const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * kBlockWidth;
-    run_block(g, i, std::min(g.m, i + block_rows), j, std::min(g.n, j + kBlockWidth));
+    const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * block_width;
+    run_block(g, i, std::min(g.m, i + block_rows), j, std::min(g.n, j + block_width));
   });
 }
 
@@ -188,6 +221,18 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
               continue;
             }
             const float* source = in + source_y * p.width;
+            // Unit stride: a run of the source row between zeros, copied rather than tested
+            // element by element (bench_conv2d's stride-1 3x3 layers, medians of 3 in 3 rounds:
+            // layer1 forward 0.580 -> 0.542 ms at batch 1, 4.68 -> 4.39 at batch 8, backward
+            // 0.606 -> 0.561 and 4.84 -> 4.57; layer2 2-3% faster, layer3 the same).
+            if (p.stride_w == 1) {
+              const int64_t begin = std::clamp<int64_t>(p.left, 0, p.columns);
+              const int64_t end = std::clamp<int64_t>(p.left + p.width, begin, p.columns);
+              std::fill(row, row + begin, 0.0f);
+              if (end > begin) std::copy_n(source + (begin - p.left), end - begin, row + begin);
+              std::fill(row + end, row + p.columns, 0.0f);
+              continue;
+            }
             for (int64_t x = 0; x < p.columns; ++x) {
               const int64_t source_x = p.stride_w * x + b - p.left;
               row[x] = source_x >= 0 && source_x < p.width ? source[source_x] : 0.0f;
@@ -198,9 +243,9 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
 }
 
 // Copies C (row c at c * ldc, position (r, q) at r * stride + q) into `image` as placed; a null
-// product writes zeros there instead. An addend (laid out as `image`) is added to each value
-// copied; then, with a relu_mask (laid out the same way), a value lands only where the mask is
-// > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward fused into the copy.
+// product (positions no tap reaches) counts as zeros. An addend (laid out as `image`) is added to
+// each value copied; then, with a relu_mask (laid out the same way), a value lands only where the
+// mask is > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward fused into the copy.
 void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride,
              const Placement& at, const float* relu_mask, const float* addend, float* image) {
   parallel_for(0, channels, grain_for(at.rows * at.columns), [&](int64_t lo, int64_t hi) {
@@ -209,10 +254,11 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
         const int64_t offset = (c * at.height + at.row0 + r * at.row_step) * at.width + at.column0;
         float* out = image + offset;
         const float* in = product == nullptr ? nullptr : product + c * ldc + r * stride;
-        if ((relu_mask != nullptr || addend != nullptr) && in != nullptr) {
+        if (relu_mask != nullptr || addend != nullptr) {
           for (int64_t q = 0; q < at.columns; ++q) {
             const int64_t at_q = offset + q * at.column_step;
-            float value = in[q];  // loaded unconditionally, so the select vectorizes
+            // (in is loaded unconditionally, so that the select vectorizes)
+            float value = in == nullptr ? 0.0f : in[q];
             if (addend != nullptr) value = value + addend[at_q];
             out[q * at.column_step] = relu_mask == nullptr || relu_mask[at_q] > 0.0f ? value : 0.0f;
           }
@@ -226,43 +272,49 @@ void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride
   });
 }
 
-// Runs a planned correlation for every image of the batch: split, GEMM, scatter.
-void execute(int64_t batch, const Correlation& plan, const float* weight, const float* bias,
-             bool relu, const float* relu_mask, const float* addend, const float* source,
-             float* target) {
-  const int64_t source_size = plan.planes.channels * plan.planes.height * plan.planes.width;
-  const int64_t target_size = plan.target_channels * plan.at.height * plan.at.width;
-  if (plan.b_tap.empty()) {  // no tap reaches these positions
-    for (int64_t image = 0; image < batch; ++image)
-      scatter(plan.target_channels, nullptr, 0, 0, plan.at, nullptr, nullptr,
-              target + image * target_size);
-    return;
-  }
-  const int64_t flat = plan.flat();
-  Scratch<float> split(plan.planes.channels * plan.planes.channel()),
-      product(plan.target_channels * flat);
-  const ImplicitGemm gemm{.m = plan.target_channels,
-                          .n = flat,
-                          .outers = plan.planes.channels,
-                          .taps = static_cast<int64_t>(plan.b_tap.size()),
-                          .a = weight,
-                          .a_row = plan.a_row,
-                          .a_outer = plan.a_outer,
-                          .a_tap = plan.a_tap.data(),
-                          .b = split.data() + plan.first,
-                          .b_outer = plan.planes.channel(),
-                          .b_tap = plan.b_tap.data(),
-                          .c = product.data(),
-                          .ldc = flat,
-                          .bias = bias,
-                          .relu = relu};
+// Runs planned correlations that read the same planes for every image of the batch: the source
+// split into its planes once per image, then each plan's GEMM and scatter.
+void execute(int64_t batch, std::span<const Correlation> plans, const float* weight,
+             const float* bias, bool relu, const float* relu_mask, const float* addend,
+             const float* source, float* target) {
+  const PhasePlanes& planes = plans.front().planes;
+  const Correlation& any = plans.front();
+  const int64_t source_size = planes.channels * planes.height * planes.width;
+  const int64_t target_size = any.target_channels * any.at.height * any.at.width;
+  int64_t largest = 0;
+  for (const Correlation& plan : plans) largest = std::max(largest, plan.flat());
+  Scratch<float> split(planes.channels * planes.channel()), product(any.target_channels * largest);
   for (int64_t image = 0; image < batch; ++image) {
-    split_phases(plan.planes, source + image * source_size, split.data());
-    run(gemm);
-    scatter(plan.target_channels, product.data(), flat, plan.planes.columns, plan.at,
-            relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
-            addend == nullptr ? nullptr : addend + image * target_size,
-            target + image * target_size);
+    const float* mask = relu_mask == nullptr ? nullptr : relu_mask + image * target_size;
+    const float* added = addend == nullptr ? nullptr : addend + image * target_size;
+    bool split_done = false;
+    for (const Correlation& plan : plans) {
+      if (plan.b_tap.empty()) {  // no tap reaches these positions
+        scatter(plan.target_channels, nullptr, 0, 0, plan.at, mask, added,
+                target + image * target_size);
+        continue;
+      }
+      if (!std::exchange(split_done, true))
+        split_phases(planes, source + image * source_size, split.data());
+      const int64_t flat = plan.flat();
+      run({.m = plan.target_channels,
+           .n = flat,
+           .outers = planes.channels,
+           .taps = static_cast<int64_t>(plan.b_tap.size()),
+           .a = weight,
+           .a_row = plan.a_row,
+           .a_outer = plan.a_outer,
+           .a_tap = plan.a_tap.data(),
+           .b = split.data() + plan.first,
+           .b_outer = planes.channel(),
+           .b_tap = plan.b_tap.data(),
+           .c = product.data(),
+           .ldc = flat,
+           .bias = bias,
+           .relu = relu});
+      scatter(plan.target_channels, product.data(), flat, planes.columns, plan.at, mask, added,
+              target + image * target_size);
+    }
   }
 }
 
@@ -274,12 +326,12 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g) {
          g.out_h() > 0 && g.out_w() > 0;
 }
 
-bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
-  constexpr int64_t kStemChannels = 4;  // see the header: strided forward of image stems only
+bool implicit_conv2d_applies(const Conv2dGeometry& g) {
+  constexpr int64_t kStemChannels = 4;  // see the header: of strided layers, image stems only
   constexpr int64_t kSmallMap = 64;     // see the header: smaller output maps go to im2col
   const bool stride_one = g.stride_h == 1 && g.stride_w == 1;
-  const bool taken = stride_one ? g.out_h() * g.out_w() >= kSmallMap
-                                : pass == ConvPass::forward && g.in_channels <= kStemChannels;
+  const bool taken =
+      stride_one ? g.out_h() * g.out_w() >= kSmallMap : g.in_channels <= kStemChannels;
   return taken && implicit_conv2d_supports(g) &&
          requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
 }
@@ -287,15 +339,17 @@ bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
 void implicit_conv2d_forward(const Conv2dGeometry& g, const float* input, const float* weight,
                              const float* bias, float* output, bool relu) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  execute(g.batch, forward_correlation(g), weight, bias, relu, nullptr, nullptr, input, output);
+  const Correlation plan = forward_correlation(g);
+  execute(g.batch, {&plan, 1}, weight, bias, relu, nullptr, nullptr, input, output);
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
                                     const float* weight, float* grad_input, const float* relu_mask,
                                     const float* addend) {
   SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
-  for (const Correlation& plan : backward_input_correlations(g))
-    execute(g.batch, plan, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
+  const std::vector<Correlation> plans = backward_input_correlations(g);
+  SALIENCY_ASSERT(!plans.empty(), "implicit conv2d: no input phase");
+  execute(g.batch, plans, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
 }
 
 }  // namespace saliency::kernels::cpu
@@ -308,7 +362,7 @@ bool implicit_conv2d_supports(const Conv2dGeometry&) {
   return false;
 }
 
-bool implicit_conv2d_applies(const Conv2dGeometry&, ConvPass) {
+bool implicit_conv2d_applies(const Conv2dGeometry&) {
   return false;
 }
 

@@ -29,7 +29,7 @@ namespace saliency::kernels::cpu {
 // phase of the input gradient.
 bool implicit_conv2d_supports(const Conv2dGeometry& g);
 
-// Where conv2d_forward / conv2d_backward_input use it: supported, stride 1 (or a stem's forward,
+// Where conv2d_forward / conv2d_backward_input use it: supported, stride 1 (or an image stem,
 // below), and not switched off with SALIENCY_CONV=im2col (for side-by-side benchmarks). Measured on
 // ResNet-50's layers (2 threads, min of 15-21 alternating runs, GFLOP/s implicit vs im2col +
 // Eigen): stride-1 3x3 forward 138-177 vs 125-150, backward 105-169 vs 105-154. The 3x3/2 layers
@@ -40,8 +40,12 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 // implicit vs im2col): the stem's forward 0.571 vs 0.730 ms at batch 1, 5.11 vs 6.10 ms at batch
 // 8 (its columns matrix, 147 x 12544 floats an image, costs more than the kernel saves), the
 // 3x3/2 forward 0.608 vs 0.568 and 4.87 vs 4.61 ms: so the forward of a strided layer with at
-// most 4 input channels (an image stem) takes the implicit path, other strided ones do not, and
-// no strided backward does (the stem's: 1.7-2.7 vs 1.2-1.3 ms at batch 1). Pointwise (1x1)
+// most 4 input channels (an image stem) takes the implicit path, other strided ones do not. The
+// stem's backward (1.7-2.7 vs 1.2-1.3 ms at batch 1) joined it once its four phases shared one
+// copy of the output gradient (half its time had gone to copying it per phase) and its three
+// target channels got tiles of their own (3 x 128 instead of 3 of a tile's 8 rows x 48):
+// 2026-12-06, bench_conv2d, medians of 3 in 3 interleaved rounds, implicit vs im2col: 0.761-0.771
+// vs 0.834-0.840 ms at batch 1, 6.35-6.47 vs 7.70-7.72 ms at batch 8. Pointwise (1x1)
 // layers stay on the GEMM path: they need no im2col, and Eigen's packed kernel stayed 5-20%
 // ahead of this one on most of ResNet-50's 1x1 shapes even with its k loop flattened, B packed
 // per tile column, or k slices of 64-512 (the GEMM path now runs our own packed kernel,
@@ -52,8 +56,7 @@ bool implicit_conv2d_supports(const Conv2dGeometry& g);
 // implicit vs im2col, ms): forward 0.724 vs 0.592 at batch 1, 5.84 vs 4.92 at batch 8; backward
 // 0.87-1.08 vs 0.89-1.03 at batch 1, 6.86 vs 5.62 at batch 8. (14 x 14 maps: even at batch 8,
 // 3-9% slower on im2col at batch 1.)
-enum class ConvPass { forward, backward_input };
-bool implicit_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
+bool implicit_conv2d_applies(const Conv2dGeometry& g);
 
 // output[N, out_channels, out_h, out_w]; bias (per output channel) may be null. The bias, and
 // the ReLU when `relu` is set, are applied as the last k slice is stored, not in passes of their

@@ -1,5 +1,7 @@
 #include "kernels/cpu/conv2d_plan.h"
 
+#include <algorithm>
+
 namespace saliency::kernels::cpu {
 namespace {
 
@@ -40,6 +42,19 @@ std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g) {
   // a = (Y + pad) % sh, Y' = (Y + pad) / sh, the taps ky = a + sh * m reach it from y = Y' - m:
   // a stride-1 correlation of the output gradient, padded by M - 1 (M such taps per axis),
   // with the phase's taps flipped. A(in channel, out channel, tap).
+  //
+  // All phases read one set of planes, padded for the phase with the most taps (a phase with
+  // fewer starts further in), so that the output gradient is copied into planes once rather than
+  // once per phase: the 7x7/2 stem's four phases had spent half their time copying.
+  const auto taps_along = [](int64_t phase, int64_t kernel, int64_t stride) {
+    return phase < kernel ? ceil_div(kernel - phase, stride) : int64_t(0);
+  };
+  const int64_t top = std::max<int64_t>(0, taps_along(0, g.kernel_h, g.stride_h) - 1);
+  const int64_t left = std::max<int64_t>(0, taps_along(0, g.kernel_w, g.stride_w) - 1);
+  const int64_t last_y = ceil_div(g.pad_h + g.in_h, g.stride_h);  // past the last phase row
+  const int64_t last_x = ceil_div(g.pad_w + g.in_w, g.stride_w);
+  const PhasePlanes planes{g.out_channels, g.out_h(),    g.out_w(), top, left, 1, 1,
+                           top + last_y,   left + last_x};
   const int64_t taps = g.kernel_h * g.kernel_w;
   std::vector<Correlation> plans;
   for (int64_t a = 0; a < g.stride_h; ++a) {
@@ -61,22 +76,17 @@ std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g) {
       c.target_channels = g.in_channels;
       c.a_row = taps;
       c.a_outer = g.in_channels * taps;
-      const int64_t taps_y = a < g.kernel_h ? ceil_div(g.kernel_h - a, g.stride_h) : 0;
-      const int64_t taps_x = b < g.kernel_w ? ceil_div(g.kernel_w - b, g.stride_w) : 0;
-      c.planes = {g.out_channels,
-                  g.out_h(),
-                  g.out_w(),
-                  taps_y > 0 ? taps_y - 1 : 0,
-                  taps_x > 0 ? taps_x - 1 : 0,
-                  1,
-                  1,
-                  end_y + taps_y - 1,
-                  end_x + taps_x - 1};
-      c.first = c.planes.offset(0, 0, first_y, first_x);
+      const int64_t taps_y = taps_along(a, g.kernel_h, g.stride_h);
+      const int64_t taps_x = taps_along(b, g.kernel_w, g.stride_w);
+      c.planes = planes;
+      // Tap (m, n) reads output position (Y' - m, X' - n): plane row Y' - m + top.
+      const int64_t shift_y = top - std::max<int64_t>(0, taps_y - 1);
+      const int64_t shift_x = left - std::max<int64_t>(0, taps_x - 1);
+      c.first = planes.offset(0, 0, first_y + shift_y, first_x + shift_x);
       for (int64_t m = 0; m < taps_y; ++m)
         for (int64_t n = 0; n < taps_x; ++n) {
           c.a_tap.push_back((a + g.stride_h * m) * g.kernel_w + b + g.stride_w * n);
-          c.b_tap.push_back(c.planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
+          c.b_tap.push_back(planes.offset(0, 0, taps_y - 1 - m, taps_x - 1 - n));
         }
       plans.push_back(std::move(c));
     }

@@ -1,9 +1,9 @@
 #pragma once
-// A convolution as implicit GEMMs, planned once for both backends (the CPU's AVX-512 path in
-// conv2d_implicit.cpp and the CUDA kernels in kernels/cuda/conv2d.cu): which planes to build
-// from the source, the tap tables that address A (the weights, in place) and B (the planes),
-// and where each GEMM's result goes. The backends only execute plans, so the index arithmetic
-// below is tested once, through the CPU path, against im2col.
+// A convolution as implicit GEMMs, planned for the CPU's AVX-512 path (conv2d_implicit.cpp;
+// the CUDA kernels, which once executed these plans too, now run im2col + cuBLAS): which planes
+// to build from the source, the tap tables that address A (the weights, in place) and B (the
+// planes), and where each GEMM's result goes. The executor only follows plans, so the index
+// arithmetic below is tested through it against im2col.
 //
 // Phase planes: a strided correlation reads tap (ky, kx) at sh * y + ky, sw * x + kx. Split the
 // zero-padded source by stride phase, plane (a, b) holding positions (sh * y + a, sw * x + b),
@@ -11,7 +11,7 @@
 // (ky / sh) * columns + kx / sw. With stride 1 there is one plane: the zero-padded image.
 // Backward-to-input splits the input gradient the same way: its phase (a, b) receives the taps
 // ky = a + sh * m, kx = b + sw * n from output positions (y - m, x - n), a stride-1 correlation
-// of the padded output gradient with those taps flipped.
+// of the padded output gradient with those taps flipped. All phases read the same planes.
 #include <cstdint>
 #include <vector>
 
@@ -54,7 +54,7 @@ struct Correlation {
 // The output [out_channels, out_h, out_w] from the input: one correlation.
 Correlation forward_correlation(const Conv2dGeometry& g);
 // The input gradient [in_channels, in_h, in_w] from the output gradient: one correlation per
-// stride phase of the input (one for stride 1).
+// stride phase of the input (one for stride 1), all with the same `planes`.
 std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g);
 
 }  // namespace saliency::kernels::cpu

@@ -413,30 +413,25 @@ INSTANTIATE_TEST_SUITE_P(Shapes, Conv2dImplicit, ::testing::ValuesIn(testing::ke
 
 TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrideOne) {
   using kernels::cpu::implicit_conv2d_applies, kernels::cpu::implicit_conv2d_supports;
-  using enum kernels::cpu::ConvPass;
   const kernels::cpu::Conv2dGeometry g = testing::small_3x3_geometry();
   if (!implicit_conv2d_supports(g)) GTEST_SKIP() << "implicit path not built";
   const auto strided = changed(g, [](auto& c) { c.stride_w = 2, c.in_channels = 16; });
   EXPECT_TRUE(implicit_conv2d_supports(strided));
-  // Measured slower than im2col + GEMM, except a stem's forward (few input channels).
-  EXPECT_FALSE(implicit_conv2d_applies(strided, forward));
-  EXPECT_FALSE(implicit_conv2d_applies(strided, backward_input));
+  // Measured slower than im2col + GEMM, except for a stem (few input channels).
+  EXPECT_FALSE(implicit_conv2d_applies(strided));
   const auto stem = changed(strided, [](auto& c) { c.in_channels = 3; });
-  EXPECT_FALSE(implicit_conv2d_applies(stem, backward_input));
   // Output maps under 64 positions (7 x 7) run faster on im2col + the packed GEMM.
   const auto small_map = changed(g, [](auto& c) { c.in_h = c.in_w = 7; });
   EXPECT_TRUE(implicit_conv2d_supports(small_map));
-  EXPECT_FALSE(implicit_conv2d_applies(small_map, forward));
-  EXPECT_FALSE(implicit_conv2d_applies(small_map, backward_input));
+  EXPECT_FALSE(implicit_conv2d_applies(small_map));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.dilation_h = 2; })));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
   EXPECT_FALSE(implicit_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
   EXPECT_FALSE(implicit_conv2d_supports(
       changed(g, [](auto& c) { c.kernel_h = c.kernel_w = 1, c.pad_h = c.pad_w = 0; })));
   if (kernels::cpu::requested_conv_algorithm() != kernels::cpu::ConvAlgorithmChoice::im2col) {
-    EXPECT_TRUE(implicit_conv2d_applies(g, forward));
-    EXPECT_TRUE(implicit_conv2d_applies(g, backward_input));
-    EXPECT_TRUE(implicit_conv2d_applies(stem, forward));
+    EXPECT_TRUE(implicit_conv2d_applies(g));
+    EXPECT_TRUE(implicit_conv2d_applies(stem));
   }
 }
 
