@@ -84,6 +84,14 @@ struct GradientFinish {
   }
 };
 
+#if defined(__AVX512F__)
+// Lanes 0-7 of `values` moved to the even lanes (2i), where `lanes` allows; zero elsewhere.
+inline __m512 to_even_lanes(__mmask16 lanes, __m512 values) {
+  const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  return _mm512_maskz_permutexvar_ps(lanes, spread, values);
+}
+#endif
+
 // row[x * stride] += values[x] for x < count: col2im's adds for a strided layer with few input
 // channels (the stem; col2im_by_phases takes the rest of stride 2). With stride 2 eight values
 // at a time are spread over the even lanes of a vector and added with a masked store: the same
@@ -93,13 +101,11 @@ void add_strided(const T* values, int64_t count, int64_t stride, T* row) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<T, float>) {
     if (stride == 2) {
-      const __m512i spread = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
       for (int64_t x = 0; x < count; x += 8) {
         const int64_t left = std::min<int64_t>(8, count - x);
         const auto lanes = static_cast<__mmask16>(0x5555 & ((1u << (2 * left)) - 1));
-        const __m512 spread_values = _mm512_maskz_permutexvar_ps(
-            lanes, spread,
-            _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), values + x));
+        const __m512 spread_values = to_even_lanes(
+            lanes, _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), values + x));
         float* target = row + 2 * x;
         _mm512_mask_storeu_ps(target, lanes,
                               _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, target), spread_values));
@@ -166,6 +172,46 @@ void col2im_by_phases(const Conv2dGeometry& g, const T* columns, GradientFinish<
   });
 }
 
+// col2im for a 1x1 layer of stride 2 without padding (ResNet's downsampling) with channels
+// enough for one task each: every input position receives at most one value, so an even row
+// spreads its output row over the even positions with zeros between and an odd row is zero, one
+// pass writing the plane and the finish while it is cached (the phase planes took three: zero,
+// add, interleave). Values are 0 + column, as the sums of col2im start from zero (-0 becomes +0),
+// so the bits are col2im's.
+template <typename T>
+void spread_pointwise_stride_two(const Conv2dGeometry& g, const T* columns,
+                                 GradientFinish<T> finish, T* image) {
+  const int64_t out_w = g.out_w(), plane = g.in_h * g.in_w;
+  parallel_for(0, g.in_channels_per_group(), 1, [&](int64_t first, int64_t last) {
+    for (int64_t channel = first; channel < last; ++channel) {
+      T* out = image + channel * plane;
+      const T* source = columns + channel * g.out_h() * out_w;
+      for (int64_t iy = 0; iy < g.in_h; ++iy) {
+        T* row = out + iy * g.in_w;
+        if (iy % 2 != 0) {
+          std::fill_n(row, g.in_w, T(0));
+          continue;
+        }
+        const T* values = source + iy / 2 * out_w;
+        int64_t x = 0;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float>) {
+          for (; x + 8 <= out_w && 2 * x + 16 <= g.in_w; x += 8) {
+            const __m512 even = to_even_lanes(0x5555, _mm512_maskz_loadu_ps(0x00FF, values + x));
+            _mm512_storeu_ps(row + 2 * x, _mm512_add_ps(even, _mm512_setzero_ps()));
+          }
+        }
+#endif
+        for (; x < out_w; ++x) {
+          row[2 * x] = T(0) + values[x];
+          if (2 * x + 1 < g.in_w) row[2 * x + 1] = T(0);
+        }
+      }
+      finish.apply(channel * plane, plane, out);
+    }
+  });
+}
+
 // The adjoint of im2col: adds the columns into the image planes they were read from, then
 // applies the finish. Tasks own disjoint bands of input rows of one channel (a layer with few
 // input channels, like the 3-channel stem, is cut into row bands so that both cores work); a task
@@ -179,7 +225,10 @@ void col2im(const Conv2dGeometry& g, const T* columns, GradientFinish<T> finish,
   const int64_t channels = g.in_channels_per_group();
   constexpr int64_t kMinTasks = 16;
   if (g.stride_h == 2 && g.stride_w == 2 && channels >= kMinTasks) {
-    col2im_by_phases(g, columns, finish, image);
+    if (g.kernel_h == 1 && g.kernel_w == 1 && g.pad_h == 0 && g.pad_w == 0)
+      spread_pointwise_stride_two(g, columns, finish, image);
+    else
+      col2im_by_phases(g, columns, finish, image);
     return;
   }
   const int64_t bands = std::clamp<int64_t>((kMinTasks + channels - 1) / channels, 1, g.in_h);

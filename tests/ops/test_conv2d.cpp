@@ -216,9 +216,11 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
 // its input gradient's channels are the same sums (same columns, same order of additions), so
 // they must agree bit for bit, finish (addend and ReLU mask) included; odd sizes and both
 // paddings exercise the phase planes' edges.
+// 16 input channels take the phase planes (3x3) or the pointwise spread (1x1, also vectorized
+// from 16 columns on: the 33 x 35 case), 15 the banded col2im.
 TEST(Conv2dBackward, StrideTwoCol2imByPhasesEqualsTheBandedPathBitForBit) {
   for (const auto& [size, kernel, pad] :
-       {std::array<int64_t, 3>{13, 3, 1}, {14, 3, 1}, {13, 1, 0}, {12, 3, 0}}) {
+       {std::array<int64_t, 3>{13, 3, 1}, {14, 3, 1}, {13, 1, 0}, {12, 3, 0}, {33, 1, 0}}) {
     kernels::cpu::Conv2dGeometry wide{.batch = 2,
                                       .in_channels = 16,
                                       .in_h = size,
