@@ -85,8 +85,9 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
         return v + 1 == Vectors ? _mm512_maskz_loadu_ps(last, b_tap + 16 * v)
                                 : _mm512_loadu_ps(b_tap + 16 * v);
       };
-      // The operands of the shorter side are held while the longer side streams past them:
-      // 24 accumulators plus all of either side's vectors would not fit 32 registers.
+      // The shorter side's operands are held while the longer side's stream past them, one at
+      // a time: 24 accumulators and all of the longer side's vectors would not fit 32 registers
+      // (3 x 8 tiles spilled to the stack when their 8 columns were loaded first).
       if constexpr (Rows >= Vectors) {
         __m512 columns[Vectors];
 #pragma GCC unroll 8
