@@ -37,7 +37,7 @@ namespace {
 struct BenchOptions {
   std::string methods = "forward,vanilla,integrated-gradients,smoothgrad,gradcam,guided-backprop";
   std::string weights, device = "cpu";
-  int64_t batch_size = 1, repeat = 3, steps = 50, samples = 50;
+  int64_t batch_size = 0, repeat = 3, steps = 50, samples = 50;  // batch 0: each method's default
   int threads = 0;
   bool json = false;
 };
@@ -73,6 +73,26 @@ bool batches_images(const std::string& method) {
   const Method m = parse_method(method);
   return m == Method::Vanilla || m == Method::GradientXInput || m == Method::GuidedBackprop ||
          m == Method::Deconvnet;
+}
+
+// Methods that explain one image over several passes of `MethodOptions::batch_size` noisy
+// samples or path points each.
+bool runs_in_chunks(const std::string& method) {
+  if (method == "forward") return false;
+  const Method m = parse_method(method);
+  return m == Method::IntegratedGradients || m == Method::SmoothGrad ||
+         m == Method::SmoothGradSquared || m == Method::VarGrad;
+}
+
+// The batch a method's result reports: images per pass, samples or path points per pass (at
+// most as many as there are), or 1.
+int64_t reported_batch(const std::string& method, int64_t images, const MethodOptions& options) {
+  if (batches_images(method)) return images;
+  if (!runs_in_chunks(method)) return 1;
+  const int64_t points = parse_method(method) == Method::IntegratedGradients
+                             ? options.integrated_gradients.steps
+                             : options.smoothgrad.samples;
+  return std::min(options.batch_size, points);
 }
 
 // The images once on the host and once where the model runs: batched passes start from the
@@ -134,10 +154,13 @@ int run_bench(const BenchOptions& o) {
   const Classifier classifier = classifier_on(*model, device);
   Generator generator(1);
   BenchImages images;
-  images.host = randn({o.batch_size, 3, 224, 224}, generator);
+  // Without --batch-size each method runs as explain runs it on one image: the batched methods
+  // on that image alone, SmoothGrad and IG in explain's chunks of samples or path points.
+  const int64_t batch_images = o.batch_size > 0 ? o.batch_size : 1;
+  images.host = randn({batch_images, 3, 224, 224}, generator);
   images.on_device = images.host.to(device);
   MethodOptions options;
-  options.batch_size = o.batch_size;
+  if (o.batch_size > 0) options.batch_size = o.batch_size;
   options.device = device;
   options.integrated_gradients.steps = o.steps;
   options.smoothgrad.samples = o.samples;
@@ -174,7 +197,7 @@ int run_bench(const BenchOptions& o) {
     const double gflops = flops / median / 1e9;
     nlohmann::json result{
         {"method", method},
-        {"batch_size", o.batch_size},
+        {"batch_size", reported_batch(method, batch_images, options)},
         {"per_image_ms", 1000 * median / double(explained)},
         {"images_per_s", double(explained) / median},
         {"gflops", gflops},
@@ -236,10 +259,11 @@ Command add_bench_command(CLI::App& app) {
   c->add_option("--methods", o->methods, "Comma-separated: forward and any explain method")
       ->capture_default_str();
   c->add_option("--batch-size", o->batch_size,
-                "Images per pass for forward and one-gradient methods; samples or path points "
-                "per pass for SmoothGrad / IG (which explain one image)")
-      ->check(CLI::PositiveNumber)
-      ->capture_default_str();
+                "Images per pass for forward and one-gradient methods (default 1); samples or "
+                "path points per pass for SmoothGrad / IG, which explain one image (default: "
+                "explain's, " +
+                    std::to_string(MethodOptions{}.batch_size) + ")")
+      ->check(CLI::PositiveNumber);
   c->add_option("--threads", o->threads, "CPU threads (default: all cores)")
       ->check(CLI::NonNegativeNumber);
   c->add_option("--repeat", o->repeat, "Timed runs per method (the median is reported)")
