@@ -56,32 +56,17 @@ void eigen_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c
     multiply_into(cm, alpha, am.transpose(), bm.transpose(), beta);
 }
 
+// Eigen's products are cut into a fixed number of parts that depends on the product's shape
+// only, never on the thread count or on which entry point runs them: each output element is
+// then computed by the same single-threaded Eigen call (whose blocking, and so summation order,
+// follows the part's shape), and results are bit-identical on 1 thread or 2, inside a parallel
+// region or not. Below kMinPartWork multiply-adds one part is cheapest.
 template <typename T>
-void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (packed_gemm_applies(g)) {
-      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/false);
-      return;
-    }
-  }
-  eigen_gemm(g, alpha, a, b, beta, c);
-}
-
-template <typename T>
-void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
-  // The product is cut into a fixed number of parts that depends on its shape only, never on
-  // the thread count: each output element is then computed by the same single-threaded GEMM
-  // call (same blocking, same summation order) on 1 thread or 2, so results are bit-identical
-  // across thread counts. Below this many multiply-adds one part is cheapest.
+void eigen_gemm_by_parts(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c,
+                         bool parallel) {
   constexpr int64_t kMinPartWork = 1 << 18;
   constexpr int64_t kMaxParts = 4;  // enough to keep 2-4 cores busy; more parts repack more
   constexpr int64_t kBlock = 16;    // parts are whole AVX-512 vectors of floats wide
-  if constexpr (std::is_same_v<T, float>) {
-    if (packed_gemm_applies(g)) {
-      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/true);
-      return;
-    }
-  }
   const bool split_columns = g.n >= g.m;
   const int64_t extent = split_columns ? g.n : g.m;
   const int64_t blocks = (extent + kBlock - 1) / kBlock;
@@ -91,7 +76,7 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
     eigen_gemm(g, alpha, a, b, beta, c);
     return;
   }
-  parallel_tasks(parts, [&](int64_t p) {
+  const auto run_part = [&](int64_t p) {
     const int64_t begin = blocks * p / parts * kBlock;
     const int64_t end = std::min(extent, blocks * (p + 1) / parts * kBlock);
     GemmArgs part = g;
@@ -104,7 +89,33 @@ void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T
       const T* a_part = g.transpose_a ? a + begin : a + begin * g.lda;
       eigen_gemm(part, alpha, a_part, b, beta, c + begin * g.ldc);
     }
-  });
+  };
+  if (parallel)
+    parallel_tasks(parts, run_part);
+  else
+    for (int64_t p = 0; p < parts; ++p) run_part(p);
+}
+
+template <typename T>
+void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(g)) {
+      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/false);
+      return;
+    }
+  }
+  eigen_gemm_by_parts(g, alpha, a, b, beta, c, /*parallel=*/false);
+}
+
+template <typename T>
+void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(g)) {
+      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/true);
+      return;
+    }
+  }
+  eigen_gemm_by_parts(g, alpha, a, b, beta, c, /*parallel=*/true);
 }
 
 template <typename T>
