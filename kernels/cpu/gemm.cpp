@@ -96,26 +96,28 @@ void eigen_gemm_by_parts(const GemmArgs& g, T alpha, const T* a, const T* b, T b
     for (int64_t p = 0; p < parts; ++p) run_part(p);
 }
 
+// Our packed GEMM where it applies (floats, 8 rows or more), else Eigen's by parts: the same
+// choice, and so the same bits, for the serial and the parallel entry point.
 template <typename T>
-void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+void dispatch_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c,
+                   bool parallel) {
   if constexpr (std::is_same_v<T, float>) {
     if (packed_gemm_applies(g)) {
-      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/false);
+      packed_gemm(g, {}, alpha, a, b, beta, c, parallel);
       return;
     }
   }
-  eigen_gemm_by_parts(g, alpha, a, b, beta, c, /*parallel=*/false);
+  eigen_gemm_by_parts(g, alpha, a, b, beta, c, parallel);
+}
+
+template <typename T>
+void gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
+  dispatch_gemm(g, alpha, a, b, beta, c, /*parallel=*/false);
 }
 
 template <typename T>
 void parallel_gemm(const GemmArgs& g, T alpha, const T* a, const T* b, T beta, T* c) {
-  if constexpr (std::is_same_v<T, float>) {
-    if (packed_gemm_applies(g)) {
-      packed_gemm(g, {}, alpha, a, b, beta, c, /*parallel=*/true);
-      return;
-    }
-  }
-  eigen_gemm_by_parts(g, alpha, a, b, beta, c, /*parallel=*/true);
+  dispatch_gemm(g, alpha, a, b, beta, c, /*parallel=*/true);
 }
 
 template <typename T>
