@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "kernels/cpu/conv2d.h"
+#include "kernels/cpu/conv2d_winograd.h"
 
 namespace saliency::testing {
 
@@ -252,6 +253,11 @@ inline kernels::cpu::Conv2dGeometry small_3x3_geometry() {
           .pad_h = 1,
           .pad_w = 1};
 }
+
+// Builds without AVX-512 have no Winograd path; its tests skip there.
+#define SKIP_UNLESS_WINOGRAD_IS_BUILT()                                       \
+  if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry())) \
+  GTEST_SKIP() << "Winograd path not built (needs AVX-512)"
 
 // g with change(g) applied.
 template <typename Change>

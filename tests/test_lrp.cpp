@@ -14,7 +14,6 @@
 #include "core/factory.h"
 #include "gradcheck.h"
 #include "kernels/cpu/conv2d.h"
-#include "kernels/cpu/conv2d_winograd.h"
 #include "saliency/lrp.h"
 #include "saliency/methods.h"
 #include "saliency/predict.h"
@@ -117,8 +116,7 @@ INSTANTIATE_TEST_SUITE_P(Zennit, LrpParity,
 // winograd its relevance is the direct path's bit for bit, while a plain gradient through the
 // same model and input does go through Winograd (layer1's 32x32 maps hold 64 tiles).
 TEST(Lrp, IgnoresTheWinogradChoice) {
-  if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry()))
-    GTEST_SKIP() << "Winograd path not built (needs AVX-512)";
+  SKIP_UNLESS_WINOGRAD_IS_BUILT();
   auto model = folded_model("tiny_resnet50");
   const Classifier classifier = [&](const Tensor& x) { return model->forward(x); };
   Generator generator(3);

@@ -525,11 +525,9 @@ void expect_within_winograd_bound(const std::vector<float>& got, const std::vect
 }
 
 class Conv2dWinograd : public ::testing::TestWithParam<testing::KernelConvCase> {};
-// Builds without AVX-512 have no Winograd path: no shapes to instantiate, the rest skips.
+// Builds without AVX-512 have no Winograd path: no shapes to instantiate, the rest skips
+// (SKIP_UNLESS_WINOGRAD_IS_BUILT, conv_reference.h).
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Conv2dWinograd);
-#define SKIP_UNLESS_WINOGRAD_IS_BUILT()                                       \
-  if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry())) \
-  GTEST_SKIP() << "Winograd path not built (needs AVX-512)"
 
 TEST_P(Conv2dWinograd, ForwardMatchesIm2colInFloat64) {
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
