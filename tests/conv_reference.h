@@ -254,6 +254,22 @@ inline kernels::cpu::Conv2dGeometry small_3x3_geometry() {
           .pad_w = 1};
 }
 
+// Sets the process-wide convolution algorithm for a scope and restores the previous choice on
+// leaving it, also when an ASSERT returns early.
+class ConvAlgorithmScope {
+ public:
+  explicit ConvAlgorithmScope(kernels::cpu::ConvAlgorithmChoice choice)
+      : previous_(kernels::cpu::requested_conv_algorithm()) {
+    kernels::cpu::set_conv_algorithm(choice);
+  }
+  ~ConvAlgorithmScope() { kernels::cpu::set_conv_algorithm(previous_); }
+  ConvAlgorithmScope(const ConvAlgorithmScope&) = delete;
+  ConvAlgorithmScope& operator=(const ConvAlgorithmScope&) = delete;
+
+ private:
+  kernels::cpu::ConvAlgorithmChoice previous_;
+};
+
 // Builds without AVX-512 have no Winograd path; its tests skip there.
 #define SKIP_UNLESS_WINOGRAD_IS_BUILT()                                       \
   if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry())) \

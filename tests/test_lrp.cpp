@@ -125,12 +125,10 @@ TEST(Lrp, IgnoresTheWinogradChoice) {
     return std::pair{explain(classifier, input, Method::Lrp, 1, MethodOptions{}).attribution,
                      explain(classifier, input, Method::Vanilla, 1, MethodOptions{}).attribution};
   };
-  const auto before = kernels::cpu::requested_conv_algorithm();
-  kernels::cpu::set_conv_algorithm(kernels::cpu::ConvAlgorithmChoice::direct);
+  const testing::ConvAlgorithmScope restore(kernels::cpu::ConvAlgorithmChoice::direct);
   const auto [lrp_direct, gradient_direct] = explain_both();
   kernels::cpu::set_conv_algorithm(kernels::cpu::ConvAlgorithmChoice::winograd);
   const auto [lrp_winograd, gradient_winograd] = explain_both();
-  kernels::cpu::set_conv_algorithm(before);
   EXPECT_EQ(lrp_winograd.to_vector(), lrp_direct.to_vector());
   EXPECT_NE(gradient_winograd.to_vector(), gradient_direct.to_vector());
   EXPECT_LT(relative_l2(gradient_winograd, gradient_direct), 1e-3);

@@ -212,20 +212,35 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   EXPECT_EQ(gradients[0], gradients[1]);
 }
 
-// A stride-2 layer's col2im runs through phase planes when it has 16 or more input channels and
-// in row bands below that. The same layer with one input channel fewer takes the banded path, and
-// its input gradient's channels are the same sums (same columns, same order of additions), so
-// they must agree bit for bit, finish (addend and ReLU mask) included; odd sizes and both
-// paddings exercise the phase planes' edges.
-// 16 input channels take the phase planes (3x3) or the pointwise spread (1x1, also vectorized
-// from 16 columns on: the 33 x 35 case), 15 the banded col2im. The columns of both come from
-// the same rows of the packed GEMM (Eigen's, in builds without AVX-512, sums a 15-channel
+// col2im gathers each input row from the columns when a layer has 16 or more input channels
+// and a row stride of 1 or 2, and adds the columns tap by tap in row bands otherwise. The same
+// layer with one input channel fewer takes the banded adds, and its input gradient's channels
+// are the same sums (same columns, same order of additions), so they must agree bit for bit,
+// finish (addend and ReLU mask) included. Odd sizes, paddings, a dilation and rows of 16 and more
+// (the 33 x 35 case: more than one vector) reach the gather's edges. The im2col path is chosen so
+// that unit-stride layers come here rather than to the implicit GEMM. The columns of both come
+// from the same rows of the packed GEMM (Eigen's, in builds without AVX-512, sums a 15-channel
 // product's rows in another order than a 16-channel one's, so the comparison needs it).
-TEST(Conv2dBackward, StrideTwoCol2imByPhasesEqualsTheBandedPathBitForBit) {
+TEST(Conv2dBackward, Col2imByGatherEqualsTheBandedPathBitForBit) {
   if (!kernels::cpu::packed_gemm_applies({.transpose_a = true, .m = 8, .n = 16, .k = 8}))
     GTEST_SKIP() << "the packed GEMM is not in use";
-  for (const auto& [size, kernel, pad] :
-       {std::array<int64_t, 3>{13, 3, 1}, {14, 3, 1}, {13, 1, 0}, {12, 3, 0}, {33, 1, 0}}) {
+  const testing::ConvAlgorithmScope im2col(kernels::cpu::ConvAlgorithmChoice::im2col);
+  struct Case {
+    int64_t size, kernel, stride, pad, dilation;
+  };
+  for (const Case& c : {Case{13, 3, 2, 1, 1},
+                        {14, 3, 2, 1, 1},
+                        {13, 1, 2, 0, 1},
+                        {12, 3, 2, 0, 1},
+                        {33, 1, 2, 0, 1},
+                        {33, 3, 2, 1, 1},
+                        {7, 3, 1, 1, 1},
+                        {13, 3, 1, 0, 1},
+                        {33, 3, 1, 1, 1},
+                        {12, 3, 1, 2, 2},
+                        {15, 3, 2, 2, 2},
+                        {9, 5, 1, 2, 1}}) {
+    const int64_t size = c.size, kernel = c.kernel, pad = c.pad, stride = c.stride;
     kernels::cpu::Conv2dGeometry wide{.batch = 2,
                                       .in_channels = 16,
                                       .in_h = size,
@@ -233,10 +248,12 @@ TEST(Conv2dBackward, StrideTwoCol2imByPhasesEqualsTheBandedPathBitForBit) {
                                       .out_channels = 24,
                                       .kernel_h = kernel,
                                       .kernel_w = kernel,
-                                      .stride_h = 2,
-                                      .stride_w = 2,
+                                      .stride_h = stride,
+                                      .stride_w = stride,
                                       .pad_h = pad,
-                                      .pad_w = pad};
+                                      .pad_w = pad,
+                                      .dilation_h = c.dilation,
+                                      .dilation_w = c.dilation};
     kernels::cpu::Conv2dGeometry narrow_layer = wide;
     narrow_layer.in_channels = 15;
     const int64_t plane = wide.in_h * wide.in_w, taps = kernel * kernel;
@@ -267,8 +284,8 @@ TEST(Conv2dBackward, StrideTwoCol2imByPhasesEqualsTheBandedPathBitForBit) {
       for (int64_t i = 0; i < 15 * plane; ++i) {
         const float got = by_phases[n * 16 * plane + i], want = banded[n * 15 * plane + i];
         ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
-            << "size " << size << " kernel " << kernel << " pad " << pad << " image " << n
-            << " element " << i;
+            << "size " << size << " kernel " << kernel << " stride " << stride << " pad " << pad
+            << " dilation " << c.dilation << " image " << n << " element " << i;
         nonzero += want != 0.0f;
       }
     EXPECT_GT(nonzero, wide.batch * 15 * plane / 4);  // the mask leaves about half
@@ -701,7 +718,7 @@ TEST(Conv2dWinograd, SupportsOnly3x3StrideOneAndRunsOnlyWhenChosen) {
   EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.groups = 2; })));
   EXPECT_FALSE(winograd_conv2d_supports(changed(g, [](auto& c) { c.pad_h = 3; })));
 
-  const ConvAlgorithmChoice before = kernels::cpu::requested_conv_algorithm();
+  const testing::ConvAlgorithmScope restore(kernels::cpu::requested_conv_algorithm());
   const auto tiles_32 = changed(g, [](auto& c) { c.batch = 2, c.in_h = c.in_w = 13; });  // 2x4x4
   const auto tiles_1 = changed(g, [](auto& c) { c.batch = 1, c.in_h = c.in_w = 4; });    // 1x1x1
   kernels::cpu::set_conv_algorithm(ConvAlgorithmChoice::direct);
@@ -717,7 +734,6 @@ TEST(Conv2dWinograd, SupportsOnly3x3StrideOneAndRunsOnlyWhenChosen) {
   }
   EXPECT_FALSE(kernels::cpu::exact_convolutions_required());
   EXPECT_TRUE(winograd_conv2d_applies(tiles_32));
-  kernels::cpu::set_conv_algorithm(before);
 }
 
 TEST(Conv2dErrors, MessagesNameTheOpAndShapes) {
