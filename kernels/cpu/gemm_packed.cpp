@@ -25,9 +25,12 @@ constexpr int kRows = 8;
 constexpr int kVectors = 3;
 constexpr int64_t kPanelWidth = 16 * kVectors;
 // A k slice of one A panel is kRows x kDepth (8 KB: L1); a packed block of B is kDepth x
-// kBlockColumns (384 KB: L2), read once per 8 rows of A.
+// kBlockColumns (384 KB: L2), read once per 8 rows of A. Blocks of straddling panels may hold
+// kStraddleColumns, up to kBlockCapacity stored (plan_blocks below).
 constexpr int64_t kDepth = 256;
 constexpr int64_t kBlockColumns = 8 * kPanelWidth;
+constexpr int64_t kStraddleColumns = kBlockColumns + 16;
+constexpr int64_t kBlockCapacity = kBlockColumns + kPanelWidth;
 // B's panel streams from L2 (A's tile stays in L1); the hardware prefetcher alone left the
 // kernel waiting on it: a 49-column product over 6 images ran at 84 GFLOP/s on one core without
 // software prefetch, 118-120 with it 4-32 k steps ahead.
@@ -65,7 +68,7 @@ struct PackBuffers {
   std::unique_ptr<float, AlignedFree> a, b, tails;
   PackBuffers()
       : a(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kRows * kDepth))),
-        b(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kDepth * kBlockColumns))),
+        b(static_cast<float*>(std::aligned_alloc(64, sizeof(float) * kDepth * kBlockCapacity))),
         tails(static_cast<float*>(
             std::aligned_alloc(64, sizeof(float) * kDepth * kMaxTailColumns * kMaxTails))) {
     SALIENCY_CHECK(a != nullptr && b != nullptr && tails != nullptr,
@@ -385,7 +388,7 @@ struct Block {
 // one-vector tile is bound by its loads (9 per 8 FMAs), and 49-column products (7 x 7 maps) would
 // otherwise spend a third of their time in one. A block may hold several images' columns (batched
 // products); panels straddle images only when the images are small (straddles() below).
-constexpr int64_t kMaxPanels = kBlockColumns / 16;
+constexpr int64_t kMaxPanels = kBlockCapacity / 16;
 struct Panels {
   int64_t count = 0, stored = 0;  // stored: the packed block's width, whole vectors
   int64_t image[kMaxPanels], start[kMaxPanels], width[kMaxPanels], offset[kMaxPanels];
@@ -480,6 +483,7 @@ Panels block_panels(const Block& block, bool straddle) {
   if (straddle) {
     panels.add(block.first_image, 0, block.images * (block.j_end - block.j_begin), false);
     panels.image_columns = block.j_end - block.j_begin;
+    SALIENCY_ASSERT(panels.stored <= kBlockCapacity, "packed gemm: a block past its buffer");
     return panels;
   }
   for (int64_t image = block.first_image; image < block.first_image + block.images; ++image)
@@ -568,7 +572,7 @@ void pack_tail_columns(const Product& p, const Panels& panels, int64_t k0, int64
 // One block of C, every k slice in order. B's slices come packed (prepacked: slice s of this
 // block at prepacked + s * kSliceFloats) or are packed here; so do A's panels (packed_a: the
 // panel of row tile r and slice s at packed_a + (r * slices + s) * kPanelFloats).
-constexpr int64_t kSliceFloats = kDepth * kBlockColumns;
+constexpr int64_t kSliceFloats = kDepth * kBlockCapacity;
 constexpr int64_t kPanelFloats = kRows * kDepth;
 
 void run_block(const Product& p, const Block& block, const float* prepacked, const float* packed_a,
@@ -681,7 +685,16 @@ struct BlockPlan {
 BlockPlan plan_blocks(int64_t n, int64_t batch, bool straddle) {
   BlockPlan plan{1, (n + kBlockColumns - 1) / kBlockColumns, 0};
   if (straddle) {
-    plan.images_per_block = std::clamp<int64_t>(kBlockColumns / n, 1, batch);
+    // As few blocks as kStraddleColumns allows, their images shared out evenly: each block
+    // streams all of A (layer4's weights are 2-9 MB), and a batch of eight 7 x 7 maps (392
+    // columns) had run as blocks of 7 and 1, the second reading all of A for 49 columns.
+    // bench_conv2d at batch 8 (3 interleaved rounds, ms): layer4's downsample backward 4.95-5.08
+    // -> 4.18-4.19, forward 4.06-4.12 -> 3.88-3.89, its 1x1 forward 1.86-1.89 -> 1.77, backward
+    // 2.10-2.14 -> 2.00; the same blocks count, balanced only, gained nothing. IG-50 in chunks of
+    // 12-13 (7 + 6 images either way, or one block of up to 20) within noise.
+    const int64_t most = std::clamp<int64_t>(kStraddleColumns / n, 1, batch);
+    const int64_t blocks = (batch + most - 1) / most;
+    plan.images_per_block = (batch + blocks - 1) / blocks;
   } else if (n < kBlockColumns) {
     Panels one;
     one.add(0, 0, n, true);

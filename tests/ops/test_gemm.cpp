@@ -268,31 +268,33 @@ void expect_same_bits_but_tails(const Operands& o, const Case& t, const std::vec
 // A batched product (one A, one B and C per image; how pointwise convolutions run over a
 // batch) packs several small images into one block of columns: every image's C equals its own
 // single-threaded product bit for bit (but for a single image's tail columns, within the float
-// bound), and the gaps between the images' C are left alone.
+// bound), and the gaps between the images' C are left alone. Eight 49-column images fill one
+// block past 384 columns (392, the most a block takes), ten are two blocks of five.
 TEST(Gemm, BatchedProductEqualsOneProductPerImage) {
   for (bool transpose_a : {false, true})
-    for (int64_t n : {17, 49, 200, 400}) {
-      const Case t{transpose_a, false, 24, n, 70, 1.0f, 0.0f};
-      const int64_t batch = 10;
-      const Operands o = make_operands(t, 40 + static_cast<uint32_t>(n));
-      const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc + 5;
-      const std::vector<float> b = random_floats(batch * b_stride, 5);
-      const std::vector<float> c_before = random_floats(batch * c_stride, 6);
-      std::vector<float> batched = c_before, expected = c_before;
-      kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
-                                          b.data(), 0.0f, batched.data());
-      for (int64_t i = 0; i < batch; ++i)
-        kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f,
-                           expected.data() + i * c_stride);
-      SCOPED_TRACE(testing::Message() << "n = " << n << ", transpose_a = " << transpose_a);
-      expect_same_bits_but_tails(o, t, b, b_stride, c_stride, batch, batched, expected);
-      for (int64_t at = 0; at < batch * c_stride; ++at) {  // row padding and gaps left alone
-        const int64_t within = at % c_stride;
-        if (within >= t.m * o.args.ldc || within % o.args.ldc >= t.n) {
-          ASSERT_EQ(batched[at], c_before[at]) << "element " << at << " outside C";
+    for (int64_t n : {17, 49, 200, 400})
+      for (int64_t batch : {8, 10}) {
+        const Case t{transpose_a, false, 24, n, 70, 1.0f, 0.0f};
+        const Operands o = make_operands(t, 40 + static_cast<uint32_t>(n));
+        const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc + 5;
+        const std::vector<float> b = random_floats(batch * b_stride, 5);
+        const std::vector<float> c_before = random_floats(batch * c_stride, 6);
+        std::vector<float> batched = c_before, expected = c_before;
+        kernels::cpu::parallel_gemm_batched(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(),
+                                            b.data(), 0.0f, batched.data());
+        for (int64_t i = 0; i < batch; ++i)
+          kernels::cpu::gemm(o.args, 1.0f, o.a.data(), b.data() + i * b_stride, 0.0f,
+                             expected.data() + i * c_stride);
+        SCOPED_TRACE(testing::Message()
+                     << "n = " << n << ", batch = " << batch << ", transpose_a = " << transpose_a);
+        expect_same_bits_but_tails(o, t, b, b_stride, c_stride, batch, batched, expected);
+        for (int64_t at = 0; at < batch * c_stride; ++at) {  // row padding and gaps left alone
+          const int64_t within = at % c_stride;
+          if (within >= t.m * o.args.ldc || within % o.args.ldc >= t.n) {
+            ASSERT_EQ(batched[at], c_before[at]) << "element " << at << " outside C";
+          }
         }
       }
-    }
 }
 
 // The epilogue comes after the product: a row bias with one rounding more, as a pass of its own
