@@ -403,14 +403,18 @@ void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, c
 
 // Without groups, several images' im2col columns meet the weights in one batched product: the
 // weights (a strided layer's are up to 9 MB) are then read, or packed transposed, once per group
-// of images rather than once per image. Groups hold as many images' columns as fit 4 MB, so that
-// the columns are still in cache when col2im (or the product, forward) reads them back: ResNet-50's
-// strided layers at batch 8 (bench_conv2d, min of 5 alternating runs on a Zen 5 host) ran their
-// backward 5-20% faster than with 16 MB (the stem 9.3 -> 7.6 ms, layer4's 3x3 9.2 -> 7.5 ms) and
-// their forward the same or faster; 2 MB lost on layer3 and layer4 again.
+// of images rather than once per image. Groups hold as many images' columns as fit 16 MB, half
+// the last-level cache, so that the columns are still cached when col2im (or the product,
+// forward) reads them back. A 4 MB budget had measured 5-20% faster at batch 8 (the stem, then on
+// im2col, 9.3 -> 7.6 ms, layer4's 3x3 9.2 -> 7.5 ms) while eight 7 x 7 maps split into product
+// blocks of 7 and 1 images; since those take one block (gemm_packed.cpp) and the stem its own
+// path, 16 MB runs ResNet-50's im2col layers at batch 8 2-7% faster (bench_conv2d, 4 rounds
+// alternating, min ms, 4 -> 16 MB): layer2's 3x3/2 backward 5.34 -> 5.06, layer3's 4.97 ->
+// 4.79, layer4's 4.84 -> 4.59 (forward 4.93 -> 4.72), layer4's 3x3 backward 4.73 -> 4.39
+// (forward 4.75 -> 4.64); layer2's and layer3's 3x3/2 forward the same.
 template <typename T>
 int64_t images_per_columns_group(const Conv2dGeometry& g) {
-  constexpr int64_t kColumnsBudget = int64_t(4) << 20;  // bytes
+  constexpr int64_t kColumnsBudget = int64_t(16) << 20;  // bytes
   const int64_t per_image = g.patch_size() * g.out_h() * g.out_w();
   return std::clamp<int64_t>(kColumnsBudget / int64_t(sizeof(T) * per_image), 1, g.batch);
 }
