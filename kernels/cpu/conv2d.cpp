@@ -411,7 +411,8 @@ void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, c
 // path, 16 MB runs ResNet-50's im2col layers at batch 8 2-7% faster (bench_conv2d, 4 rounds
 // alternating, min ms, 4 -> 16 MB): layer2's 3x3/2 backward 5.34 -> 5.06, layer3's 4.97 ->
 // 4.79, layer4's 4.84 -> 4.59 (forward 4.93 -> 4.72), layer4's 3x3 backward 4.73 -> 4.39
-// (forward 4.75 -> 4.64); layer2's and layer3's 3x3/2 forward the same.
+// (forward 4.75 -> 4.64); layer2's and layer3's 3x3/2 forward the same. (Layer3's 3x3/2
+// backward was slower in two of three such comparisons, 5.04 -> 5.21 in one.)
 template <typename T>
 int64_t images_per_columns_group(const Conv2dGeometry& g) {
   constexpr int64_t kColumnsBudget = int64_t(16) << 20;  // bytes

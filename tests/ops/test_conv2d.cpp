@@ -212,15 +212,16 @@ TEST(Conv2dForward, BitIdenticalOnOneAndTwoThreads) {
   EXPECT_EQ(gradients[0], gradients[1]);
 }
 
-// col2im gathers each input row from the columns when a layer has 16 or more input channels
-// and a row stride of 1 or 2, and adds the columns tap by tap in row bands otherwise. The same
-// layer with one input channel fewer takes the banded adds, and its input gradient's channels
-// are the same sums (same columns, same order of additions), so they must agree bit for bit,
-// finish (addend and ReLU mask) included. Odd sizes, paddings, a dilation and rows of 16 and more
-// (the 33 x 35 case: more than one vector) reach the gather's edges. The im2col path is chosen so
-// that unit-stride layers come here rather than to the implicit GEMM. The columns of both come
-// from the same rows of the packed GEMM (Eigen's, in builds without AVX-512, sums a 15-channel
-// product's rows in another order than a 16-channel one's, so the comparison needs it).
+// With 16 or more input channels, col2im gathers each input row in registers (stride 1), or
+// adds through phase planes or the pointwise spread (stride 2); with fewer it adds the columns
+// tap by tap in row bands. The same layer with one input channel fewer takes the banded adds,
+// and its input gradient's channels are the same sums (same columns, same order of additions),
+// so they must agree bit for bit, finish (addend and ReLU mask) included. Odd sizes, paddings, a
+// dilation and rows of 16 and more (the 33 x 35 cases: more than one vector) reach the edges. The
+// im2col path is chosen so that unit-stride layers come here rather than to the implicit GEMM. The
+// columns of both come from the same rows of the packed GEMM (Eigen's, in builds without AVX-512,
+// sums a 15-channel product's rows in another order than a 16-channel one's, so the comparison
+// needs it).
 TEST(Conv2dBackward, Col2imByGatherEqualsTheBandedPathBitForBit) {
   if (!kernels::cpu::packed_gemm_applies({.transpose_a = true, .m = 8, .n = 16, .k = 8}))
     GTEST_SKIP() << "the packed GEMM is not in use";
@@ -274,15 +275,16 @@ TEST(Conv2dBackward, Col2imByGatherEqualsTheBandedPathBitForBit) {
       addend15.insert(addend15.end(), addend.begin() + n * 16 * plane,
                       addend.begin() + (n * 16 + 15) * plane);
     }
-    std::vector<float> by_phases(wide.batch * 16 * plane), banded(wide.batch * 15 * plane);
+    std::vector<float> fast_paths(wide.batch * 16 * plane), banded(wide.batch * 15 * plane);
     kernels::cpu::conv2d_backward_input<float>(wide, grad_output.data(), weight.data(),
-                                               by_phases.data(), relu_output.data(), addend.data());
+                                               fast_paths.data(), relu_output.data(),
+                                               addend.data());
     kernels::cpu::conv2d_backward_input<float>(narrow_layer, grad_output.data(), weight15.data(),
                                                banded.data(), relu15.data(), addend15.data());
     int64_t nonzero = 0;
     for (int64_t n = 0; n < wide.batch; ++n)
       for (int64_t i = 0; i < 15 * plane; ++i) {
-        const float got = by_phases[n * 16 * plane + i], want = banded[n * 15 * plane + i];
+        const float got = fast_paths[n * 16 * plane + i], want = banded[n * 15 * plane + i];
         ASSERT_EQ(std::bit_cast<uint32_t>(got), std::bit_cast<uint32_t>(want))
             << "size " << size << " kernel " << kernel << " stride " << stride << " pad " << pad
             << " dilation " << c.dilation << " image " << n << " element " << i;
