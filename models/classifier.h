@@ -28,6 +28,14 @@ class ImageClassifier : public nn::Module {
   // Tap points of the attention probabilities [N, heads, T, T], first layer first; empty for
   // models without attention.
   virtual std::vector<std::string> attention_taps() const { return {}; }
+  // Models whose first layer is affine in the image (ResNet's stem convolution, its BatchNorm
+  // folded or in evaluation mode) can run in two parts: forward(x) equals
+  // forward_from_input_layer(input_layer(x)) up to float rounding. Integrated Gradients and
+  // SmoothGrad use the cut (saliency::Classifier::Split) to take that layer's backward once for
+  // all their inputs. The parts throw for models without such a layer.
+  virtual bool has_affine_input_layer() const { return false; }
+  virtual Tensor input_layer(const Tensor& image) const;
+  virtual Tensor forward_from_input_layer(const Tensor& first) const;
 };
 
 }  // namespace saliency::models

@@ -9,6 +9,9 @@
 namespace saliency::models {
 namespace {
 
+// torchvision's stem pooling: 3 x 3, stride 2, padding 1.
+const Pool2dOptions kStemPool{.kernel = 3, .stride = 2, .padding = 1};
+
 using ConvBn = std::pair<std::shared_ptr<nn::Conv2d>, std::shared_ptr<nn::BatchNorm2d>>;
 
 // relu(bn(conv(x))); with the BatchNorm folded into the conv, the ReLU joins the conv's store
@@ -184,7 +187,11 @@ Tensor ResNet::features(const Tensor& image, int64_t stages) const {
                  image.shape());
   SALIENCY_CHECK(stages >= 1 && stages <= 4, "ResNet: stages must be 1..4, got ", stages);
   Tensor x = conv_bn_relu({conv1_, bn1_}, image);
-  if (config_.stem_max_pool) x = max_pool2d(x, {.kernel = 3, .stride = 2, .padding = 1});
+  if (config_.stem_max_pool) x = max_pool2d(x, kStemPool);
+  return run_stages(x, stages);
+}
+
+Tensor ResNet::run_stages(Tensor x, int64_t stages) const {
   x = autograd::tap_point("maxpool", x);
   for (size_t k = 0; k < size_t(stages); ++k) {
     const std::string name = "layer" + std::to_string(k + 1);
@@ -196,6 +203,29 @@ Tensor ResNet::features(const Tensor& image, int64_t stages) const {
 Tensor ResNet::forward(const Tensor& image) const {
   const Tensor x = flatten(adaptive_avg_pool2d(features(image), 1));
   return autograd::tap_point("fc", fc_->forward(x));
+}
+
+bool ResNet::has_affine_input_layer() const {
+  return bn1_->folded() || !bn1_->is_training();
+}
+
+Tensor ResNet::input_layer(const Tensor& image) const {
+  SALIENCY_CHECK(image.rank() == 4 && image.size(1) == 3,
+                 "ResNet: expected an image batch [N, 3, H, W], got ", image.shape());
+  SALIENCY_CHECK(has_affine_input_layer(),
+                 "ResNet: the stem is not affine in the image while its BatchNorm is training");
+  const Tensor convolved = conv1_->forward(image);
+  return bn1_->folded() ? convolved : bn1_->forward(convolved);
+}
+
+Tensor ResNet::forward_from_input_layer(const Tensor& stem) const {
+  // The ReLU before the max pooling, as forward() (which fuses it into the convolution). The
+  // other order gives the same values and plain gradients, over a quarter of the elements,
+  // but not the same guided backprop: its ReLU rule would then clip each window's gradient
+  // before the pooling's backward sums overlapping windows, instead of clipping the sum.
+  Tensor x = relu(stem);
+  if (config_.stem_max_pool) x = max_pool2d(x, kStemPool);
+  return autograd::tap_point("fc", fc_->forward(flatten(adaptive_avg_pool2d(run_stages(x, 4), 1))));
 }
 
 std::vector<std::string> ResNet::randomization_cascade() const {

@@ -55,6 +55,12 @@ class ResNet : public ImageClassifier {
   std::vector<std::string> randomization_cascade() const override;
   void canonize_for_lrp() override { fold_batch_norm(); }
   void fold_for_inference() override { fold_batch_norm(); }
+  // The stem's convolution (and its BatchNorm, unless folded): affine in the image unless the
+  // BatchNorm is in training mode (batch statistics).
+  bool has_affine_input_layer() const override;
+  Tensor input_layer(const Tensor& image) const override;
+  // The stem's ReLU and max pooling, the stages and the head, from the convolution's output.
+  Tensor forward_from_input_layer(const Tensor& stem) const override;
   // torchvision's initialization: Kaiming-normal convs (fan-out), BN weight 1 and bias 0,
   // default Linear init. Seeded, for benchmarks and tests without downloaded weights.
   void initialize(Generator& generator);
@@ -64,6 +70,8 @@ class ResNet : public ImageClassifier {
   const ResNetConfig& config() const { return config_; }
 
  private:
+  // The stem's output (after its max pooling) through the first `stages` residual stages.
+  Tensor run_stages(Tensor x, int64_t stages) const;
   ResNetConfig config_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm2d> bn1_;

@@ -98,6 +98,15 @@ Tensor input_gradients(const Classifier& model, const Tensor& inputs,
   return gradient;
 }
 
+Tensor first_layer_backward(const Classifier::Split& split, const Tensor& output_gradient,
+                            const Tensor& like) {
+  Tensor x = like.detach().set_requires_grad(true);
+  const Tensor first = split.first(x);
+  SALIENCY_CHECK(first.shape() == output_gradient.shape(), "the first layer's output ",
+                 first.shape(), " does not match its gradient ", output_gradient.shape());
+  return autograd::grad(first, {x}, output_gradient)[0];
+}
+
 void for_each_chunk(int64_t count, int64_t batch_size,
                     const std::function<void(int64_t, int64_t)>& fn) {
   SALIENCY_CHECK(batch_size >= 1, "batch size must be at least 1, got ", batch_size);

@@ -11,13 +11,10 @@
 
 #include "autograd/rules.h"
 #include "core/tensor.h"
+#include "saliency/classifier.h"
 #include "saliency/lrp.h"
 
 namespace saliency {
-
-// Anything that maps a batch of normalized images [N, 3, H, W] to logits [N, classes] with ops
-// of this engine, calling autograd::tap_point at named layers (models::ResNet does).
-using Classifier = std::function<Tensor(const Tensor&)>;
 
 enum class Method {
   Vanilla,              // |d y_c / d x|                           (Simonyan 2013; Captum Saliency)
@@ -124,6 +121,12 @@ Tensor input_gradients(const Classifier& model, const Tensor& inputs,
                        const std::vector<int64_t>& targets,
                        const autograd::RuleSet* rules = nullptr, Tensor* logits = nullptr,
                        Seed seed = Seed::One);
+
+// The backward of a classifier's first layer (Classifier::Split): A^T output_gradient, the
+// gradient at its input of sum(first(x) * output_gradient), the same at every x as first is
+// affine. `like` is an image batch of the input's shape, on first's device.
+Tensor first_layer_backward(const Classifier::Split& split, const Tensor& output_gradient,
+                            const Tensor& like);
 
 // Runs fn(begin, end) over [0, count) in the fewest chunks of at most batch_size, their sizes
 // differing by at most one: the one loop every sampling method (IG steps, SmoothGrad samples)

@@ -62,7 +62,9 @@ Device parse_device(const std::string& name);
 void move_to(const LoadedModel& model, Device device);
 // The network as the methods call it: images and logits on the host, the network on `device`.
 // The copies are differentiable (to_device), so gradients come back to the host input and
-// every method runs unchanged; its small arithmetic stays on the host.
+// every method runs unchanged; its small arithmetic stays on the host. For models with an
+// affine first layer (ImageClassifier::has_affine_input_layer, checked here) the classifier
+// carries the cut after it (Classifier::Split), which IG and SmoothGrad use.
 Classifier classifier_on(const models::ImageClassifier& model, Device device);
 // Method options for this model: its Grad-CAM layer and attention taps, and z^B's box for its
 // normalization.

@@ -33,6 +33,13 @@ Tensor sample_attributions(const Classifier& model, const Tensor& batch, int64_t
   return gradients;
 }
 
+// Whether the result is linear in the sample gradients: the mean of signed ones (the plain
+// gradient, guided backprop's, deconvnet's), not their squares or absolute values.
+bool linear_in_gradients(Method method, std::optional<Method> base) {
+  return method == Method::SmoothGrad &&
+         (!base || *base == Method::GuidedBackprop || *base == Method::Deconvnet);
+}
+
 }  // namespace
 
 Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, Method method,
@@ -58,11 +65,16 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
   // rounding, on the CPU and a GPU. The noisy copies, their gradients and the sums live there.
   const uint64_t per_sample = uint64_t(input.numel());
   const Tensor x = input.to(options.device);
-  Tensor sum = zeros(input.shape(), input.dtype()).to(options.device), sum_of_squares = sum.clone();
+  // The mean of signed gradients is linear in them: with a classifier cut after an affine
+  // first layer, they are averaged at that layer's output and the layer's backward runs once.
+  const Classifier::Split* split = linear_in_gradients(method, o.base) ? model.split() : nullptr;
+  const Classifier differentiated = split ? Classifier(split->rest) : model;
+  Tensor sum, sum_of_squares;
   for_each_chunk(samples, options.batch_size, [&](int64_t begin, int64_t end) {
-    std::vector<Tensor> noisy;
+    Tensor batch;
     {
       autograd::NoGradGuard no_graph;
+      std::vector<Tensor> noisy;
       for (int64_t i = begin; i < end; ++i) {
         const Tensor noise =
             explicit_noise.defined()
@@ -71,17 +83,21 @@ Tensor smoothgrad(const Classifier& model, const Tensor& input, int64_t target, 
                                input.dtype(), options.device);
         noisy.push_back(add(x, noise));
       }
+      batch = split ? split->first(concat_batch(noisy)) : concat_batch(noisy);
     }
-    const Tensor gradients = sample_attributions(model, concat_batch(noisy), target, o.base);
+    const Tensor gradients = sample_attributions(differentiated, batch, target, o.base);
     autograd::NoGradGuard no_graph;
     for (int64_t i = 0; i < end - begin; ++i) {
       const Tensor g = gradients.slice_batch(i, i + 1);
+      if (!sum.defined())  // the gradients' shape: the input's, or the first layer's output's
+        sum = zeros(g.shape(), g.dtype()).to(g.device()), sum_of_squares = sum.clone();
       sum = add(sum, g);
       if (method != Method::SmoothGrad) sum_of_squares = add(sum_of_squares, square(g));
     }
   });
+  Tensor mean = mul_scalar(sum, 1.0 / double(samples));
+  if (split) mean = first_layer_backward(*split, mean, x);
   autograd::NoGradGuard no_graph;
-  const Tensor mean = mul_scalar(sum, 1.0 / double(samples));
   if (method == Method::SmoothGrad) return mean.to(Device::cpu());
   const Tensor mean_square = mul_scalar(sum_of_squares, 1.0 / double(samples));
   return (method == Method::SmoothGradSquared ? mean_square : sub(mean_square, square(mean)))

@@ -7,6 +7,7 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 
+#include "autograd/flop_counter.h"
 #include "autograd/ops.h"
 #include "core/error.h"
 #include "core/factory.h"
@@ -29,6 +30,8 @@ std::string fixture(const std::string& name) {
 struct Reference {
   std::unique_ptr<models::ResNet> model = load_resnet(fixture("tiny_resnet50.safetensors"));
   Classifier classifier = [this](const Tensor& x) { return model->forward(x); };
+  // The same model cut after its stem (Classifier::Split), as the CLI's classifier_on makes it.
+  Classifier cut = classifier_on(*model, Device::cpu());
   Tensor input = weights::read_npy(fixture("methods_input.npy"));
   nlohmann::json info = nlohmann::json::parse(std::ifstream(fixture("methods.json")));
   int64_t target = info["target"];
@@ -45,6 +48,7 @@ struct MethodCase {
   std::string approximation = "gausslegendre";
   int64_t steps = 0;
   std::function<void(MethodOptions&)> adjust = [](MethodOptions&) {};
+  bool cut = false;  // through Reference::cut
 };
 
 void PrintTo(const MethodCase& c, std::ostream* out) {
@@ -63,6 +67,13 @@ MethodOptions options_for(const MethodCase& c) {
 
 class MethodParity : public ::testing::TestWithParam<MethodCase> {};
 
+std::string test_name(const ::testing::TestParamInfo<MethodCase>& param_info) {
+  std::string name = param_info.param.reference_name;
+  for (char& ch : name)
+    if (ch == '-') ch = '_';
+  return name;
+}
+
 // Our float32 attribution against Captum's float64 one. Two float32 implementations round
 // differently, so our error should be of the size of PyTorch's own float32-vs-float64 error
 // (measured by the script, 1e-7 to 7e-7 for most methods; 7.5e-3 for a Riemann trapezoid,
@@ -71,7 +82,8 @@ class MethodParity : public ::testing::TestWithParam<MethodCase> {};
 TEST_P(MethodParity, MatchesCaptumWithinTheFloat32Floor) {
   const MethodCase& c = GetParam();
   Reference& r = reference();
-  const Explanation ours = explain(r.classifier, r.input, c.method, r.target, options_for(c));
+  const Explanation ours =
+      explain(c.cut ? r.cut : r.classifier, r.input, c.method, r.target, options_for(c));
   const Tensor expected = weights::read_npy(fixture("method_" + c.reference_name + ".npy"));
   const double torch_error = r.info["torch_float32_error"][c.reference_name];
   const double error = relative_l2(ours.attribution, expected);
@@ -117,12 +129,24 @@ INSTANTIATE_TEST_SUITE_P(
                       MethodCase{
                           "smooth-guided-backprop", Method::SmoothGrad, "", 0,
                           [](MethodOptions& o) { o.smoothgrad.base = Method::GuidedBackprop; }}),
-    [](const ::testing::TestParamInfo<MethodCase>& param_info) {
-      std::string name = param_info.param.reference_name;
-      for (char& ch : name)
-        if (ch == '-') ch = '_';
-      return name;
-    });
+    test_name);
+
+// Through the model cut after its stem: IG walks its path from the stem's output, SmoothGrad
+// (signed gradients, plain or guided) averages there; both take the stem's backward once.
+// smoothgrad-sq and vargrad cannot (squares are not linear) and ignore the cut.
+INSTANTIATE_TEST_SUITE_P(
+    CaptumThroughTheCut, MethodParity,
+    ::testing::Values(
+        MethodCase{"integrated-gradients-gausslegendre", Method::IntegratedGradients,
+                   "gausslegendre", 20, [](MethodOptions&) {}, true},
+        MethodCase{"integrated-gradients-riemann_trapezoid", Method::IntegratedGradients,
+                   "riemann_trapezoid", 16, [](MethodOptions&) {}, true},
+        MethodCase{"smoothgrad", Method::SmoothGrad, "", 0, [](MethodOptions&) {}, true},
+        MethodCase{"smoothgrad-sq", Method::SmoothGradSquared, "", 0, [](MethodOptions&) {}, true},
+        MethodCase{"vargrad", Method::VarGrad, "", 0, [](MethodOptions&) {}, true},
+        MethodCase{"smooth-guided-backprop", Method::SmoothGrad, "", 0,
+                   [](MethodOptions& o) { o.smoothgrad.base = Method::GuidedBackprop; }, true}),
+    test_name);
 
 // Completeness: sum(attribution) = f(x) - f(x') in the limit. This tiny random network is far
 // rougher along the path than a trained ResNet-50 (its logit changes by ~51 over the path, with
@@ -150,19 +174,53 @@ TEST(MethodProperties, IntegratedGradientsCompletenessConverges) {
 
 TEST(MethodProperties, BatchSizeChangesNothing) {
   Reference& r = reference();
-  for (Method method : {Method::SmoothGrad, Method::VarGrad, Method::IntegratedGradients}) {
-    MethodOptions options;
-    options.smoothgrad.samples = 5;
-    options.smoothgrad.seed = 11;
-    options.integrated_gradients.steps = 7;
-    std::vector<double> first;
-    for (int64_t batch : {1, 2, 7, 16}) {
-      options.batch_size = batch;
-      const std::vector<double> values =
-          explain(r.classifier, r.input, method, r.target, options).attribution.to_vector();
-      if (first.empty()) first = values;
-      EXPECT_EQ(values, first) << method_name(method) << " with batch size " << batch;
+  for (const Classifier* classifier : {&r.classifier, &r.cut})
+    for (Method method : {Method::SmoothGrad, Method::VarGrad, Method::IntegratedGradients}) {
+      MethodOptions options;
+      options.smoothgrad.samples = 5;
+      options.smoothgrad.seed = 11;
+      options.integrated_gradients.steps = 7;
+      std::vector<double> first;
+      for (int64_t batch : {1, 2, 7, 16}) {
+        options.batch_size = batch;
+        const std::vector<double> values =
+            explain(*classifier, r.input, method, r.target, options).attribution.to_vector();
+        if (first.empty()) first = values;
+        EXPECT_EQ(values, first) << method_name(method) << " with batch size " << batch
+                                 << (classifier == &r.cut ? " through the cut" : "");
+      }
     }
+}
+
+// classifier_on cuts the models whose first layer is affine, and IG and SmoothGrad use the cut:
+// the stem convolution then runs on 2 images, not on every path point or noisy copy. (The
+// attributions agree with Captum's either way: MethodParity above.)
+TEST(MethodProperties, TheCutSkipsTheStemForEachPathPointAndSample) {
+  Reference& r = reference();
+  ASSERT_NE(r.cut.split(), nullptr);
+  EXPECT_EQ(r.classifier.split(), nullptr);
+  MethodOptions options;
+  options.integrated_gradients.steps = 8;
+  options.smoothgrad.samples = 8;
+  for (Method method : {Method::IntegratedGradients, Method::SmoothGrad, Method::VarGrad}) {
+    double flops[2];
+    for (int cut = 0; cut < 2; ++cut) {
+      autograd::FlopCounter counter;
+      explain(cut ? r.cut : r.classifier, r.input, method, r.target, options);
+      flops[cut] = counter.flops();
+    }
+    // The stem's forward (or backward to its input) for one image: 4 channels of 7 x 7 x 3
+    // taps, stride 2.
+    const double stem = 2.0 * double(r.input.size(2) / 2 * r.input.size(3) / 2) * 4 * 7 * 7 * 3;
+    if (method == Method::VarGrad) {
+      EXPECT_EQ(flops[1], flops[0]) << "vargrad squares the gradients: no cut";
+      continue;
+    }
+    // IG: 8 forwards and backwards of the stem become 2 forwards (the path's ends) and one
+    // forward and backward; SmoothGrad keeps its 8 forwards, and 8 backwards become one (with
+    // its forward).
+    const double saved = method == Method::IntegratedGradients ? (16 - 4) * stem : (8 - 2) * stem;
+    EXPECT_EQ(flops[0] - flops[1], saved) << method_name(method);
   }
 }
 

@@ -193,5 +193,40 @@ TEST(ResNet, FeaturesStopAfterTheRequestedStage) {
   EXPECT_THROW(model.features(x, 5), InvalidArgument);
 }
 
+// The model cut after its stem convolution (what Integrated Gradients and SmoothGrad walk) is
+// the same function with the same input gradient, bit for bit: the convolution's sums do not
+// change when its ReLU leaves the store, and the backward runs the same ops in the same order.
+// With BatchNorm in evaluation mode and folded; not affine while the BatchNorm trains.
+TEST(ResNet, CutAfterTheStemIsTheSameFunctionAndGradient) {
+  for (bool folded : {false, true}) {
+    models::ResNet model(tiny(models::BlockKind::Bottleneck, {3, 4, 6, 3}, 4));
+    model.load_state_dict(weights::read_safetensors(fixture("tiny_resnet50.safetensors")));
+    if (folded) model.fold_batch_norm();
+    ASSERT_TRUE(model.has_affine_input_layer());
+    Generator generator(5);
+    const Tensor x = randn({2, 3, 32, 32}, generator);
+    Tensor seed = zeros({2, 10});
+    seed.set({0, 3}, 1.0);
+    seed.set({1, 7}, -2.0);
+
+    Tensor whole_input = x.detach().set_requires_grad(true);
+    const Tensor whole = model.forward(whole_input);
+    const Tensor whole_gradient = autograd::grad(whole, {whole_input}, seed)[0];
+
+    Tensor cut_input = x.detach().set_requires_grad(true);
+    const Tensor stem = model.input_layer(cut_input);
+    EXPECT_EQ(stem.shape(), Shape({2, 4, 16, 16}));
+    const Tensor cut = model.forward_from_input_layer(stem);
+    const Tensor cut_gradient = autograd::grad(cut, {cut_input}, seed)[0];
+
+    EXPECT_EQ(cut.to_vector(), whole.to_vector()) << "folded " << folded;
+    EXPECT_EQ(cut_gradient.to_vector(), whole_gradient.to_vector()) << "folded " << folded;
+  }
+  models::ResNet training(tiny(models::BlockKind::Bottleneck, {1, 1, 1, 1}, 4));
+  training.train();
+  EXPECT_FALSE(training.has_affine_input_layer());
+  EXPECT_THROW(training.input_layer(zeros({1, 3, 32, 32})), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace saliency
