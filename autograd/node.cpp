@@ -1,5 +1,7 @@
 #include "autograd/node.h"
 
+#include <atomic>
+
 #include "autograd/trace.h"
 
 #include "autograd/grad_mode.h"
@@ -7,6 +9,16 @@
 #include "core/error.h"
 
 namespace saliency::autograd {
+namespace {
+
+std::atomic<uint64_t> next_serial{0};
+
+}  // namespace
+
+Node::Node(OpKind kind, std::vector<Edge> inputs)
+    : kind_(kind),
+      serial_(next_serial.fetch_add(1, std::memory_order_relaxed)),
+      inputs_(std::move(inputs)) {}
 
 std::string_view op_name(OpKind kind) {
   switch (kind) {

@@ -3,6 +3,7 @@
 // inputs, the output, attributes) and one edge per input to the node that produced that input.
 // Every node has exactly one output, so "the gradient of a node" means the gradient of its
 // output.
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -63,13 +64,16 @@ using TensorList = std::vector<Tensor>;
 
 class Node {
  public:
-  Node(OpKind kind, std::vector<Edge> inputs) : kind_(kind), inputs_(std::move(inputs)) {}
+  Node(OpKind kind, std::vector<Edge> inputs);
   virtual ~Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
   OpKind kind() const { return kind_; }
   std::string_view name() const { return op_name(kind_); }
+  // Unique for the process's lifetime (a released node's address may be reused, its serial
+  // not): how a TraceScope tells the nodes of successive graphs apart.
+  uint64_t serial() const { return serial_; }
   const std::vector<Edge>& inputs() const { return inputs_; }
 
   // The exact gradient of each input for the given output gradient. Entries whose mask is
@@ -95,6 +99,7 @@ class Node {
 
  private:
   OpKind kind_;
+  uint64_t serial_;
   std::vector<Edge> inputs_;
   bool released_ = false;
 };

@@ -38,14 +38,14 @@ void TraceScope::on_record(const Node& node, const Tensor& output) {
   record.output_shape = output.shape();
   for (const Edge& edge : node.inputs()) {
     if (!edge.valid()) continue;
-    const auto it = scope->ids_.find(edge.node.get());
+    const auto it = scope->ids_.find(edge.node->serial());
     record.inputs.push_back(it == scope->ids_.end() ? -1 : it->second);
   }
   record.flops = scope->flops_.flops() - scope->flops_seen_;
   scope->flops_seen_ = scope->flops_.flops();
   record.forward_ms = std::chrono::duration<double, std::milli>(now - scope->last_).count();
   record.saved_bytes = node.saved_bytes();
-  scope->ids_[&node] = record.id;
+  scope->ids_[node.serial()] = record.id;
   scope->records_.push_back(std::move(record));
   scope->last_ = std::chrono::steady_clock::now();  // the trace's own work is not the next op's
 }
@@ -54,7 +54,7 @@ void TraceScope::on_backward(const Node& node, const Tensor& grad_output, const 
                              const std::string& rule, double milliseconds) {
   TraceScope* scope = active_scope;
   if (!scope) return;
-  const auto it = scope->ids_.find(&node);
+  const auto it = scope->ids_.find(node.serial());
   if (it == scope->ids_.end()) return;  // recorded before the scope began
   TraceRecord& record = scope->records_[size_t(it->second)];
   record.backward_ran = true;
@@ -64,6 +64,10 @@ void TraceScope::on_backward(const Node& node, const Tensor& grad_output, const 
   double sum = 0;
   for (const Tensor& g : grads) sum += norm_of(g);
   record.grad_input_norm = std::sqrt(sum);
+  // The backward's own FLOPs and time are not the next forward record's (a trace may hold
+  // several graphs, each recorded after the previous one's backward).
+  scope->flops_seen_ = scope->flops_.flops();
+  scope->last_ = std::chrono::steady_clock::now();
 }
 
 }  // namespace saliency::autograd

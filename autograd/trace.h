@@ -49,7 +49,9 @@ class TraceScope {
 
  private:
   std::vector<TraceRecord> records_;
-  std::unordered_map<const Node*, int64_t> ids_;
+  // Record ids by Node::serial (not by address: a later graph's node may reuse a released
+  // one's, as IG's first-layer backward did after its path points' graph).
+  std::unordered_map<uint64_t, int64_t> ids_;
   FlopCounter flops_;
   double flops_seen_ = 0;
   std::chrono::steady_clock::time_point last_;

@@ -152,7 +152,8 @@ int run_trace(const TraceOptions& o) {
   SALIENCY_CHECK(methods.size() == 1, "--method: trace one method at a time");
   const Method method = methods.front();
   prepare_for(loaded, methods);
-  const Classifier classifier = [&](const Tensor& x) { return loaded.network->forward(x); };
+  // As explain runs it: IG and SmoothGrad through the cut after the stem, where there is one.
+  const Classifier classifier = classifier_on(*loaded.network, Device::cpu());
   const Tensor input = load_model_input(o.image, loaded.info.preprocessing());
   int64_t target = 0;
   if (o.target == "auto") {
