@@ -146,23 +146,20 @@ void move_to(const LoadedModel& model, Device device) {
 }
 
 Classifier classifier_on(const models::ImageClassifier& model, Device device) {
-  // On a GPU, images may already be there (IG's path points, SmoothGrad's copies) and the
-  // first layer's output stays there; logits come back to the host.
-  auto on_device = [device](const Tensor& x) { return device.is_cpu() ? x : to_device(x, device); };
-  auto on_host = [device](const Tensor& x) {
-    return device.is_cpu() ? x : to_device(x, Device::cpu());
-  };
-  Classifier::Function forward = [&model, on_device, on_host](const Tensor& x) {
-    return on_host(model.forward(on_device(x)));
+  // Images may already be on the device (IG's path points, SmoothGrad's copies: to_device is
+  // then the identity), and the first layer's output stays there; logits come to the host.
+  Classifier::Function forward = [&model, device](const Tensor& x) {
+    return to_device(model.forward(to_device(x, device)), Device::cpu());
   };
   if (!model.has_affine_input_layer()) return forward;
-  return {
-      forward,
-      {.first = [&model, on_device](const Tensor& x) { return model.input_layer(on_device(x)); },
-       .rest =
-           [&model, on_device, on_host](const Tensor& z) {
-             return on_host(model.forward_from_input_layer(on_device(z)));
-           }}};
+  return {forward,
+          {.first = [&model,
+                     device](const Tensor& x) { return model.input_layer(to_device(x, device)); },
+           .rest =
+               [&model, device](const Tensor& z) {
+                 return to_device(model.forward_from_input_layer(to_device(z, device)),
+                                  Device::cpu());
+               }}};
 }
 
 void adapt_options(MethodOptions& options, const LoadedModel& model, bool keep_layer) {

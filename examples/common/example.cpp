@@ -38,7 +38,8 @@ Setup setup(int argc, char** argv, const std::string& example) {
     s.input = load_model_input(positional[0], s.model.info.preprocessing());
   }
   s.picture = to_image(s.input, s.model.info.preprocessing().normalization);
-  s.classifier = [network = s.model.network.get()](const Tensor& x) { return network->forward(x); };
+  // As the CLI makes it: IG and SmoothGrad then go through the cut after the stem.
+  s.classifier = classifier_on(*s.model.network, Device::cpu());
   std::filesystem::create_directories(out);
   return s;
 }
