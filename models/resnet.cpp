@@ -201,8 +201,11 @@ Tensor ResNet::run_stages(Tensor x, int64_t stages) const {
 }
 
 Tensor ResNet::forward(const Tensor& image) const {
-  const Tensor x = flatten(adaptive_avg_pool2d(features(image), 1));
-  return autograd::tap_point("fc", fc_->forward(x));
+  return head(features(image));
+}
+
+Tensor ResNet::head(const Tensor& features) const {
+  return autograd::tap_point("fc", fc_->forward(flatten(adaptive_avg_pool2d(features, 1))));
 }
 
 bool ResNet::has_affine_input_layer() const {
@@ -225,7 +228,7 @@ Tensor ResNet::forward_from_input_layer(const Tensor& stem) const {
   // before the pooling's backward sums overlapping windows, instead of clipping the sum.
   Tensor x = relu(stem);
   if (config_.stem_max_pool) x = max_pool2d(x, kStemPool);
-  return autograd::tap_point("fc", fc_->forward(flatten(adaptive_avg_pool2d(run_stages(x, 4), 1))));
+  return head(run_stages(x, 4));
 }
 
 std::vector<std::string> ResNet::randomization_cascade() const {

@@ -72,6 +72,8 @@ class ResNet : public ImageClassifier {
  private:
   // The stem's output (after its max pooling) through the first `stages` residual stages.
   Tensor run_stages(Tensor x, int64_t stages) const;
+  // Global average pooling and the fully connected layer: the logits ("fc" tap).
+  Tensor head(const Tensor& features) const;
   ResNetConfig config_;
   std::shared_ptr<nn::Conv2d> conv1_;
   std::shared_ptr<nn::BatchNorm2d> bn1_;

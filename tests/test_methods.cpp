@@ -193,8 +193,9 @@ TEST(MethodProperties, BatchSizeChangesNothing) {
 }
 
 // classifier_on cuts the models whose first layer is affine, and IG and SmoothGrad use the cut:
-// the stem convolution then runs on 2 images, not on every path point or noisy copy. (The
-// attributions agree with Captum's either way: MethodParity above.)
+// IG's stem then runs forward on the path's two ends only, and both take its backward once, not
+// once per path point or noisy copy. (The attributions agree with Captum's either way:
+// MethodParity above.)
 TEST(MethodProperties, TheCutSkipsTheStemForEachPathPointAndSample) {
   Reference& r = reference();
   ASSERT_NE(r.cut.split(), nullptr);
