@@ -94,7 +94,7 @@ Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_
   integration_rule(o.approximation, o.steps, alphas, weights);
   // Path points and the weighted sum live on the model's device: on a GPU nothing but the
   // finished attribution crosses to the host.
-  const Tensor start = baseline.to(options.device);
+  const Tensor start = baseline.to(options.device), path_end = input.to(options.device);
   Tensor difference;
   // Where the path is walked: the input, or the output of the model's first layer when it is
   // affine (Classifier::Split), whose image of the straight path is the straight path between
@@ -104,9 +104,9 @@ Tensor integrated_gradients(const Classifier& model, const Tensor& input, int64_
   Tensor path_start, path_step;
   {
     autograd::NoGradGuard no_graph;
-    difference = sub(input.to(options.device), start);
+    difference = sub(path_end, start);
     path_start = split ? split->first(start) : start;
-    path_step = split ? sub(split->first(input.to(options.device)), path_start) : difference;
+    path_step = split ? sub(split->first(path_end), path_start) : difference;
   }
   const Classifier walked = split ? Classifier(split->rest) : model;
   Tensor total = zeros(path_start.shape(), path_start.dtype()).to(path_start.device());
