@@ -35,6 +35,21 @@ constexpr int64_t kBlockCapacity = kBlockColumns + kPanelWidth;
 // kernel waiting on it: a 49-column product over 6 images ran at 84 GFLOP/s on one core without
 // software prefetch, 118-120 with it 4-32 k steps ahead.
 constexpr int64_t kPrefetchSteps = 16;
+// Over a long k slice the B panel a tile streams (192 bytes a step: 48 KB over 256 steps, all of
+// L1) evicts what the first steps fetched for the epilogue before it runs: the epilogue's
+// addend loads waited on L2 or memory (perf: a fifth of the kernel's samples on them in the
+// layer below). So a slice of more than kShortSlice steps fetches those lines into L2 in its
+// first steps and again, into L1, from kEpilogueLead steps before its end. Harness: layer3's
+// 1x1 256 -> 1024 over 14 x 14 at batch 16 with the residual (a k slice of 256 steps; 2
+// threads, Zen 5, interleaved runs): 4.60-4.69 -> 4.06-4.23 ms (medians) with a lead of 72
+// steps, 4.14-4.28 with 48, 4.28-4.41 with 24; with 64, min of 40 in six rounds, 4.62-4.77 ->
+// 3.97-4.08. Layer2's 128 -> 512 (128 steps) kept its time only on the two-phase path (3.95-4.04
+// before, 3.95-4.03 after, 4.05-4.15 fetching early only), layer1's 64 -> 256 (64 steps, too
+// short for two phases) the same as before.
+constexpr int64_t kShortSlice = 96;
+constexpr int64_t kEpilogueLead = 64;
+static_assert(kEpilogueLead >= kRows * kVectors && kShortSlice >= kEpilogueLead + kRows * kVectors,
+              "a long slice's two fetching phases must not overlap");
 // A product whose C (all images) is at least this large stores it with non-temporal stores when
 // C is not read (beta 0, a single k slice): at batch 16 a 56 x 56 layer's output (51 MB) is far
 // larger than the last-level cache (32 MB here), so the next layer reads it from memory whatever
@@ -182,60 +197,110 @@ struct ATile {
   bool fetch_ahead = false;
 };
 
+// Where a k step of the micro-kernel fetches the epilogue's lines (C for writing unless
+// streamed, the addend, the mask: a row's vector a step, `line_index` counting them): nowhere,
+// into L1, into L2 (see kEpilogueLead), or into L1 with the addend's and mask's lines of the
+// next panel (48 columns on: the tile after this one in a block's sweep) into L2. A short
+// slice's tile is over in a few hundred cycles, less than a line from memory takes; fetched a
+// tile ahead, they arrive in time. Harness, 2 threads, Zen 5, min of 40 in 4-5 interleaved
+// rounds, activations from memory: layer1's 1x1 64 -> 256 forward with the residual 5.15-5.34
+// -> 4.88-5.17 ms, its 256 -> 64 backward with the ReLU mask and addend 6.20-6.35 -> 5.66-5.82.
+enum class EpilogueFetch { none, into_l1, into_l2, into_l1_next_into_l2 };
+
+// One k step of a tile: acc += A's 8 rows at step k times B's row k, with the prefetches.
+template <int Vectors, bool InPlace, EpilogueFetch Fetch>
+[[gnu::always_inline]] inline void k_step(int64_t k, int64_t depth, int line_index, const ATile& at,
+                                          const float* b, int64_t b_step, const Store& out,
+                                          __m512 (&acc)[kRows][Vectors]) {
+  const float* a = at.a;
+  __m512 columns[Vectors];
+  // A transposed tile read in place fetches its own steps ahead; a plain one the next tile's
+  // rows: step k fetches line k / 8 of its row k % 8 (within this slice's k range).
+  if (at.fetch_ahead && k + kPrefetchSteps < depth)
+    _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
+  else if (at.next != nullptr && k / kRows * 16 < depth)
+    _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
+                 _MM_HINT_T1);
+  // When the epilogue's lines come from memory (batched products over large maps) it had waited
+  // on each in turn. Harness of a 1x1 64 -> 256 layer over 56 x 56 at batch 16 with a residual,
+  // activations from memory (2 threads, Zen 5): forward 7.3 -> 5.3 ms, backward 5.0 -> 4.3 ms.
+  // (Inlined by force: GCC 12 dropped these prefetches from a function of their own that it
+  // did not inline.)
+  if constexpr (Fetch != EpilogueFetch::none) {
+    if (const int row = line_index / Vectors, v = line_index % Vectors;
+        row < out.rows && out.segment_mask[v][0] != 0) {
+      const int64_t line = row * out.ldc + out.segment_at[v][0];
+      if (!out.stream) __builtin_prefetch(out.c + line, 1, 3);
+      constexpr auto hint = Fetch == EpilogueFetch::into_l2 ? _MM_HINT_T1 : _MM_HINT_T0;
+      if (out.addend != nullptr)
+        _mm_prefetch(reinterpret_cast<const char*>(out.addend + line), hint);
+      if (out.mask != nullptr) _mm_prefetch(reinterpret_cast<const char*>(out.mask + line), hint);
+      if constexpr (Fetch == EpilogueFetch::into_l1_next_into_l2) {
+        // (past the block's or an image's last panel this fetches lines nobody reads: harmless)
+        if (out.addend != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(out.addend + line + kPanelWidth), _MM_HINT_T1);
+        if (out.mask != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(out.mask + line + kPanelWidth), _MM_HINT_T1);
+      }
+    }
+  }
+#pragma GCC unroll 3
+  for (int v = 0; v < Vectors; ++v) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + 16 * v),
+                 _MM_HINT_T0);
+    if constexpr (InPlace)
+      columns[v] = v + 1 == Vectors
+                       ? _mm512_maskz_loadu_ps(out.segment_mask[v][0], b + k * b_step + 16 * v)
+                       : _mm512_loadu_ps(b + k * b_step + 16 * v);
+    else
+      columns[v] = _mm512_load_ps(b + k * b_step + 16 * v);
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < kRows; ++i) {
+    const __m512 weight = _mm512_set1_ps(a[i * at.row + k * at.step]);
+#pragma GCC unroll 3
+    for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
+  }
+}
+
+// Steps [from, to) of a tile; those fetching the epilogue's lines fetch line k - fetch_from.
+template <int Vectors, bool InPlace, EpilogueFetch Fetch>
+[[gnu::always_inline]] inline void k_steps(int64_t from, int64_t to, int64_t fetch_from,
+                                           int64_t depth, const ATile& at, const float* b,
+                                           int64_t b_step, const Store& out,
+                                           __m512 (&acc)[kRows][Vectors]) {
+#pragma GCC unroll 2
+  for (int64_t k = from; k < to; ++k)
+    k_step<Vectors, InPlace, Fetch>(k, depth, static_cast<int>(k - fetch_from), at, b, b_step, out,
+                                    acc);
+}
+
 // One kRows x (Vectors * 16) tile over `depth` k steps: b is the packed B panel (Vectors * 16
-// per step, 64-byte aligned).
+// per step, 64-byte aligned). 8 x Vectors steps fetch the epilogue's lines: a short slice's
+// first steps into L1 (and the next tile's into L2); a long one's first into L2, then those from
+// kEpilogueLead before its end into L1 again. The steps between fetch nothing for it.
 template <int Vectors, bool InPlace>
 void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step,
                   const Store& out) {
   if constexpr (!InPlace) b_step = 16 * Vectors;
-  const float* a = at.a;
   __m512 acc[kRows][Vectors];
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 3
     for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_setzero_ps();
-#pragma GCC unroll 2
-  for (int64_t k = 0; k < depth; ++k) {
-    __m512 columns[Vectors];
-    // A transposed tile read in place fetches its own steps ahead; a plain one the next tile's
-    // rows: step k fetches line k / 8 of its row k % 8 (within this slice's k range).
-    if (at.fetch_ahead && k + kPrefetchSteps < depth)
-      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
-    else if (at.next != nullptr && k / kRows * 16 < depth)
-      _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
-                   _MM_HINT_T1);
-    // The first 8 x Vectors steps fetch what the epilogue will touch, a row's vector a step: C
-    // (for writing, unless streamed), the addend and the mask. When they come from memory
-    // (batched products over large maps) the epilogue had waited on each line in turn. Harness
-    // of a 1x1 64 -> 256 layer over 56 x 56 at batch 16 with a residual, activations from
-    // memory (2 threads, Zen 5): forward 7.3 -> 5.3 ms, backward 5.0 -> 4.3 ms. (Written out
-    // here: GCC 12 dropped these prefetches when they were a function of their own.)
-    if (const int row = static_cast<int>(k) / Vectors, v = static_cast<int>(k) % Vectors;
-        k < kRows * Vectors && row < out.rows && out.segment_mask[v][0] != 0) {
-      const int64_t line = row * out.ldc + out.segment_at[v][0];
-      if (!out.stream) __builtin_prefetch(out.c + line, 1, 3);
-      if (out.addend != nullptr)
-        _mm_prefetch(reinterpret_cast<const char*>(out.addend + line), _MM_HINT_T0);
-      if (out.mask != nullptr)
-        _mm_prefetch(reinterpret_cast<const char*>(out.mask + line), _MM_HINT_T0);
-    }
-#pragma GCC unroll 3
-    for (int v = 0; v < Vectors; ++v) {
-      _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + 16 * v),
-                   _MM_HINT_T0);
-      if constexpr (InPlace)
-        columns[v] = v + 1 == Vectors
-                         ? _mm512_maskz_loadu_ps(out.segment_mask[v][0], b + k * b_step + 16 * v)
-                         : _mm512_loadu_ps(b + k * b_step + 16 * v);
-      else
-        columns[v] = _mm512_load_ps(b + k * b_step + 16 * v);
-    }
-#pragma GCC unroll 8
-    for (int i = 0; i < kRows; ++i) {
-      const __m512 weight = _mm512_set1_ps(a[i * at.row + k * at.step]);
-#pragma GCC unroll 3
-      for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
-    }
+  constexpr int64_t kLines = kRows * Vectors;
+  using enum EpilogueFetch;
+  if (depth <= kShortSlice) {
+    const int64_t fetched = std::min(depth, kLines);
+    k_steps<Vectors, InPlace, into_l1_next_into_l2>(0, fetched, 0, depth, at, b, b_step, out, acc);
+    k_steps<Vectors, InPlace, none>(fetched, depth, 0, depth, at, b, b_step, out, acc);
+  } else {
+    const int64_t again = depth - kEpilogueLead;  // > kLines: the phases do not overlap
+    k_steps<Vectors, InPlace, into_l2>(0, kLines, 0, depth, at, b, b_step, out, acc);
+    k_steps<Vectors, InPlace, none>(kLines, again, 0, depth, at, b, b_step, out, acc);
+    k_steps<Vectors, InPlace, into_l1>(again, again + kLines, again, depth, at, b, b_step, out,
+                                       acc);
+    k_steps<Vectors, InPlace, none>(again + kLines, depth, 0, depth, at, b, b_step, out, acc);
   }
   const __m512 alpha = _mm512_set1_ps(out.alpha), c_scale = _mm512_set1_ps(out.c_scale);
 #pragma GCC unroll 8
