@@ -9,19 +9,53 @@ int64_t ceil_div(int64_t a, int64_t b) {
   return (a + b - 1) / b;
 }
 
+// The plane of a stride-1 correlation over a source padded by (pad_h, pad_w) a side: source
+// position (y, x) at (y + pad_h, x + pad_w), each row's pad_w zero columns serving as its own
+// left padding and the previous row's right padding (see conv2d_plan.h), and one row of zeros
+// more at the bottom for the last row's taps that run on past its end.
+PhasePlanes unit_stride_planes(int64_t channels, int64_t height, int64_t width, int64_t pad_h,
+                               int64_t pad_w) {
+  return {channels, height, width, pad_h, pad_w, 1, 1, height + 2 * pad_h + 1, width + pad_w};
+}
+
+// Backward-to-input of a stride-1 convolution: the forward correlation of the output gradient,
+// padded by kernel - 1 - pad, with the kernel flipped and its channels swapped (A(i, o, t) =
+// weight[o][i][taps - 1 - t]). Input position (Y, X) gets tap (m, n) from the output gradient at
+// (Y + pad_h - m, X + pad_w - n): plane position (Y + kernel_h - 1 - m, X + kernel_w - 1 - n).
+Correlation unit_stride_backward_input(const Conv2dGeometry& g) {
+  Correlation c;
+  c.planes = unit_stride_planes(g.out_channels, g.out_h(), g.out_w(), g.kernel_h - 1 - g.pad_h,
+                                g.kernel_w - 1 - g.pad_w);
+  c.at = {g.in_h, g.in_w, g.in_h, g.in_w, 0, 1, 0, 1};
+  c.target_channels = g.in_channels;
+  c.first = 0;
+  const int64_t taps = g.kernel_h * g.kernel_w;
+  c.a_row = taps;
+  c.a_outer = g.in_channels * taps;
+  for (int64_t m = 0; m < g.kernel_h; ++m)
+    for (int64_t n = 0; n < g.kernel_w; ++n) {
+      c.a_tap.push_back(m * g.kernel_w + n);
+      c.b_tap.push_back(c.planes.offset(0, 0, g.kernel_h - 1 - m, g.kernel_w - 1 - n));
+    }
+  return c;
+}
+
 }  // namespace
 
 Correlation forward_correlation(const Conv2dGeometry& g) {
   Correlation c;
-  c.planes = {g.in_channels,
-              g.in_h,
-              g.in_w,
-              g.pad_h,
-              g.pad_w,
-              g.stride_h,
-              g.stride_w,
-              ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
-              ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
+  if (g.stride_h == 1 && g.stride_w == 1)
+    c.planes = unit_stride_planes(g.in_channels, g.in_h, g.in_w, g.pad_h, g.pad_w);
+  else
+    c.planes = {g.in_channels,
+                g.in_h,
+                g.in_w,
+                g.pad_h,
+                g.pad_w,
+                g.stride_h,
+                g.stride_w,
+                ceil_div(g.in_h + 2 * g.pad_h, g.stride_h),
+                ceil_div(g.in_w + 2 * g.pad_w, g.stride_w)};
   c.at = {g.out_h(), g.out_w(), g.out_h(), g.out_w(), 0, 1, 0, 1};
   const int64_t taps = g.kernel_h * g.kernel_w;
   c.target_channels = g.out_channels;
@@ -38,6 +72,7 @@ Correlation forward_correlation(const Conv2dGeometry& g) {
 }
 
 std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g) {
+  if (g.stride_h == 1 && g.stride_w == 1) return {unit_stride_backward_input(g)};
   // Input position Y = sh * y + ky - pad receives weight[ky] * grad_output[y]. In phase
   // a = (Y + pad) % sh, Y' = (Y + pad) / sh, the taps ky = a + sh * m reach it from y = Y' - m:
   // a stride-1 correlation of the output gradient, padded by M - 1 (M such taps per axis),

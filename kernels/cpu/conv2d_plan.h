@@ -8,10 +8,19 @@
 // Phase planes: a strided correlation reads tap (ky, kx) at sh * y + ky, sw * x + kx. Split the
 // zero-padded source by stride phase, plane (a, b) holding positions (sh * y + a, sw * x + b),
 // and tap (ky, kx) becomes the contiguous run of plane (ky % sh, kx % sw) shifted by
-// (ky / sh) * columns + kx / sw. With stride 1 there is one plane: the zero-padded image.
-// Backward-to-input splits the input gradient the same way: its phase (a, b) receives the taps
-// ky = a + sh * m, kx = b + sw * n from output positions (y - m, x - n), a stride-1 correlation
-// of the padded output gradient with those taps flipped. All phases read the same planes.
+// (ky / sh) * columns + kx / sw. Backward-to-input splits the input gradient the same way: its
+// phase (a, b) receives the taps ky = a + sh * m, kx = b + sw * n from output positions
+// (y - m, x - n), a stride-1 correlation of the padded output gradient with those taps flipped.
+// All phases read the same planes.
+//
+// With stride 1 (both ways) there is one plane, the zero-padded image, and its rows share their
+// zero columns: a tap reads at most pad columns past either end of a row, and past the right end
+// it lands in the next row's left padding, so a row is width + pad long rather than width + 2 *
+// pad (one row of zeros more at the bottom takes the last row's overrun). Each row's positions
+// past the output's width are computed and thrown away: ResNet's 3x3 layers then compute one
+// column per row in vain instead of two forward and three backward (the gradient's plane had
+// been padded as for every phase of a strided layer, kernel - 1 a side). Backward-to-input of
+// such a layer is the forward correlation of the output gradient padded by kernel - 1 - pad.
 #include <cstdint>
 #include <vector>
 
