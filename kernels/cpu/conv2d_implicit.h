@@ -7,8 +7,9 @@
 // same contiguous run of the plane shifted by a constant. So the GEMM's right-hand matrix is
 // read straight from the padded planes (row (channel, tap) = plane + tap offset) and the
 // weights straight from their [out, in, kh, kw] layout, both without packing. The flat
-// positions x >= out_w of each row are computed and thrown away (2 of every out_w + 2 for a
-// 3x3 layer), which costs less than building the 9x larger im2col matrix.
+// positions x >= out_w of each row are computed and thrown away (1 of every out_w + 1 for a
+// 3x3 layer padded by 1: neighbouring rows share their zero columns, conv2d_plan.h), which
+// costs less than building the 9x larger im2col matrix.
 //
 // Backward-to-input of a stride-1 convolution is the same computation on the padded output
 // gradient with the kernel flipped and its in/out channels swapped, so it runs on the same

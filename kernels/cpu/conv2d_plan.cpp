@@ -73,6 +73,7 @@ Correlation forward_correlation(const Conv2dGeometry& g) {
 
 std::vector<Correlation> backward_input_correlations(const Conv2dGeometry& g) {
   if (g.stride_h == 1 && g.stride_w == 1) return {unit_stride_backward_input(g)};
+  // (Strided layers; stride 1 takes unit_stride_backward_input above.)
   // Input position Y = sh * y + ky - pad receives weight[ky] * grad_output[y]. In phase
   // a = (Y + pad) % sh, Y' = (Y + pad) / sh, the taps ky = a + sh * m reach it from y = Y' - m:
   // a stride-1 correlation of the output gradient, padded by M - 1 (M such taps per axis),
