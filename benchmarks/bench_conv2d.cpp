@@ -8,6 +8,11 @@
 // stays in cache from call to call. The 3x3 stride-1 layers also run cold at batch 2 and 4:
 // with SALIENCY_CONV=winograd against the default, these are the runs behind Winograd's
 // minimum tile count (conv2d_winograd.cpp, winograd_conv2d_applies).
+//
+// The bottleneck's 1x1 layers also run at batch 16 (IG's and SmoothGrad's chunks) with their
+// fused epilogues and activations from memory: the expanding ones forward with the residual and
+// ReLU (conv2d_forward_residual_relu/), the reducing ones backward with the ReLU mask and the
+// shortcut's gradient (conv2d_backward_input_relu_addend/).
 #include <benchmark/benchmark.h>
 
 #include <vector>
@@ -25,23 +30,27 @@ using saliency::kernels::cpu::Conv2dGeometry;
 using saliency::benchmarks::ConvLayer;
 using saliency::benchmarks::geometry;
 
-// One copy of the weights, or (cold) as many as span kColdBytes, handed out in turn.
-class Weights {
+// One seeded tensor, or (cold) as many copies as span 64 MB, handed out in turn: a call then
+// reads its copy from DRAM, as a layer of a network pass does.
+class Copies {
  public:
-  Weights(const Conv2dGeometry& g, bool cold, saliency::Generator& gen) {
+  Copies(const saliency::Shape& shape, bool cold, saliency::Generator& gen) {
     constexpr int64_t kColdBytes = int64_t(64) << 20;
-    const int64_t count = g.out_channels * g.in_channels * g.kernel_h * g.kernel_w;
-    const int64_t copies = cold ? kColdBytes / int64_t(sizeof(float) * count) + 1 : 1;
-    for (int64_t i = 0; i < copies; ++i)
-      copies_.push_back(
-          saliency::randn({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, gen));
+    const int64_t copies = cold ? kColdBytes / int64_t(sizeof(float) * shape.numel()) + 1 : 1;
+    for (int64_t i = 0; i < copies; ++i) copies_.push_back(saliency::randn(shape, gen));
   }
-  const float* next() { return copies_[next_++ % copies_.size()].data<float>(); }
+  float* at(size_t call) const { return copies_[call % copies_.size()].data<float>(); }
+  const float* next() { return at(next_++); }
 
  private:
   std::vector<saliency::Tensor> copies_;
   size_t next_ = 0;
 };
+
+// The weights of a layer, one copy or (cold) rotated.
+Copies weights_of(const Conv2dGeometry& g, bool cold, saliency::Generator& gen) {
+  return Copies({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, cold, gen);
+}
 
 void set_flops(benchmark::State& state, const Conv2dGeometry& g) {
   state.counters["FLOP/s"] =
@@ -53,7 +62,7 @@ void Forward(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(1);
   const auto input = saliency::randn({g.batch, g.in_channels, g.in_h, g.in_w}, gen);
-  Weights weights(g, state.range(1) != 0, gen);
+  Copies weights = weights_of(g, state.range(1) != 0, gen);
   auto output = saliency::zeros({g.batch, g.out_channels, g.out_h(), g.out_w()});
   for (auto _ : state) {
     saliency::kernels::cpu::conv2d_forward(g, input.data<float>(), weights.next(),
@@ -68,11 +77,56 @@ void BackwardInput(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(2);
   const auto grad_output = saliency::randn({g.batch, g.out_channels, g.out_h(), g.out_w()}, gen);
-  Weights weights(g, state.range(1) != 0, gen);
+  Copies weights = weights_of(g, state.range(1) != 0, gen);
   auto grad_input = saliency::zeros({g.batch, g.in_channels, g.in_h, g.in_w});
   for (auto _ : state) {
     saliency::kernels::cpu::conv2d_backward_input(g, grad_output.data<float>(), weights.next(),
                                                   grad_input.data<float>());
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, g);
+}
+
+// A bottleneck's expanding 1x1 forward with the residual and ReLU in its store (the harness
+// behind the packed GEMM's epilogue fetches, kEpilogueLead in gemm_packed.cpp).
+void ForwardResidualRelu(benchmark::State& state, ConvLayer layer) {
+  const Conv2dGeometry g = geometry(layer, state.range(0));
+  saliency::Generator gen(3);
+  // activations from memory, as a network pass at batch 16 meets them
+  const saliency::Shape output_shape{g.batch, g.out_channels, g.out_h(), g.out_w()};
+  Copies inputs({g.batch, g.in_channels, g.in_h, g.in_w}, true, gen),
+      residuals(output_shape, true, gen), outputs(output_shape, true, gen);
+  Copies weights = weights_of(g, false, gen);
+  const auto bias = saliency::randn({g.out_channels}, gen);
+  size_t call = 0;
+  for (auto _ : state) {
+    saliency::kernels::cpu::conv2d_forward(g, inputs.at(call), weights.next(), bias.data<float>(),
+                                           outputs.at(call),
+                                           saliency::kernels::cpu::ConvActivation::relu,
+                                           static_cast<const float*>(residuals.at(call)));
+    ++call;
+    benchmark::ClobberMemory();
+  }
+  set_flops(state, g);
+}
+
+// A bottleneck's reducing 1x1 backward to the input with the block input's ReLU mask and the
+// shortcut's gradient (the addend) in its store, as the engine's ReLU fusion runs it.
+void BackwardInputReluAddend(benchmark::State& state, ConvLayer layer) {
+  const Conv2dGeometry g = geometry(layer, state.range(0));
+  saliency::Generator gen(4);
+  // activations from memory, as a network pass at batch 16 meets them
+  const saliency::Shape input_shape{g.batch, g.in_channels, g.in_h, g.in_w};
+  Copies grad_outputs({g.batch, g.out_channels, g.out_h(), g.out_w()}, true, gen),
+      masks(input_shape, true, gen), addends(input_shape, true, gen),
+      grad_inputs(input_shape, true, gen);
+  Copies weights = weights_of(g, false, gen);
+  size_t call = 0;
+  for (auto _ : state) {
+    saliency::kernels::cpu::conv2d_backward_input(g, grad_outputs.at(call), weights.next(),
+                                                  grad_inputs.at(call), masks.at(call),
+                                                  static_cast<const float*>(addends.at(call)));
+    ++call;
     benchmark::ClobberMemory();
   }
   set_flops(state, g);
@@ -96,6 +150,19 @@ int register_all = [] {
         benchmark::RegisterBenchmark((std::string("conv2d_backward_input/") + layer.name).c_str(),
                                      BackwardInput, layer),
         layer);
+    // The bottleneck's 1x1 layers at IG's and SmoothGrad's batch, with their fused epilogues
+    const Conv2dGeometry g = geometry(layer, 1);
+    if (g.kernel_h != 1 || g.stride_h != 1 || g.in_channels == g.out_channels) continue;
+    const bool expands = g.out_channels > g.in_channels;
+    benchmark::RegisterBenchmark((std::string(expands ? "conv2d_forward_residual_relu/"
+                                                      : "conv2d_backward_input_relu_addend/") +
+                                  layer.name)
+                                     .c_str(),
+                                 expands ? ForwardResidualRelu : BackwardInputReluAddend, layer)
+        ->Args({16})
+        ->ArgNames({"batch"})
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
   return 0;
 }();
