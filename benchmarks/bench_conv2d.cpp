@@ -13,8 +13,13 @@
 // fused epilogues and activations from memory: the expanding ones forward with the residual and
 // ReLU (conv2d_forward_residual_relu/), the reducing ones backward with the ReLU mask and the
 // shortcut's gradient (conv2d_backward_input_relu_addend/).
+//
+// Backward runs read the weight's transposed copy where the layer's backward takes one, as a
+// network's folded layers do (TransposedWeight in autograd/ops/conv2d.h); before 2026-12-07 they
+// packed the transpose on every call.
 #include <benchmark/benchmark.h>
 
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -40,6 +45,7 @@ class Copies {
     for (int64_t i = 0; i < copies; ++i) copies_.push_back(saliency::randn(shape, gen));
   }
   float* at(size_t call) const { return copies_[call % copies_.size()].data<float>(); }
+  size_t size() const { return copies_.size(); }
   const float* next() { return at(next_++); }
 
  private:
@@ -51,6 +57,31 @@ class Copies {
 Copies weights_of(const Conv2dGeometry& g, bool cold, saliency::Generator& gen) {
   return Copies({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, cold, gen);
 }
+
+// A layer's weights for its backward, each with its transposed copy where the backward takes one.
+class BackwardWeights {
+ public:
+  BackwardWeights(const Conv2dGeometry& g, bool cold, saliency::Generator& gen)
+      : weights_(weights_of(g, cold, gen)) {
+    if (!saliency::kernels::cpu::conv2d_backward_input_takes_transposed_weight(g)) return;
+    for (size_t i = 0; i < weights_.size(); ++i) {
+      transposed_.push_back(saliency::Tensor::empty({g.patch_size(), g.out_channels}));
+      saliency::kernels::cpu::transpose_conv_weight(g, weights_.at(i),
+                                                    transposed_.back().data<float>());
+    }
+  }
+  // The next weight and its copy (null where the layer's backward takes none).
+  std::pair<const float*, const float*> next() {
+    const size_t call = next_++;
+    return {weights_.at(call),
+            transposed_.empty() ? nullptr : transposed_[call % transposed_.size()].data<float>()};
+  }
+
+ private:
+  Copies weights_;
+  std::vector<saliency::Tensor> transposed_;
+  size_t next_ = 0;
+};
 
 void set_flops(benchmark::State& state, const Conv2dGeometry& g) {
   state.counters["FLOP/s"] =
@@ -77,11 +108,13 @@ void BackwardInput(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(2);
   const auto grad_output = saliency::randn({g.batch, g.out_channels, g.out_h(), g.out_w()}, gen);
-  Copies weights = weights_of(g, state.range(1) != 0, gen);
+  BackwardWeights weights(g, state.range(1) != 0, gen);
   auto grad_input = saliency::zeros({g.batch, g.in_channels, g.in_h, g.in_w});
   for (auto _ : state) {
-    saliency::kernels::cpu::conv2d_backward_input(g, grad_output.data<float>(), weights.next(),
-                                                  grad_input.data<float>());
+    const auto [weight, transposed] = weights.next();
+    saliency::kernels::cpu::conv2d_backward_input<float>(
+        g, grad_output.data<float>(), weight, grad_input.data<float>(),
+        static_cast<const float*>(nullptr), nullptr, transposed);
     benchmark::ClobberMemory();
   }
   set_flops(state, g);
@@ -120,12 +153,13 @@ void BackwardInputReluAddend(benchmark::State& state, ConvLayer layer) {
   Copies grad_outputs({g.batch, g.out_channels, g.out_h(), g.out_w()}, true, gen),
       masks(input_shape, true, gen), addends(input_shape, true, gen),
       grad_inputs(input_shape, true, gen);
-  Copies weights = weights_of(g, false, gen);
+  BackwardWeights weights(g, false, gen);
   size_t call = 0;
   for (auto _ : state) {
-    saliency::kernels::cpu::conv2d_backward_input(g, grad_outputs.at(call), weights.next(),
-                                                  grad_inputs.at(call), masks.at(call),
-                                                  static_cast<const float*>(addends.at(call)));
+    const auto [weight, transposed] = weights.next();
+    saliency::kernels::cpu::conv2d_backward_input<float>(
+        g, grad_outputs.at(call), weight, grad_inputs.at(call), masks.at(call),
+        static_cast<const float*>(addends.at(call)), transposed);
     ++call;
     benchmark::ClobberMemory();
   }

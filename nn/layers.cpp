@@ -60,6 +60,8 @@ void Conv2d::absorb_batch_norm(BatchNorm2d& batch_norm) {
     }
   });
   batch_norm.mark_folded();
+  // The weights are final now: the backward to the input may keep their transpose.
+  conv_options_.transposed_weight = std::make_shared<TransposedWeight>();
 }
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)

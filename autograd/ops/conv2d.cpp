@@ -74,7 +74,26 @@ void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& we
                        bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
 
+// The weight's transposed copy for a recorded layer's backward, where its options keep one.
+Tensor transposed_weight_for(const Conv2dOptions& options, const Tensor& weight,
+                             const cpu::Conv2dGeometry& g) {
+  return options.transposed_weight ? options.transposed_weight->of(weight, g) : Tensor();
+}
+
 }  // namespace
+
+Tensor TransposedWeight::of(const Tensor& weight, const cpu::Conv2dGeometry& g) {
+  if (!weight.device().is_cpu() || !cpu::conv2d_backward_input_takes_transposed_weight(g))
+    return {};
+  std::lock_guard lock(mutex_);
+  if (copy_.defined() && source_ == weight.raw_data()) return copy_;
+  copy_ = Tensor::empty({g.patch_size(), g.out_channels}, weight.dtype());
+  dispatch_dtype(weight.dtype(), [&]<typename T>() {
+    cpu::transpose_conv_weight(g, weight.data<T>(), copy_.data<T>());
+  });
+  source_ = weight.raw_data();
+  return copy_;
+}
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options) {
@@ -86,10 +105,10 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
     forward<T>(g, input, weight, bias, output);
   });
   if (!autograd::should_record({&input, &weight, &bias})) return output;
-  return autograd::attach(
-      output, std::make_shared<autograd::Conv2dNode>(autograd::edges_to({&input, &weight, &bias}),
-                                                     input.detach(), weight.detach(),
-                                                     bias.defined() ? bias.detach() : Tensor(), g));
+  return autograd::attach(output, std::make_shared<autograd::Conv2dNode>(
+                                      autograd::edges_to({&input, &weight, &bias}), input.detach(),
+                                      weight.detach(), bias.defined() ? bias.detach() : Tensor(), g,
+                                      transposed_weight_for(options, weight, g)));
 }
 
 namespace {
@@ -118,9 +137,10 @@ Tensor fused_conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor
   });
   if (!autograd::should_record({&input, &weight, &bias, &residual})) return output;
   Tensor before_relu = autograd::attach(
-      output.detach(), std::make_shared<autograd::Conv2dNode>(
-                           autograd::edges_to({&input, &weight, &bias}), input.detach(),
-                           weight.detach(), bias.defined() ? bias.detach() : Tensor(), g));
+      output.detach(),
+      std::make_shared<autograd::Conv2dNode>(
+          autograd::edges_to({&input, &weight, &bias}), input.detach(), weight.detach(),
+          bias.defined() ? bias.detach() : Tensor(), g, transposed_weight_for(options, weight, g)));
   if (residual.defined())
     before_relu = autograd::attach(
         output.detach(), std::make_shared<autograd::BinaryNode>(
@@ -149,7 +169,7 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
 
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                              const cpu::Conv2dGeometry& g, const Tensor& relu_output,
-                             const Tensor& addend) {
+                             const Tensor& addend, const Tensor& transposed_weight) {
   SALIENCY_CHECK(grad_output.shape() == Shape({g.batch, g.out_channels, g.out_h(), g.out_w()}) &&
                      weight.shape() ==
                          Shape({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}),
@@ -164,14 +184,22 @@ Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                                weight.device().is_cpu()),
         "conv2d_input_gradient: ", name, " ", tensor->shape(),
         " does not match the layer's input (or is not on the CPU)");
+  SALIENCY_CHECK(!transposed_weight.defined() ||
+                     (transposed_weight.shape() == Shape({g.patch_size(), g.out_channels}) &&
+                      g.groups == 1 && transposed_weight.dtype() == weight.dtype() &&
+                      transposed_weight.device().is_cpu() && weight.device().is_cpu()),
+                 "conv2d_input_gradient: transposed weight ", transposed_weight.shape(),
+                 " does not match the layer's weight ", weight.shape(), " (or is not on the CPU)");
   Tensor grad_input =
       Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
     if (weight.device().is_cpu())
-      cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>(),
-                                 relu_output.defined() ? relu_output.data<T>() : nullptr,
-                                 addend.defined() ? addend.data<T>() : nullptr);
+      cpu::conv2d_backward_input(
+          g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>(),
+          relu_output.defined() ? relu_output.data<T>() : nullptr,
+          addend.defined() ? addend.data<T>() : nullptr,
+          transposed_weight.defined() ? transposed_weight.data<T>() : nullptr);
     else
       cuda::conv2d_backward_input(g, grad_output.device_data<T>(), weight.device_data<T>(),
                                   grad_input.device_data<T>());
@@ -195,14 +223,16 @@ TensorList Conv2dNode::backward_through_relu(const Tensor& grad_output, const In
   InputMask rest = needs;
   rest[0] = false;
   TensorList grads = default_backward(grad_output, rest);
-  grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, relu_output, addend);
+  grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, relu_output, addend,
+                                   transposed_weight_);
   return grads;
 }
 
 TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMask& needs) const {
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
-    if (needs[0]) grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_);
+    if (needs[0])
+      grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, {}, {}, transposed_weight_);
     const Device device = grad_output.device();
     if (needs[1]) {
       check_same_dtype_device("conv2d weight gradient", grad_output, input_);

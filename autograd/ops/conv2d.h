@@ -1,5 +1,8 @@
 #pragma once
 // 2-D convolution: input [N, C, H, W], weight [O, C / groups, kh, kw], optional bias [O].
+#include <memory>
+#include <mutex>
+
 #include "autograd/node.h"
 #include "kernels/cpu/conv2d.h"
 
@@ -12,11 +15,33 @@ struct Size2 {
   Size2(int64_t height, int64_t width) : h(height), w(width) {}
 };
 
+// A convolution's weight transposed to [in * kh * kw, out] (kernels::cpu::transpose_conv_weight),
+// made on first use and then kept: for a layer whose weights no longer change (nn::Conv2d once a
+// BatchNorm is folded into it). A recorded conv takes it along for its backward to the input,
+// which reads it where that backward is a product with the weight's transpose instead of packing
+// the transpose again on every call (kernels::cpu::conv2d_backward_input).
+class TransposedWeight {
+ public:
+  // The copy of `weight` for layer `g`, made now if it was not (or was made from another tensor:
+  // the weight moved to another device and back); undefined where the layer's backward does not
+  // read one (kernels::cpu::conv2d_backward_input_takes_transposed_weight) or the weight is not on
+  // the CPU.
+  Tensor of(const Tensor& weight, const kernels::cpu::Conv2dGeometry& g);
+
+ private:
+  std::mutex mutex_;
+  Tensor copy_;
+  const void* source_ = nullptr;
+};
+
 struct Conv2dOptions {
   Size2 stride{1};
   Size2 padding{0};
   Size2 dilation{1};
   int64_t groups = 1;
+  // Optional: where the weight's transposed copy is kept (see TransposedWeight). Only for
+  // weights that keep their values from the first call on.
+  std::shared_ptr<TransposedWeight> transposed_weight = nullptr;
 };
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
@@ -41,23 +66,27 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
 // weights). Records no graph. For the engine's ReLU fusion (CPU only), an addend (the gradient
 // the layer's input already received from other consumers) is added and, with a relu_output
 // (the output of the ReLU the layer's input came from), the ReLU's backward applied as the
-// gradient is stored: 0 where relu_output <= 0.
+// gradient is stored: 0 where relu_output <= 0. A transposed_weight (TransposedWeight::of this
+// weight) is read in place of the weight where the kernel takes one.
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                              const kernels::cpu::Conv2dGeometry& geometry,
-                             const Tensor& relu_output = {}, const Tensor& addend = {});
+                             const Tensor& relu_output = {}, const Tensor& addend = {},
+                             const Tensor& transposed_weight = {});
 
 namespace autograd {
 
 // Saves input, weight and bias (shared storage, not copies): the input gradient needs the
-// weight, the weight gradient needs the input, and LRP rules need all three.
+// weight, the weight gradient needs the input, and LRP rules need all three. A layer with a
+// TransposedWeight also holds its copy (shared), for the input gradient.
 class Conv2dNode final : public Node {
  public:
   Conv2dNode(std::vector<Edge> inputs, Tensor input, Tensor weight, Tensor bias,
-             kernels::cpu::Conv2dGeometry geometry)
+             kernels::cpu::Conv2dGeometry geometry, Tensor transposed_weight = {})
       : Node(OpKind::Conv2d, std::move(inputs)),
         input_(std::move(input)),
         weight_(std::move(weight)),
         bias_(std::move(bias)),
+        transposed_weight_(std::move(transposed_weight)),
         geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   // default_backward followed by the backward of the ReLU whose output is this layer's input
@@ -74,8 +103,8 @@ class Conv2dNode final : public Node {
   Conv2dOptions options() const;  // stride, padding, dilation, groups as given to conv2d
 
  private:
-  void clear_saved() override { input_ = weight_ = bias_ = Tensor(); }
-  Tensor input_, weight_, bias_;
+  void clear_saved() override { input_ = weight_ = bias_ = transposed_weight_ = Tensor(); }
+  Tensor input_, weight_, bias_, transposed_weight_;
   kernels::cpu::Conv2dGeometry geometry_;
 };
 

@@ -380,25 +380,37 @@ void finish_output(const Conv2dGeometry& g, const T* bias, const T* residual,
   });
 }
 
+// The backward's product with the weight's transpose, W^T [patch, out] for one group: read from
+// the transposed copy as a plain matrix when there is one, else from the weight as a transposed
+// one (which the packed GEMM packs on every call).
+GemmArgs backward_product(const Conv2dGeometry& g, bool transposed_copy) {
+  return {.transpose_a = !transposed_copy,
+          .m = g.patch_size(),
+          .n = g.out_h() * g.out_w(),
+          .k = g.out_channels_per_group(),
+          .lda = transposed_copy ? g.out_channels_per_group() : g.patch_size(),
+          .ldb = g.out_h() * g.out_w(),
+          .ldc = g.out_h() * g.out_w()};
+}
+
 // A pointwise convolution without groups is one batched product whose columns are the images'
 // positions: forward, C_i [out, plane] = W [out, in] X_i [in, plane]; backward to the input,
-// C_i [in, plane] = W^T G_i [out, plane]. The epilogue (bias and ReLU forward, a ReLU's backward)
-// is applied as C is stored.
+// C_i [in, plane] = W^T G_i [out, plane] (`weight` then W, or its transposed copy when
+// `transposed_copy`). The epilogue (bias and ReLU forward, a ReLU's backward) is applied as C is
+// stored.
 template <typename T>
-void pointwise_conv2d(const Conv2dGeometry& g, bool backward, const T* weight, const T* source,
-                      RowEpilogue<T> epilogue, T* target) {
+void pointwise_conv2d(const Conv2dGeometry& g, bool backward, bool transposed_copy, const T* weight,
+                      const T* source, RowEpilogue<T> epilogue, T* target) {
   const int64_t plane = g.out_h() * g.out_w();
-  const int64_t rows = backward ? g.in_channels : g.out_channels;
-  const int64_t depth = backward ? g.out_channels : g.in_channels;
-  parallel_gemm_batched<T>({.transpose_a = backward,
-                            .m = rows,
-                            .n = plane,
-                            .k = depth,
-                            .lda = g.in_channels,
-                            .ldb = plane,
-                            .ldc = plane},
-                           {g.batch, depth * plane, rows * plane}, T(1), weight, source, T(0),
-                           target, epilogue);
+  const GemmArgs product = backward ? backward_product(g, transposed_copy)
+                                    : GemmArgs{.m = g.out_channels,
+                                               .n = plane,
+                                               .k = g.in_channels,
+                                               .lda = g.in_channels,
+                                               .ldb = plane,
+                                               .ldc = plane};
+  parallel_gemm_batched<T>(product, {g.batch, product.k * plane, product.m * plane}, T(1), weight,
+                           source, T(0), target, epilogue);
 }
 
 // Without groups, several images' im2col columns meet the weights in one batched product: the
@@ -516,7 +528,8 @@ void im2col_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
       .bias = bias, .relu = activation == ConvActivation::relu, .addend = residual};
   if (g.groups == 1) {
     if (g.is_pointwise())
-      pointwise_conv2d<T>(g, /*backward=*/false, weight, input, epilogue, output);
+      pointwise_conv2d<T>(g, /*backward=*/false, /*transposed_copy=*/false, weight, input, epilogue,
+                          output);
     else
       im2col_forward_by_image_groups(g, product, input, weight, epilogue, output);
     return;
@@ -538,28 +551,27 @@ void finish_input_gradient(const Conv2dGeometry& g, GradientFinish<T> finish, T*
 
 // The im2col + GEMM backward to the input with its finish: fused into the product's store
 // (pointwise) or into col2im without groups; with groups col2im finishes each block, and a
-// grouped pointwise layer, written by its products directly, takes passes of its own.
+// grouped pointwise layer, written by its products directly, takes passes of its own. Without
+// groups a transposed copy of the weight, when given, is read in place of the weight.
 template <typename T>
 void im2col_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           GradientFinish<T> finish, T* grad_input) {
+                           GradientFinish<T> finish, T* grad_input,
+                           const T* transposed_weight = nullptr) {
   const bool pointwise = g.is_pointwise();
   const int64_t out_plane = g.out_h() * g.out_w(), patch = g.patch_size();
-  // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
-  const GemmArgs product{.transpose_a = true,
-                         .m = patch,
-                         .n = out_plane,
-                         .k = g.out_channels_per_group(),
-                         .lda = patch,
-                         .ldb = out_plane,
-                         .ldc = out_plane};
   if (g.groups == 1) {
+    const bool copy = transposed_weight != nullptr;
+    const T* a = copy ? transposed_weight : weight;
     if (pointwise)
-      pointwise_conv2d<T>(g, /*backward=*/true, weight, grad_output,
+      pointwise_conv2d<T>(g, /*backward=*/true, copy, a, grad_output,
                           {.relu_mask = finish.relu_output, .addend = finish.addend}, grad_input);
     else
-      im2col_backward_input_by_image_groups(g, product, grad_output, weight, finish, grad_input);
+      im2col_backward_input_by_image_groups(g, backward_product(g, copy), grad_output, a, finish,
+                                            grad_input);
     return;
   }
+  // columns[patch, out_plane] = W_g^T [patch, Cout_g] * grad_output_g [Cout_g, out_plane]
+  const GemmArgs product = backward_product(g, /*transposed_copy=*/false);
   Scratch<T> columns(pointwise ? 0 : patch * out_plane);
   for (int64_t image = 0; image < g.batch; ++image) {
     for (int64_t group = 0; group < g.groups; ++group) {
@@ -614,7 +626,8 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input, const T* relu_output, const T* addend) {
+                           T* grad_input, const T* relu_output, const T* addend,
+                           const T* transposed_weight) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_backward_input(g, grad_output, weight, grad_input,
@@ -626,7 +639,25 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
       return;
     }
   }
-  im2col_backward_input<T>(g, grad_output, weight, {relu_output, addend}, grad_input);
+  im2col_backward_input<T>(g, grad_output, weight, {relu_output, addend}, grad_input,
+                           g.groups == 1 ? transposed_weight : nullptr);
+}
+
+bool conv2d_backward_input_takes_transposed_weight(const Conv2dGeometry& g) {
+  return g.groups == 1 && !winograd_conv2d_applies(g) && !implicit_conv2d_applies(g);
+}
+
+template <typename T>
+void transpose_conv_weight(const Conv2dGeometry& g, const T* weight, T* transposed) {
+  const int64_t rows = g.out_channels, columns = g.patch_size();
+  constexpr int64_t kBlock = 32;  // a block of both in cache: lines read and written whole
+  parallel_for(0, (columns + kBlock - 1) / kBlock, 1, [&](int64_t lo, int64_t hi) {
+    for (int64_t j0 = lo * kBlock; j0 < std::min(columns, hi * kBlock); j0 += kBlock)
+      for (int64_t i0 = 0; i0 < rows; i0 += kBlock)
+        for (int64_t j = j0; j < std::min(columns, j0 + kBlock); ++j)
+          for (int64_t i = i0; i < std::min(rows, i0 + kBlock); ++i)
+            transposed[j * rows + i] = weight[i * columns + j];
+  });
 }
 
 template <typename T>
@@ -668,7 +699,8 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,        \
                                   ConvActivation, const T*);                                      \
   template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*, \
-                                         const T*);                                               \
+                                         const T*, const T*);                                     \
+  template void transpose_conv_weight<T>(const Conv2dGeometry&, const T*, T*);                    \
   template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);         \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);
 SALIENCY_INSTANTIATE_CONV2D(float)

@@ -72,10 +72,28 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 // the gradient the layer's input already received from its other consumers) is added, then, with a
 // relu_output (the output of the ReLU the layer's input came from), the ReLU's backward: 0
 // wherever relu_output is not > 0. Bit for bit the plain result, an add and relu_backward.
+//
+// Where the backward is a product with the weight's transpose (below), a transposed copy of the
+// weight (transpose_conv_weight) may be given: it is then read in place, as the forward reads the
+// weight, instead of packed from the weight on every call. At batch 1, where the weights come from
+// memory, that packing made the backward of ResNet-50's 1x1 layers 20-70% slower than the
+// forward of the same product. The sums are the same except in a product's tail columns (1-4
+// past its 48-column panels: a 7 x 7 map's 49th), which are summed along k in an order that
+// depends on the operand's orientation (gemm_packed.h): there the two may differ in the last bits.
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
-                           T* grad_input, const T* relu_output = nullptr,
-                           const T* addend = nullptr);
+                           T* grad_input, const T* relu_output = nullptr, const T* addend = nullptr,
+                           const T* transposed_weight = nullptr);
+
+// Whether conv2d_backward_input runs this layer as a product with the weight's transpose (1x1
+// layers and those on im2col, without groups), and so reads a transposed copy when given one.
+// It follows the algorithm chosen now (set_conv_algorithm, exact_convolutions_required).
+bool conv2d_backward_input_takes_transposed_weight(const Conv2dGeometry& g);
+
+// transposed[in_channels * kernel_h * kernel_w, out_channels] = the weight [out_channels,
+// in_channels * kernel_h * kernel_w] transposed (groups 1): the copy conv2d_backward_input reads.
+template <typename T>
+void transpose_conv_weight(const Conv2dGeometry& g, const T* weight, T* transposed);
 
 // The im2col + GEMM algorithm, for every geometry and type: what conv2d_forward and
 // conv2d_backward_input run where the implicit-GEMM path (conv2d_implicit.h) does not apply,

@@ -294,6 +294,110 @@ TEST(Conv2dBackward, Col2imByGatherEqualsTheBandedPathBitForBit) {
   }
 }
 
+// The backward to the input reading a transposed copy of the weight (a plain product, the copy
+// in place) against reading the weight (a transposed product, packed): the same sums, bit for
+// bit, with the ReLU mask and addend applied as stored; except a product's tail columns (1-4 past
+// its 48-column panels: a single 7 x 7 map's 49th), summed along k in an order that follows the
+// operand's orientation, which agree within float32 rounding. Gradients are poisoned with NaN
+// first, so an element left unwritten fails.
+TEST(Conv2dBackward, TransposedWeightCopyGivesTheWeightsGradient) {
+  struct Case {
+    const char* name;
+    int64_t batch, channels, size, kernel, stride, pad;
+    bool tail;  // a product with tail columns: agreement within rounding, not bit for bit
+  };
+  for (const Case& c : {Case{"1x1_8x6", 2, 24, 8, 1, 1, 0, false},
+                        {"1x1_7x7_batch2", 2, 24, 7, 1, 1, 0, false},
+                        {"1x1_7x7_batch1", 1, 24, 7, 1, 1, 0, true},
+                        {"1x1_stride2", 2, 16, 13, 1, 2, 0, false},
+                        {"3x3_stride2", 2, 16, 14, 3, 2, 1, false},
+                        {"3x3_stride1_7x7", 2, 16, 7, 3, 1, 1, false}}) {
+    const kernels::cpu::Conv2dGeometry g{.batch = c.batch,
+                                         .in_channels = c.channels,
+                                         .in_h = c.size,
+                                         .in_w = c.size,
+                                         .out_channels = 40,
+                                         .kernel_h = c.kernel,
+                                         .kernel_w = c.kernel,
+                                         .stride_h = c.stride,
+                                         .stride_w = c.stride,
+                                         .pad_h = c.pad,
+                                         .pad_w = c.pad};
+    ASSERT_TRUE(kernels::cpu::conv2d_backward_input_takes_transposed_weight(g)) << c.name;
+    const int64_t in_count = g.batch * g.in_channels * g.in_h * g.in_w;
+    const auto grad_output =
+        testing::random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 71);
+    const auto weight = testing::random_floats(g.out_channels * g.patch_size(), 72);
+    const auto relu_output = testing::random_floats(in_count, 73),
+               addend = testing::random_floats(in_count, 74);
+    std::vector<float> transposed(weight.size());
+    kernels::cpu::transpose_conv_weight(g, weight.data(), transposed.data());
+    for (int64_t o = 0; o < g.out_channels; ++o)
+      for (int64_t j = 0; j < g.patch_size(); ++j)
+        ASSERT_EQ(transposed[j * g.out_channels + o], weight[o * g.patch_size() + j]);
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> packed(in_count, nan), copied(in_count, nan);
+    kernels::cpu::conv2d_backward_input<float>(g, grad_output.data(), weight.data(), packed.data(),
+                                               relu_output.data(), addend.data());
+    kernels::cpu::conv2d_backward_input<float>(g, grad_output.data(), weight.data(), copied.data(),
+                                               relu_output.data(), addend.data(),
+                                               transposed.data());
+    int64_t differing = 0;
+    for (int64_t i = 0; i < in_count; ++i) {
+      ASSERT_FALSE(std::isnan(copied[i])) << c.name << " element " << i;
+      if (c.tail)
+        ASSERT_NEAR(copied[i], packed[i], 1e-5f * (1.0f + std::abs(packed[i])))
+            << c.name << " element " << i;
+      else
+        ASSERT_EQ(std::bit_cast<uint32_t>(copied[i]), std::bit_cast<uint32_t>(packed[i]))
+            << c.name << " element " << i;
+      differing += copied[i] != packed[i];
+    }
+    // Only the tail column's elements may differ: one position of each channel's 49.
+    EXPECT_LE(differing, g.batch * g.in_channels) << c.name;
+  }
+}
+
+// A layer whose options keep a TransposedWeight: recorded convs take the copy along (made once,
+// shared), the input gradient is the plain layer's, and layers whose backward is not a product
+// with the transpose (the implicit path), grouped ones and other weights get none or their own.
+TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsTransposedCopy) {
+  Generator gen(12);
+  const Tensor x = randn({2, 32, 8, 6}, gen), w = randn({48, 32, 1, 1}, gen), b = randn({48}, gen);
+  const Conv2dOptions plain{};
+  const Conv2dOptions kept{.transposed_weight = std::make_shared<TransposedWeight>()};
+  Tensor leaf = x.clone().set_requires_grad(true), reference = x.clone().set_requires_grad(true);
+  autograd::backward(sum(conv2d_relu(leaf, w, b, kept)));
+  autograd::backward(sum(conv2d_relu(reference, w, b, plain)));
+  EXPECT_EQ(leaf.grad().to_vector(), reference.grad().to_vector());
+  EXPECT_GT(testing::max_abs_difference(leaf.grad(), zeros(x.shape())), 0.0);
+
+  const kernels::cpu::Conv2dGeometry g{
+      .batch = 2, .in_channels = 32, .in_h = 8, .in_w = 6, .out_channels = 48};
+  const Tensor copy = kept.transposed_weight->of(w, g);
+  ASSERT_TRUE(copy.defined());
+  EXPECT_EQ(copy.shape(), Shape({32, 48}));
+  EXPECT_TRUE(kept.transposed_weight->of(w, g).shares_storage_with(copy));  // made once
+  EXPECT_EQ(copy.to_vector(), permute(reshape(w, {48, 32}), {1, 0}).to_vector());
+  const Tensor other = randn({48, 32, 1, 1}, gen);  // another weight: a copy of its own
+  EXPECT_EQ(kept.transposed_weight->of(other, g).to_vector(),
+            permute(reshape(other, {48, 32}), {1, 0}).to_vector());
+  kernels::cpu::Conv2dGeometry three = g;  // 3x3, stride 1, padded, 48 positions
+  three.kernel_h = three.kernel_w = 3;
+  three.pad_h = three.pad_w = 1;
+  three.in_h = 12;
+  three.in_w = 8;
+  EXPECT_EQ(kernels::cpu::conv2d_backward_input_takes_transposed_weight(three),
+            !kernels::cpu::implicit_conv2d_applies(three) &&
+                !kernels::cpu::winograd_conv2d_applies(three));
+  if (kernels::cpu::implicit_conv2d_applies(three)) {
+    EXPECT_FALSE(TransposedWeight().of(randn({48, 32, 3, 3}, gen), three).defined());
+  }
+  kernels::cpu::Conv2dGeometry grouped = g;
+  grouped.groups = 2;
+  EXPECT_FALSE(kernels::cpu::conv2d_backward_input_takes_transposed_weight(grouped));
+}
+
 // The implicit-GEMM path (float, any stride) against the im2col path run in float64 on the same
 // values, element by element, within the float32 bound for a k-term dot product
 // (conv_reference.h, shared with the CUDA kernels' tests: the same shapes); outputs are poisoned
