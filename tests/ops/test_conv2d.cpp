@@ -358,6 +358,35 @@ TEST(Conv2dBackward, TransposedWeightCopyGivesTheWeightsGradient) {
   }
 }
 
+// transpose_conv_weight on shapes whose sides are not multiples of its 8 x 8 tiles or 64-column
+// blocks, float and double: every element in its place.
+TEST(Conv2dBackward, TransposedWeightOfAnyShapeHasEveryElementInPlace) {
+  for (const auto& [out, in, kernel] : {std::array<int64_t, 3>{13, 7, 3},
+                                        {8, 8, 1},
+                                        {40, 24, 1},
+                                        {9, 65, 1},
+                                        {72, 16, 3},
+                                        {3, 2, 7}}) {
+    const kernels::cpu::Conv2dGeometry g{.in_channels = in,
+                                         .in_h = 9,
+                                         .in_w = 9,
+                                         .out_channels = out,
+                                         .kernel_h = kernel,
+                                         .kernel_w = kernel};
+    const auto weight = testing::random_floats(out * g.patch_size(), 75);
+    std::vector<float> transposed(weight.size(), std::numeric_limits<float>::quiet_NaN());
+    kernels::cpu::transpose_conv_weight(g, weight.data(), transposed.data());
+    std::vector<double> weight64(weight.begin(), weight.end()), transposed64(weight.size(), -1.0);
+    kernels::cpu::transpose_conv_weight(g, weight64.data(), transposed64.data());
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t j = 0; j < g.patch_size(); ++j) {
+        ASSERT_EQ(transposed[j * out + o], weight[o * g.patch_size() + j])
+            << out << " x " << g.patch_size() << " at " << o << ", " << j;
+        ASSERT_EQ(transposed64[j * out + o], weight64[o * g.patch_size() + j]);
+      }
+  }
+}
+
 // A layer whose options keep a TransposedWeight: recorded convs take the copy along (made once,
 // shared), the input gradient is the plain layer's, and layers whose backward is not a product
 // with the transpose (the implicit path), grouped ones and other weights get none or their own.
