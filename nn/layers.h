@@ -29,7 +29,9 @@ class Conv2d : public Module {
   // Inference-time BatchNorm folding: with s = gamma / sqrt(var + eps), weight *= s per output
   // channel and bias = (bias - mean) * s + beta (a bias is added when the conv had none); the
   // BatchNorm then passes its input through. Exact up to float32 rounding. Afterwards the state
-  // dict is no longer torchvision's (convs carry biases).
+  // dict is no longer torchvision's (convs carry biases), and the weights are taken as final: the
+  // layer keeps their transpose for the backward to the input (TransposedWeight, made on the
+  // first recorded call), so they must not be changed in place from then on.
   void absorb_batch_norm(class BatchNorm2d& batch_norm);
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }
