@@ -179,6 +179,7 @@ double Tensor::at(std::initializer_list<int64_t> index) const {
 void Tensor::set(std::initializer_list<int64_t> index, double value) {
   const int64_t i = flat_index(shape(), index);
   dispatch_dtype(dtype(), [&]<typename T>() { data<T>()[i] = static_cast<T>(value); });
+  checked().storage->note_write();
 }
 
 double Tensor::item() const {
@@ -197,6 +198,11 @@ std::vector<double> Tensor::to_vector() const {
 
 void Tensor::fill(double value) {
   dispatch_dtype(dtype(), [&]<typename T>() { std::fill_n(data<T>(), numel(), T(value)); });
+  checked().storage->note_write();
+}
+
+uint64_t Tensor::version() const {
+  return checked().storage->version();
 }
 
 void Tensor::copy_from(const Tensor& source) {
@@ -207,12 +213,15 @@ void Tensor::copy_from(const Tensor& source) {
       std::memcpy(raw_data(), staged.raw_data(), nbytes());
     else
       device_memory::copy_host_to_device(device(), raw_device_data(), staged.raw_data(), nbytes());
-    return;
+  } else {
+    dispatch_dtype(dtype(), [&]<typename To>() {
+      dispatch_dtype(source.dtype(), [&]<typename From>() {
+        std::copy_n(source.data<From>(), numel(), data<To>());
+      });
+    });
   }
-  dispatch_dtype(dtype(), [&]<typename To>() {
-    dispatch_dtype(source.dtype(),
-                   [&]<typename From>() { std::copy_n(source.data<From>(), numel(), data<To>()); });
-  });
+  // After the values: whoever sees the new version finds them written.
+  checked().storage->note_write();
 }
 
 bool Tensor::requires_grad() const {

@@ -6,6 +6,7 @@
 // The autograd slots (requires_grad, grad, grad_fn) live here so every tensor can carry them;
 // only autograd/ fills them. Methods of this class never record graph nodes: use the ops in
 // autograd/ops.h for anything that should be differentiated.
+#include <atomic>
 #include <cstdint>
 #include <initializer_list>
 #include <iosfwd>
@@ -34,11 +35,17 @@ class Storage {
   void* data() const { return data_; }
   size_t bytes() const { return bytes_; }
   Device device() const { return device_; }
+  // How many times Tensor::fill, set or copy_from wrote into this storage (not writes through
+  // data()): what a copy derived from the values (a layer's transposed weight) checks it is
+  // current against.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
+  void note_write() { version_.fetch_add(1, std::memory_order_acq_rel); }
 
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
   Device device_;
+  std::atomic<uint64_t> version_{0};
 };
 
 struct TensorImpl;
@@ -102,6 +109,9 @@ class Tensor {
   // old one.
   Tensor& move_to(Device device);
   bool shares_storage_with(const Tensor& other) const;
+  // The storage's write count (Storage::version): changes with every fill, set and copy_from of
+  // this tensor or a view of its storage.
+  uint64_t version() const;
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
 
   // Element access for tests and small tools (slow: bounds-checked, one element at a time).

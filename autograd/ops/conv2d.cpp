@@ -86,12 +86,15 @@ Tensor TransposedWeight::of(const Tensor& weight, const cpu::Conv2dGeometry& g) 
   if (!weight.device().is_cpu() || !cpu::conv2d_backward_input_takes_transposed_weight(g))
     return {};
   std::lock_guard lock(mutex_);
-  if (copy_.defined() && source_ == weight.raw_data()) return copy_;
+  const uint64_t version = weight.version();  // read first: a write after it makes another
+  if (copy_.defined() && source_ == weight.raw_data() && source_version_ == version) return copy_;
+  // A new tensor each time: nodes recorded earlier keep the copy they were given.
   copy_ = Tensor::empty({g.patch_size(), g.out_channels}, weight.dtype());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     cpu::transpose_conv_weight(g, weight.data<T>(), copy_.data<T>());
   });
   source_ = weight.raw_data();
+  source_version_ = version;
   return copy_;
 }
 

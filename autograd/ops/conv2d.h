@@ -22,16 +22,19 @@ struct Size2 {
 // the transpose again on every call (kernels::cpu::conv2d_backward_input).
 class TransposedWeight {
  public:
-  // The copy of `weight` for layer `g`, made now if it was not (or was made from another tensor:
-  // the weight moved to another device and back); undefined where the layer's backward does not
-  // read one (kernels::cpu::conv2d_backward_input_takes_transposed_weight) or the weight is not on
-  // the CPU.
+  // The copy of `weight` for layer `g`, made now if it was not, or was made from other values:
+  // another tensor (the weight moved to another device and back) or this one before a fill, set
+  // or copy_from (Tensor::version: the model randomization test redraws weights that way).
+  // Undefined where the layer's backward does not read one
+  // (kernels::cpu::conv2d_backward_input_takes_transposed_weight) or the weight is not on the
+  // CPU. Writes through data() are not seen: a layer keeping a copy must not be changed so.
   Tensor of(const Tensor& weight, const kernels::cpu::Conv2dGeometry& g);
 
  private:
   std::mutex mutex_;
   Tensor copy_;
   const void* source_ = nullptr;
+  uint64_t source_version_ = 0;
 };
 
 struct Conv2dOptions {
@@ -40,7 +43,7 @@ struct Conv2dOptions {
   Size2 dilation{1};
   int64_t groups = 1;
   // Optional: where the weight's transposed copy is kept (see TransposedWeight). Only for
-  // weights that keep their values from the first call on.
+  // weights changed, if at all, through Tensor's fill, set or copy_from.
   std::shared_ptr<TransposedWeight> transposed_weight = nullptr;
 };
 

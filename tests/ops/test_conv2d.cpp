@@ -21,6 +21,7 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/parallel.h"
+#include "nn/layers.h"
 
 namespace saliency {
 namespace {
@@ -425,6 +426,40 @@ TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsTransposedCopy) {
   kernels::cpu::Conv2dGeometry grouped = g;
   grouped.groups = 2;
   EXPECT_FALSE(kernels::cpu::conv2d_backward_input_takes_transposed_weight(grouped));
+}
+
+// A folded layer's weights redrawn in place (the model randomization test's copy_from, a fill):
+// the transposed copy is made again, so the input gradient is the new weights' (a stale copy
+// would give the old weights' backward under the new forward).
+TEST(Conv2dBackward, TransposedCopyFollowsWeightsWrittenInPlace) {
+  Generator gen(13);
+  nn::Conv2d layer(32, 48, 1, {.bias = false});
+  layer.initialize(gen);
+  nn::BatchNorm2d batch_norm(48);
+  layer.absorb_batch_norm(batch_norm);
+  const Tensor x = randn({2, 32, 8, 6}, gen);
+  auto input_gradient = [&](const Tensor& weight, bool through_layer) {
+    Tensor leaf = x.clone().set_requires_grad(true);
+    autograd::backward(sum(through_layer ? layer.forward_relu(leaf)
+                                         : conv2d_relu(leaf, weight, layer.bias(), {})));
+    return leaf.grad().to_vector();
+  };
+  Tensor weight = layer.weight();
+  const uint64_t before = weight.version();
+  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
+  weight.copy_from(randn(weight.shape(), gen));
+  EXPECT_GT(weight.version(), before);
+  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
+  weight.fill(0.25);
+  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
+  const uint64_t filled = weight.version();
+  weight.set({0, 0, 0, 0}, -1.0);
+  EXPECT_GT(weight.version(), filled);
+  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
+  // A view of the storage writes the same count.
+  Tensor view = weight.detach();
+  view.fill(0.5);
+  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
 }
 
 // The implicit-GEMM path (float, any stride) against the im2col path run in float64 on the same
