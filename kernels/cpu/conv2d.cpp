@@ -647,13 +647,15 @@ bool conv2d_backward_input_takes_transposed_weight(const Conv2dGeometry& g) {
   return g.groups == 1 && !winograd_conv2d_applies(g) && !implicit_conv2d_applies(g);
 }
 
+namespace {
+
 #if defined(__AVX2__)
 // target[j * target_ld + i] = source[i * source_ld + j] for an 8 x 8 block of floats, in
 // registers: each source row is one load, each target row one store.
 void transpose_8x8(const float* source, int64_t source_ld, float* target, int64_t target_ld) {
   __m256 row[8], pair[8];
   for (int i = 0; i < 8; ++i) row[i] = _mm256_loadu_ps(source + i * source_ld);
-  for (int i = 0; i < 8; i += 2) {  // interleave rows 2i, 2i + 1
+  for (int i = 0; i < 8; i += 2) {  // interleave rows i and i + 1
     pair[i] = _mm256_unpacklo_ps(row[i], row[i + 1]);
     pair[i + 1] = _mm256_unpackhi_ps(row[i], row[i + 1]);
   }
@@ -670,6 +672,8 @@ void transpose_8x8(const float* source, int64_t source_ld, float* target, int64_
   }
 }
 #endif
+
+}  // namespace
 
 // Blocks of 16 target rows: each 8-row step of the source reads one whole line of each row and
 // writes half a line of each of the block's 16 target rows, so few lines are open at a time. A
