@@ -112,9 +112,9 @@ void BackwardInput(benchmark::State& state, ConvLayer layer) {
   auto grad_input = saliency::zeros({g.batch, g.in_channels, g.in_h, g.in_w});
   for (auto _ : state) {
     const auto [weight, transposed] = weights.next();
-    saliency::kernels::cpu::conv2d_backward_input<float>(
-        g, grad_output.data<float>(), weight, grad_input.data<float>(),
-        static_cast<const float*>(nullptr), nullptr, transposed);
+    saliency::kernels::cpu::conv2d_backward_input<float>(g, grad_output.data<float>(), weight,
+                                                         grad_input.data<float>(), nullptr, nullptr,
+                                                         transposed);
     benchmark::ClobberMemory();
   }
   set_flops(state, g);

@@ -60,7 +60,8 @@ void Conv2d::absorb_batch_norm(BatchNorm2d& batch_norm) {
     }
   });
   batch_norm.mark_folded();
-  // The weights are final now: the backward to the input may keep their transpose.
+  // An inference layer from now on: its backward to the input may keep the weight's transpose
+  // (made again if the weight is rewritten through fill, set or copy_from).
   conv_options_.transposed_weight = std::make_shared<TransposedWeight>();
 }
 
