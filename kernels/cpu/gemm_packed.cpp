@@ -192,94 +192,157 @@ struct ATile {
   // 1x1 512 -> 2048 forward 0.287 -> 0.241 ms, its downsample 0.584 -> 0.529, layer3's 0.249 ->
   // 0.238; warm weights unchanged. Network forward at batch 1 -5%, vanilla -2%.
   const float* next = nullptr;
-  // A transposed A read in place (transposed_a_in_place): step k fetches step k + kPrefetchSteps
-  // into L1, its line lda away, where the hardware prefetchers do not follow.
-  bool fetch_ahead = false;
 };
 
-// Where a k step of the micro-kernel fetches the epilogue's lines (C for writing unless
-// streamed, the addend, the mask: a row's vector a step, `line_index` counting them): nowhere,
-// into L1, into L2 (see kEpilogueLead), or into L1 with the addend's and mask's lines of the
-// next panel (48 columns on: the tile after this one in a block's sweep) into L2. A short
+// How a tile's A is laid out, a parameter of the micro-kernel so that its addresses are known
+// when it is compiled: a packed panel (row 1, step kRows), a plain A read in place (each row a
+// run: step 1), or a transposed A read in place (each k step a run: row 1; transposed_a_in_place).
+// With the strides read at run time, each k step had formed its eight A addresses one from the
+// other (k * step, then + row seven times) and tested which prefetch applied; rows in place now
+// take two bases four rows apart and base + row * {1, 2} addressing. bench_conv2d at batch 8 (2
+// threads, Zen 5, medians of 3, two interleaved rounds): the 1x1 layers 2-6% faster (layer1's
+// 64 -> 256 forward 2.17-2.19 -> 2.06-2.07 ms, layer2's 512 -> 128 backward 1.94-1.96 -> 1.79-
+// 1.83).
+enum class ALayout { packed, rows, steps };
+
+// Where a tile fetches its epilogue's lines (C for writing unless streamed, the addend, the
+// mask): into L1, into L2 (see kEpilogueLead), or into L1 with the addend's and mask's lines of
+// the next panel (48 columns on: the tile after this one in a block's sweep) into L2. A short
 // slice's tile is over in a few hundred cycles, less than a line from memory takes; fetched a
 // tile ahead, they arrive in time. Harness, 2 threads, Zen 5, min of 40 in 4-5 interleaved
 // rounds, activations from memory: layer1's 1x1 64 -> 256 forward with the residual 5.15-5.34
 // -> 4.88-5.17 ms, its 256 -> 64 backward with the ReLU mask and addend 6.20-6.35 -> 5.66-5.82.
-enum class EpilogueFetch { none, into_l1, into_l2, into_l1_next_into_l2 };
+enum class EpilogueFetch { into_l1, into_l2, into_l1_next_into_l2 };
 
 // One k step of a tile: acc += A's 8 rows at step k times B's row k, with the prefetches.
-template <int Vectors, bool InPlace, EpilogueFetch Fetch>
-[[gnu::always_inline]] inline void k_step(int64_t k, int64_t depth, int line_index, const ATile& at,
-                                          const float* b, int64_t b_step, const Store& out,
+// last_mask: the lanes of the last vector that a B read in place may load.
+template <int Vectors, bool InPlace, ALayout Layout>
+[[gnu::always_inline]] inline void k_step(int64_t k, int64_t depth, const ATile& at, const float* b,
+                                          int64_t b_step, __mmask16 last_mask,
                                           __m512 (&acc)[kRows][Vectors]) {
   const float* a = at.a;
   __m512 columns[Vectors];
-  // A transposed tile read in place fetches its own steps ahead; a plain one the next tile's
-  // rows: step k fetches line k / 8 of its row k % 8 (within this slice's k range).
-  if (at.fetch_ahead && k + kPrefetchSteps < depth)
-    _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
-  else if (at.next != nullptr && k / kRows * 16 < depth)
-    _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
-                 _MM_HINT_T1);
-  // When the epilogue's lines come from memory (batched products over large maps) it had waited
-  // on each in turn. Harness of a 1x1 64 -> 256 layer over 56 x 56 at batch 16 with a residual,
-  // activations from memory (2 threads, Zen 5): forward 7.3 -> 5.3 ms, backward 5.0 -> 4.3 ms.
-  // (Inlined by force: GCC 12 dropped these prefetches from a function of their own that it
-  // did not inline.)
-  if constexpr (Fetch != EpilogueFetch::none) {
-    if (const int row = line_index / Vectors, v = line_index % Vectors;
-        row < out.rows && out.segment_mask[v][0] != 0) {
-      const int64_t line = row * out.ldc + out.segment_at[v][0];
-      if (!out.stream) __builtin_prefetch(out.c + line, 1, 3);
-      constexpr auto hint = Fetch == EpilogueFetch::into_l2 ? _MM_HINT_T1 : _MM_HINT_T0;
-      if (out.addend != nullptr)
-        _mm_prefetch(reinterpret_cast<const char*>(out.addend + line), hint);
-      if (out.mask != nullptr) _mm_prefetch(reinterpret_cast<const char*>(out.mask + line), hint);
-      if constexpr (Fetch == EpilogueFetch::into_l1_next_into_l2) {
-        // (past the block's or an image's last panel this fetches lines nobody reads: harmless)
-        if (out.addend != nullptr)
-          _mm_prefetch(reinterpret_cast<const char*>(out.addend + line + kPanelWidth), _MM_HINT_T1);
-        if (out.mask != nullptr)
-          _mm_prefetch(reinterpret_cast<const char*>(out.mask + line + kPanelWidth), _MM_HINT_T1);
-      }
-    }
+  // A transposed tile read in place fetches its own steps ahead (into L1: its lines are lda apart,
+  // where the hardware prefetchers do not follow); a plain one the next tile's rows: step k
+  // fetches line k / 8 of its row k % 8 (within this slice's k range).
+  if constexpr (Layout == ALayout::steps) {
+    if (k + kPrefetchSteps < depth)
+      _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
+  } else if constexpr (Layout == ALayout::rows) {
+    if (at.next != nullptr && k / kRows * 16 < depth)
+      _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
+                   _MM_HINT_T1);
   }
+  // A(i, k) for the tile's rows (rows in place: base + row * {0, 1, 2} from two bases, and the
+  // fourth row one lea further).
+  const char* row_base = reinterpret_cast<const char*>(a + k);
+  const int64_t row_bytes = at.row * int64_t(sizeof(float));
+  auto a_value = [&](int i) -> const float* {
+    if constexpr (Layout == ALayout::packed) return a + k * kRows + i;
+    if constexpr (Layout == ALayout::steps) return a + k * at.step + i;
+    const char* base = i < 4 ? row_base : row_base + 4 * row_bytes;
+    return reinterpret_cast<const float*>(base + (i % 4) * row_bytes);
+  };
 #pragma GCC unroll 3
   for (int v = 0; v < Vectors; ++v) {
     _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + 16 * v),
                  _MM_HINT_T0);
     if constexpr (InPlace)
-      columns[v] = v + 1 == Vectors
-                       ? _mm512_maskz_loadu_ps(out.segment_mask[v][0], b + k * b_step + 16 * v)
-                       : _mm512_loadu_ps(b + k * b_step + 16 * v);
+      columns[v] = v + 1 == Vectors ? _mm512_maskz_loadu_ps(last_mask, b + k * b_step + 16 * v)
+                                    : _mm512_loadu_ps(b + k * b_step + 16 * v);
     else
       columns[v] = _mm512_load_ps(b + k * b_step + 16 * v);
   }
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i) {
-    const __m512 weight = _mm512_set1_ps(a[i * at.row + k * at.step]);
+    const __m512 weight = _mm512_set1_ps(*a_value(i));
 #pragma GCC unroll 3
     for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
   }
 }
 
-// Steps [from, to) of a tile; those fetching the epilogue's lines fetch line k - fetch_from.
-template <int Vectors, bool InPlace, EpilogueFetch Fetch>
-[[gnu::always_inline]] inline void k_steps(int64_t from, int64_t to, int64_t fetch_from,
-                                           int64_t depth, const ATile& at, const float* b,
-                                           int64_t b_step, const Store& out,
+// Steps [from, to) of a tile.
+template <int Vectors, bool InPlace, ALayout Layout>
+[[gnu::always_inline]] inline void k_steps(int64_t from, int64_t to, int64_t depth, const ATile& at,
+                                           const float* b, int64_t b_step, __mmask16 last_mask,
                                            __m512 (&acc)[kRows][Vectors]) {
 #pragma GCC unroll 2
   for (int64_t k = from; k < to; ++k)
-    k_step<Vectors, InPlace, Fetch>(k, depth, static_cast<int>(k - fetch_from), at, b, b_step, out,
-                                    acc);
+    k_step<Vectors, InPlace, Layout>(k, depth, at, b, b_step, last_mask, acc);
+}
+
+// The lines of a tile's epilogue, Store's fields copied once so that the steps that fetch them
+// do not read them again: row r's vector v at r * ldc + at[v] of c (null when streamed), of the
+// addend and of the mask (null when absent); vectors without lanes are not fetched.
+struct EpilogueLines {
+  float* c;
+  const float* addend;
+  const float* mask;
+  int64_t ldc;
+  int rows;
+  int64_t at[kVectors];
+  bool present[kVectors];
+
+  explicit EpilogueLines(const Store& out)
+      : c(out.stream ? nullptr : out.c),
+        addend(out.addend),
+        mask(out.mask),
+        ldc(out.ldc),
+        rows(out.rows) {
+    for (int v = 0; v < kVectors; ++v) {
+      at[v] = out.segment_at[v][0];
+      present[v] = out.segment_mask[v][0] != 0;
+    }
+  }
+
+  // When the epilogue's lines come from memory (batched products over large maps) it had waited
+  // on each in turn. Harness of a 1x1 64 -> 256 layer over 56 x 56 at batch 16 with a residual,
+  // activations from memory (2 threads, Zen 5): forward 7.3 -> 5.3 ms, backward 5.0 -> 4.3 ms.
+  // (Inlined by force: GCC 12 dropped these prefetches from a function of their own that it
+  // did not inline.)
+  template <EpilogueFetch Fetch>
+  [[gnu::always_inline]] void fetch(int64_t row_at, int v) const {
+    if (!present[v]) return;
+    const int64_t line = row_at + at[v];
+    if (c != nullptr) __builtin_prefetch(c + line, 1, 3);
+    constexpr auto hint = Fetch == EpilogueFetch::into_l2 ? _MM_HINT_T1 : _MM_HINT_T0;
+    if (addend != nullptr) _mm_prefetch(reinterpret_cast<const char*>(addend + line), hint);
+    if (mask != nullptr) _mm_prefetch(reinterpret_cast<const char*>(mask + line), hint);
+    if constexpr (Fetch == EpilogueFetch::into_l1_next_into_l2) {
+      // (past the block's or an image's last panel this fetches lines nobody reads: harmless)
+      if (addend != nullptr)
+        _mm_prefetch(reinterpret_cast<const char*>(addend + line + kPanelWidth), _MM_HINT_T1);
+      if (mask != nullptr)
+        _mm_prefetch(reinterpret_cast<const char*>(mask + line + kPanelWidth), _MM_HINT_T1);
+    }
+  }
+};
+
+// kRows * Vectors steps from `from`, step from + r * Vectors + v fetching row r's vector v of the
+// epilogue (rows and vectors as loops of their own: a step counter divided into them had cost
+// each fetching step a dozen integer instructions).
+template <int Vectors, bool InPlace, ALayout Layout, EpilogueFetch Fetch>
+[[gnu::always_inline]] inline void fetching_steps(int64_t from, int64_t depth, const ATile& at,
+                                                  const float* b, int64_t b_step,
+                                                  __mmask16 last_mask, const EpilogueLines& lines,
+                                                  __m512 (&acc)[kRows][Vectors]) {
+  int64_t k = from;
+  for (int r = 0; r < kRows; ++r) {
+    const bool fetch = r < lines.rows;
+    const int64_t row_at = r * lines.ldc;
+#pragma GCC unroll 3
+    for (int v = 0; v < Vectors; ++v, ++k) {
+      if (fetch) lines.fetch<Fetch>(row_at, v);
+      k_step<Vectors, InPlace, Layout>(k, depth, at, b, b_step, last_mask, acc);
+    }
+  }
 }
 
 // One kRows x (Vectors * 16) tile over `depth` k steps: b is the packed B panel (Vectors * 16
 // per step, 64-byte aligned). 8 x Vectors steps fetch the epilogue's lines: a short slice's
 // first steps into L1 (and the next tile's into L2); a long one's first into L2, then those from
 // kEpilogueLead before its end into L1 again. The steps between fetch nothing for it.
-template <int Vectors, bool InPlace>
+template <int Vectors, bool InPlace, ALayout Layout>
 void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step,
                   const Store& out) {
   if constexpr (!InPlace) b_step = 16 * Vectors;
@@ -290,17 +353,24 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
     for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_setzero_ps();
   constexpr int64_t kLines = kRows * Vectors;
   using enum EpilogueFetch;
-  if (depth <= kShortSlice) {
-    const int64_t fetched = std::min(depth, kLines);
-    k_steps<Vectors, InPlace, into_l1_next_into_l2>(0, fetched, 0, depth, at, b, b_step, out, acc);
-    k_steps<Vectors, InPlace, none>(fetched, depth, 0, depth, at, b, b_step, out, acc);
+  const __mmask16 last_mask = out.segment_mask[Vectors - 1][0];
+  const EpilogueLines lines(out);
+  if (depth < kLines) {  // too few steps to spread the fetches over
+    for (int r = 0; r < lines.rows; ++r)
+      for (int v = 0; v < Vectors; ++v) lines.fetch<into_l1>(r * lines.ldc, v);
+    k_steps<Vectors, InPlace, Layout>(0, depth, depth, at, b, b_step, last_mask, acc);
+  } else if (depth <= kShortSlice) {
+    fetching_steps<Vectors, InPlace, Layout, into_l1_next_into_l2>(0, depth, at, b, b_step,
+                                                                   last_mask, lines, acc);
+    k_steps<Vectors, InPlace, Layout>(kLines, depth, depth, at, b, b_step, last_mask, acc);
   } else {
     const int64_t again = depth - kEpilogueLead;  // > kLines: the phases do not overlap
-    k_steps<Vectors, InPlace, into_l2>(0, kLines, 0, depth, at, b, b_step, out, acc);
-    k_steps<Vectors, InPlace, none>(kLines, again, 0, depth, at, b, b_step, out, acc);
-    k_steps<Vectors, InPlace, into_l1>(again, again + kLines, again, depth, at, b, b_step, out,
-                                       acc);
-    k_steps<Vectors, InPlace, none>(again + kLines, depth, 0, depth, at, b, b_step, out, acc);
+    fetching_steps<Vectors, InPlace, Layout, into_l2>(0, depth, at, b, b_step, last_mask, lines,
+                                                      acc);
+    k_steps<Vectors, InPlace, Layout>(kLines, again, depth, at, b, b_step, last_mask, acc);
+    fetching_steps<Vectors, InPlace, Layout, into_l1>(again, depth, at, b, b_step, last_mask, lines,
+                                                      acc);
+    k_steps<Vectors, InPlace, Layout>(again + kLines, depth, depth, at, b, b_step, last_mask, acc);
   }
   const __m512 alpha = _mm512_set1_ps(out.alpha), c_scale = _mm512_set1_ps(out.c_scale);
 #pragma GCC unroll 8
@@ -425,9 +495,16 @@ void store_tail(const Store& out, int64_t column_at, int64_t count, const float*
 }
 
 using MicroKernel = void (*)(int64_t, const ATile&, const float*, int64_t, const Store&);
-constexpr MicroKernel kMicroKernels[2][kVectors] = {
-    {&micro_kernel<1, false>, &micro_kernel<2, false>, &micro_kernel<3, false>},
-    {&micro_kernel<1, true>, &micro_kernel<2, true>, &micro_kernel<3, true>}};
+template <bool InPlace, ALayout Layout>
+constexpr MicroKernel kKernelsByWidth[kVectors] = {&micro_kernel<1, InPlace, Layout>,
+                                                   &micro_kernel<2, InPlace, Layout>,
+                                                   &micro_kernel<3, InPlace, Layout>};
+// [B in place][A's layout][vectors - 1]
+constexpr const MicroKernel* kMicroKernels[2][3] = {
+    {kKernelsByWidth<false, ALayout::packed>, kKernelsByWidth<false, ALayout::rows>,
+     kKernelsByWidth<false, ALayout::steps>},
+    {kKernelsByWidth<true, ALayout::packed>, kKernelsByWidth<true, ALayout::rows>,
+     kKernelsByWidth<true, ALayout::steps>}};
 
 struct Product {
   GemmArgs shape;
@@ -659,15 +736,19 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, block.i_end - i));
       ATile at{buffers.a.get(), 1, kRows};
-      if (transposed_a_in_place(p.a, rows, panels, packed_a))
-        at = {.a = p.a.data + k0 * p.a.ld + i, .row = 1, .step = p.a.ld, .fetch_ahead = true};
-      else if (reads_a_in_place(p.a, rows))
+      ALayout layout = ALayout::packed;
+      if (transposed_a_in_place(p.a, rows, panels, packed_a)) {
+        at = {.a = p.a.data + k0 * p.a.ld + i, .row = 1, .step = p.a.ld};
+        layout = ALayout::steps;
+      } else if (reads_a_in_place(p.a, rows)) {
         at = {p.a.data + i * p.a.ld + k0, p.a.ld, 1,
               i + 2 * kRows <= block.i_end ? p.a.data + (i + kRows) * p.a.ld + k0 : nullptr};
-      else if (packed_a != nullptr)
+        layout = ALayout::rows;
+      } else if (packed_a != nullptr)
         at.a = packed_a + (i / kRows * slice_count(p.shape.k) + k0 / kDepth) * kPanelFloats;
       else
         pack_a(p.a, i, rows, k0, depth, buffers.a.get());
+      const MicroKernel* kernels = kMicroKernels[b_in_place][static_cast<int>(layout)];
       const int64_t row = i * p.shape.ldc;
       Store out{
           .c = p.c + row,
@@ -691,12 +772,12 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
         panel_segments(p, panels, q, out);
         if (q == 1) at.next = nullptr;  // fetched during the first panel
         if (b_in_place)
-          kMicroKernels[1][vectors - 1](
+          kernels[vectors - 1](
               depth, at,
               p.b.data + panels.image[q] * p.batch.b_stride + k0 * p.b.ld + panels.start[q], p.b.ld,
               out);
         else
-          kMicroKernels[0][vectors - 1](depth, at, packed + panels.offset[q] * depth, 0, out);
+          kernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, 0, out);
       }
       for (int64_t q = 0; q < panels.tails; ++q) {
         float sums[kMaxTailColumns * kRows];
