@@ -9,6 +9,7 @@
 #include "autograd/ops/accumulate_grad.h"
 #include "autograd/ops/conv2d.h"
 #include "autograd/ops/elementwise.h"
+#include "autograd/ops/pooling.h"
 #include "autograd/rules.h"
 #include "autograd/trace.h"
 #include "core/error.h"
@@ -76,16 +77,18 @@ std::unordered_map<Node*, int> consumer_counts(const std::vector<Node*>& order,
   return counts;
 }
 
-// The ReLU node whose backward `node` (a convolution) can apply as it stores its input
-// gradient, or null: the conv's input is a ReLU's output whose other consumers in this pass have
-// all sent their gradients already (none, inside a ResNet block; the next block's add, at a
-// block's end), both ops run their default backward on the CPU, and nobody asked to see the
-// ReLU's gradient (a capture) or to time it (a trace).
+// The ReLU node whose backward `node` can apply as it stores its input gradient, or null: `node`
+// is a convolution (or a max pooling) whose input is a ReLU's output whose other consumers in
+// this pass have all sent their gradients already (none, inside a ResNet block; the next block's
+// add, at a block's end; a pooling's ReLU must have no other consumer), both ops run their
+// default backward on the CPU, and nobody asked to see the ReLU's gradient (a capture) or to
+// time it (a trace).
 ReluNode* fusable_relu(const Node& node, const InputMask& needs,
                        const std::unordered_map<Node*, int>& consumers,
                        const std::unordered_map<Node*, int>& arrivals, const Targets& targets) {
-  if (node.kind() != OpKind::Conv2d || !needs[0] || TraceScope::active() ||
-      active_rule(OpKind::Conv2d) != nullptr || active_rule(OpKind::Relu) != nullptr)
+  const OpKind kind = node.kind();
+  if ((kind != OpKind::Conv2d && kind != OpKind::MaxPool2d) || !needs[0] || TraceScope::active() ||
+      active_rule(kind) != nullptr || active_rule(OpKind::Relu) != nullptr)
     return nullptr;
   Node* input = node.inputs()[0].node.get();
   if (input == nullptr || input->kind() != OpKind::Relu || input->observes_gradient() ||
@@ -96,11 +99,11 @@ ReluNode* fusable_relu(const Node& node, const InputMask& needs,
   const int others = arrived == arrivals.end() ? 0 : arrived->second;
   if (count == consumers.end() || count->second != others + 1) return nullptr;
   auto* relu = static_cast<ReluNode*>(input);
-  const auto& conv = static_cast<const Conv2dNode&>(node);
-  if (!relu->output().defined() || !relu->output().device().is_cpu() ||
-      !conv.weight().device().is_cpu() || relu->inputs().empty() || !relu->inputs()[0].valid())
+  if (!relu->passed().defined() || !relu->passed().device().is_cpu() || relu->inputs().empty() ||
+      !relu->inputs()[0].valid())
     return nullptr;
-  return relu;
+  if (kind == OpKind::MaxPool2d) return others == 0 ? relu : nullptr;
+  return static_cast<const Conv2dNode&>(node).weight().device().is_cpu() ? relu : nullptr;
 }
 
 Tensor resolve_seed(const Tensor& output, const Tensor& seed) {
@@ -145,7 +148,7 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
 
   BackwardReport report;
   std::unordered_map<Node*, Tensor> pending{{root.node.get(), resolve_seed(output, seed)}};
-  std::unordered_set<const Node*> fused;    // ReLUs whose backward ran inside a convolution's
+  std::unordered_set<const Node*> fused;    // ReLUs whose backward ran inside their consumer's
   std::unordered_map<Node*, int> arrivals;  // gradients received so far, per node
   for (Node* node : order) {
     if (fused.count(node)) continue;
@@ -183,10 +186,14 @@ BackwardReport run_backward(const Tensor& output, const Tensor& seed, const Targ
           others = std::move(sent->second);
           pending.erase(sent);
         }
-        grads = static_cast<const Conv2dNode*>(node)->backward_through_relu(grad_output, needs,
-                                                                            relu->output(), others);
+        if (node->kind() == OpKind::MaxPool2d)
+          grads = {static_cast<const MaxPoolNode*>(node)->backward_through_relu(grad_output,
+                                                                                relu->passed())};
+        else
+          grads = static_cast<const Conv2dNode*>(node)->backward_through_relu(
+              grad_output, needs, relu->passed(), others);
         fused.insert(relu);
-        ++report.nodes_run;  // the ReLU's backward ran, inside the convolution's
+        ++report.nodes_run;  // the ReLU's backward ran, inside its consumer's
         ++report.relus_fused;
         if (!options.retain_graph) relu->release_saved();
       } else {

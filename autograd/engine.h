@@ -24,7 +24,7 @@ struct BackwardOptions {
 struct BackwardReport {
   size_t nodes_run = 0;     // nodes whose backward (or gradient sink) ran
   size_t nodes_pruned = 0;  // recorded nodes skipped because no target lies below them
-  size_t relus_fused = 0;   // ReLUs whose backward ran inside a convolution's (counted as run)
+  size_t relus_fused = 0;   // ReLUs whose backward ran in their consumer's (counted as run)
 };
 
 // Accumulates d<output, seed>/d leaf into leaf.grad() for every leaf that requires grad, and

@@ -223,11 +223,11 @@ Tensor ResNet::input_layer(const Tensor& image) const {
 
 Tensor ResNet::forward_from_input_layer(const Tensor& stem) const {
   // The ReLU before the max pooling, as forward() (which fuses it into the convolution). The
-  // other order gives the same values and plain gradients, over a quarter of the elements,
+  // other order would give the same values and plain gradients over a quarter of the elements,
   // but not the same guided backprop: its ReLU rule would then clip each window's gradient
-  // before the pooling's backward sums overlapping windows, instead of clipping the sum.
-  Tensor x = relu(stem);
-  if (config_.stem_max_pool) x = max_pool2d(x, kStemPool);
+  // before the pooling's backward sums overlapping windows, instead of clipping the sum. So the
+  // pair runs as one pass each way (relu_max_pool2d) and stays two ops for the rules.
+  const Tensor x = config_.stem_max_pool ? relu_max_pool2d(stem, kStemPool) : relu(stem);
   return head(run_stages(x, 4));
 }
 

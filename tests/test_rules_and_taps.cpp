@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <optional>
+
 #include "autograd/engine.h"
 #include "autograd/ops.h"
 #include "autograd/rules.h"
@@ -77,6 +79,59 @@ TEST(RuleScopes, NestAndRestore) {
   }
   EXPECT_EQ(autograd::active_rule_name(OpKind::Relu), "default");
   EXPECT_EQ(autograd::active_rule(OpKind::Relu), nullptr);
+}
+
+// relu_max_pool2d records the two ops (a ReLU keeping its input, then the pooling). With no rule
+// the engine runs a ReLU's backward inside the max pooling's after it, whichever op recorded
+// them, with the bits of the separate ops (a trace keeps them apart, so it is the reference);
+// guided backprop's and deconvnet's ReLU rules see a ReLU and its output as usual.
+TEST(Engine, RunsAReluAndTheMaxPoolingAfterItInOnePass) {
+  const Pool2dOptions pool{.kernel = 3, .stride = 2, .padding = 1};
+  struct Run {
+    std::vector<double> output, grad;
+    autograd::BackwardReport report;
+  };
+  const auto run = [&](bool one_op, const autograd::RuleSet* rules) {
+    Generator gen(31);
+    Tensor x = randn({2, 3, 9, 10}, gen).set_requires_grad(true);
+    const Tensor seed = randn({2, 3, 5, 5}, gen);
+    const Tensor y = one_op ? relu_max_pool2d(x, pool) : max_pool2d(relu(x), pool);
+    std::optional<autograd::RuleScope> scope;
+    if (rules) scope.emplace(*rules);
+    Run result;
+    result.report = autograd::backward(y, seed);
+    result.output = y.to_vector();
+    result.grad = x.grad().to_vector();
+    return result;
+  };
+  const auto traced = [&](bool one_op, const autograd::RuleSet* rules) {
+    autograd::TraceScope trace;
+    Run result = run(one_op, rules);
+    EXPECT_EQ(trace.records().size(), 2u);  // relu_max_pool2d records and times the two ops
+    EXPECT_EQ(trace.records()[0].op, "relu");
+    EXPECT_EQ(trace.records()[1].op, "max_pool2d");
+    return result;
+  };
+  const Run reference = traced(false, nullptr);
+  EXPECT_EQ(reference.report.relus_fused, 0u);
+  for (const bool one_op : {true, false}) {
+    const Run fused = run(one_op, nullptr);
+    EXPECT_EQ(fused.report.relus_fused, 1u) << "one op " << one_op;
+    EXPECT_EQ(fused.report.nodes_run, reference.report.nodes_run);
+    EXPECT_EQ(fused.output, reference.output);
+    EXPECT_EQ(fused.grad, reference.grad) << "one op " << one_op;
+    EXPECT_EQ(traced(one_op, nullptr).grad, reference.grad);
+  }
+  int64_t passed = 0;
+  for (double g : reference.grad) passed += g != 0.0;
+  EXPECT_GT(passed, 10);
+  const autograd::RuleSet guided = guided_backprop_rules(), deconvnet = deconvnet_rules();
+  for (const autograd::RuleSet* rules : {&guided, &deconvnet}) {
+    const Run with_rule = run(true, rules);
+    EXPECT_EQ(with_rule.report.relus_fused, 0u) << rules->name();
+    EXPECT_EQ(with_rule.grad, run(false, rules).grad) << rules->name();
+    EXPECT_NE(with_rule.grad, reference.grad) << rules->name();  // the rule changed something
+  }
 }
 
 // conv -> ReLU -> conv, the inside of a ResNet block; `also` adds a second consumer of the ReLU.

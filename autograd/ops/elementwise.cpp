@@ -290,15 +290,30 @@ Tensor mul(const Tensor& a, const Tensor& b) {
 
 namespace autograd {
 
+std::shared_ptr<ReluNode> ReluNode::keeping_input(std::vector<Edge> inputs, Tensor input) {
+  auto node = std::make_shared<ReluNode>(std::move(inputs), Tensor());
+  node->input_ = std::move(input);
+  return node;
+}
+
+const Tensor& ReluNode::output() const {
+  if (!output_.defined() && input_.defined()) {
+    NoGradGuard values_only;
+    output_ = relu(input_);
+  }
+  return output_;
+}
+
 TensorList ReluNode::default_backward(const Tensor& grad_output, const InputMask&) const {
+  const Tensor& passed = this->passed();
   return {produce(
       "relu backward", grad_output, grad_output.shape(),
       [&]<typename T>(T* out) {
-        cpu::relu_backward(grad_output.numel(), grad_output.data<T>(), output_.data<T>(), out);
+        cpu::relu_backward(grad_output.numel(), grad_output.data<T>(), passed.data<T>(), out);
       },
       [&]<typename T>(T* out) {
         cuda::relu_backward(grad_output.numel(), grad_output.device_data<T>(),
-                            output_.device_data<T>(), out);
+                            passed.device_data<T>(), out);
       })};
 }
 

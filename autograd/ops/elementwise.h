@@ -69,18 +69,25 @@ Tensor broadcast_to_shape(const Tensor& tensor, const Shape& shape);
 
 namespace autograd {
 
-// Saves only its output: relu'(x) depends on x > 0, which is output > 0.
+// Saves only its output: relu'(x) depends on x > 0, which is output > 0. A ReLU whose output
+// was never written (relu_max_pool2d: the pooling read max(0, x) itself) keeps its input
+// instead, positive in the same places; output() then makes the output on first use, for
+// rules that read its values.
 class ReluNode final : public Node {
  public:
   ReluNode(std::vector<Edge> inputs, Tensor output)
       : Node(OpKind::Relu, std::move(inputs)), output_(std::move(output)) {}
+  static std::shared_ptr<ReluNode> keeping_input(std::vector<Edge> inputs, Tensor input);
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
-  const Tensor& output() const { return output_; }
-  int64_t saved_bytes() const override { return bytes_of({&output_}); }
+  const Tensor& output() const;
+  // Greater than zero exactly where the ReLU passes a gradient: the output, or the input kept.
+  const Tensor& passed() const { return output_.defined() ? output_ : input_; }
+  int64_t saved_bytes() const override { return bytes_of({&output_, &input_}); }
 
  private:
-  void clear_saved() override { output_ = Tensor(); }
-  Tensor output_;
+  void clear_saved() override { output_ = input_ = Tensor(); }
+  mutable Tensor output_;
+  Tensor input_;
 };
 
 class UnaryNode final : public Node {

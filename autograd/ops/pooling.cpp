@@ -1,6 +1,8 @@
 #include "autograd/ops/pooling.h"
 
 #include "autograd/grad_mode.h"
+#include "autograd/ops/elementwise.h"
+#include "autograd/trace.h"
 #include "core/error.h"
 #include "kernels/cuda/pooling.h"
 
@@ -69,6 +71,24 @@ Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options) {
                                                       g, std::move(argmax)));
 }
 
+Tensor relu_max_pool2d(const Tensor& input, const Pool2dOptions& options) {
+  if (!input.device().is_cpu() || autograd::SaveForRulesGuard::active() ||
+      autograd::TraceScope::active())
+    return max_pool2d(relu(input), options);
+  const cpu::PoolGeometry g = pool_geometry("relu_max_pool2d", input, options);
+  Tensor output = Tensor::empty(pooled_shape(input, g.out_h(), g.out_w()), input.dtype());
+  auto argmax = std::make_shared<autograd::PoolArgmax>();
+  argmax->host = std::make_unique<cpu::Scratch<int32_t>>(output.numel());
+  dispatch_dtype(input.dtype(), [&]<typename T>() {
+    cpu::max_pool2d_forward_of_relu(g, input.data<T>(), output.data<T>(), argmax->host->data());
+  });
+  if (!autograd::should_record({&input})) return output;
+  auto relu_node = autograd::ReluNode::keeping_input(autograd::edges_to({&input}), input.detach());
+  return autograd::attach(output, std::make_shared<autograd::MaxPoolNode>(
+                                      std::vector<autograd::Edge>{{std::move(relu_node)}},
+                                      input.shape(), g, std::move(argmax)));
+}
+
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options) {
   const cpu::PoolGeometry g = pool_geometry("avg_pool2d", input, options);
   const Shape out_shape = pooled_shape(input, g.out_h(), g.out_w());
@@ -127,6 +147,21 @@ TensorList MaxPoolNode::default_backward(const Tensor& grad_output, const InputM
                                grad_input.data<T>());
   });
   return {grad_input};
+}
+
+Tensor MaxPoolNode::backward_through_relu(const Tensor& grad_output,
+                                          const Tensor& relu_passed) const {
+  SALIENCY_CHECK(grad_output.device().is_cpu() && argmax_->host && relu_passed.device().is_cpu() &&
+                     relu_passed.shape() == input_shape_ &&
+                     relu_passed.dtype() == grad_output.dtype(),
+                 "max_pool2d backward through a ReLU: expected the ReLU's ", input_shape_,
+                 " on the CPU with the gradient's dtype, got ", relu_passed.shape());
+  Tensor grad_input = Tensor::empty(input_shape_, grad_output.dtype());
+  dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
+    cpu::max_pool2d_backward_through_relu(geometry_, grad_output.data<T>(), argmax_->host->data(),
+                                          relu_passed.data<T>(), grad_input.data<T>());
+  });
+  return grad_input;
 }
 
 TensorList AvgPoolNode::default_backward(const Tensor& grad_output, const InputMask&) const {

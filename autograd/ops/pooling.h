@@ -18,6 +18,14 @@ struct Pool2dOptions {
 };
 
 Tensor max_pool2d(const Tensor& input, const Pool2dOptions& options);
+// max_pool2d(relu(input), options), the same values and the same recorded ops (a ReLU, then the
+// pooling), without the ReLU's pass: the pooling reads max(0, x), the ReLU keeps its input
+// rather than an output, and the backward pass runs both in one (engine.cpp) when no rule
+// replaces either. Where the input would be about four times the pooled output (a ResNet's stem
+// walked by IG and SmoothGrad from the stem's output), that pass wrote and read the largest
+// tensor of the network. On the GPU, under a SaveForRulesGuard (LRP) or a TraceScope, it is the
+// two ops.
+Tensor relu_max_pool2d(const Tensor& input, const Pool2dOptions& options);
 Tensor avg_pool2d(const Tensor& input, const Pool2dOptions& options);
 Tensor adaptive_avg_pool2d(const Tensor& input, Size2 output_size);
 
@@ -39,6 +47,9 @@ class MaxPoolNode final : public Node {
         geometry_(geometry),
         argmax_(std::move(argmax)) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
+  // The gradient of the ReLU's input when the pooled tensor is a ReLU's output: the default
+  // backward followed by the ReLU's, in one pass (relu_passed: ReluNode::passed(), on the CPU).
+  Tensor backward_through_relu(const Tensor& grad_output, const Tensor& relu_passed) const;
   const kernels::cpu::PoolGeometry& geometry() const { return geometry_; }
   int64_t saved_bytes() const override {
     return argmax_

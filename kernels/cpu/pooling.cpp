@@ -51,14 +51,17 @@ namespace {
 
 // One output cell of a max pool, scanning its window in row-major order: strictly greater
 // wins, so the first of equal values keeps the gradient; NaN propagates (the last NaN wins).
-template <typename T>
+// Relu: each value read as max(0, value) (NaN -> 0, as relu_forward), the pooling of a ReLU's
+// output without the ReLU's pass.
+template <bool Relu, typename T>
 void max_pool_cell(const PoolGeometry& g, const T* plane, Window rows, Window cols, T* output,
                    int32_t* argmax) {
   T best = -std::numeric_limits<T>::infinity();
   int64_t best_index = rows.begin * g.in_w + cols.begin;
   for (int64_t r = rows.begin; r < rows.end; ++r)
     for (int64_t c = cols.begin; c < cols.end; ++c) {
-      const T value = plane[r * g.in_w + c];
+      T value = plane[r * g.in_w + c];
+      if constexpr (Relu) value = value > T(0) ? value : T(0);
       if (value > best || value != value) {
         best = value;
         best_index = r * g.in_w + c;
@@ -103,6 +106,7 @@ __m512 window_column(const PoolGeometry& g, const float* plane, int64_t r, int64
 
 // Output cells [x_begin, x_end) of row y, all inside the input: 16 cells at a time, the window
 // read column by column in the scalar order (same winner, same NaN rule).
+template <bool Relu>
 void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y, int64_t x_begin,
                            int64_t x_end, float* output, int32_t* argmax) {
   const __m512i lanes = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
@@ -121,7 +125,10 @@ void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y,
           _mm512_add_epi32(columns, _mm512_set1_epi32(static_cast<int32_t>(r * g.in_w)));
       for (int64_t c = 0; c < g.kernel_w; ++c) {
         const __m512i index = _mm512_add_epi32(row, _mm512_set1_epi32(static_cast<int32_t>(c)));
-        const __m512 value = window_column(g, plane, r, x, c, mask, index, best);
+        __m512 value = window_column(g, plane, r, x, c, mask, index, best);
+        // max(x, 0) gives the second operand for NaN and -0: 0, as relu_forward (masked form:
+        // GCC 12 warns on the unmasked one's header)
+        if constexpr (Relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
         const __mmask16 take = _mm512_cmp_ps_mask(value, best, _CMP_GT_OQ) |
                                _mm512_cmp_ps_mask(value, value, _CMP_UNORD_Q);
         best = _mm512_mask_blend_ps(take, best, value);
@@ -133,12 +140,13 @@ void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y,
   }
 }
 #else
+template <bool Relu>
 void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y, int64_t x_begin,
                            int64_t x_end, float* output, int32_t* argmax) {
   const Window rows = window(y, g.stride_h, g.pad_h, g.kernel_h, g.in_h);
   for (int64_t x = x_begin; x < x_end; ++x)
-    max_pool_cell(g, plane, rows, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
-                  output + y * g.out_w() + x, argmax + y * g.out_w() + x);
+    max_pool_cell<Relu>(g, plane, rows, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
+                        output + y * g.out_w() + x, argmax + y * g.out_w() + x);
 }
 #endif
 
@@ -167,7 +175,7 @@ template <typename T>
 // One plane: cells whose windows lie inside the input on the vector path (float; one at a time
 // in a build without AVX-512), the rest (the border) one at a time. next_plane: the input plane
 // this thread pools next, or null.
-template <typename T>
+template <bool Relu, typename T>
 void max_pool_plane(const PoolGeometry& g, const T* plane, const T* next_plane, T* output,
                     int32_t* argmax) {
   const int64_t out_h = g.out_h(), out_w = g.out_w();
@@ -180,41 +188,73 @@ void max_pool_plane(const PoolGeometry& g, const T* plane, const T* next_plane, 
     for (int64_t x = 0; x < out_w; ++x) {
       if constexpr (std::is_same_v<T, float>) {
         if (vector_row && x == cols.begin && cols.end > cols.begin) {
-          max_pool_interior_run(g, plane, y, cols.begin, cols.end, output, argmax);
+          max_pool_interior_run<Relu>(g, plane, y, cols.begin, cols.end, output, argmax);
           x = cols.end - 1;
           continue;
         }
       }
-      max_pool_cell(g, plane, row_window, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
-                    output + y * out_w + x, argmax + y * out_w + x);
+      max_pool_cell<Relu>(g, plane, row_window, window(x, g.stride_w, g.pad_w, g.kernel_w, g.in_w),
+                          output + y * out_w + x, argmax + y * out_w + x);
     }
   }
+}
+
+template <bool Relu, typename T>
+void max_pool_planes(const PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
+  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
+  parallel_for(0, g.planes, grain_for(in_plane), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p)
+      max_pool_plane<Relu>(g, input + p * in_plane,
+                           p + 1 < hi ? input + (p + 1) * in_plane : nullptr,
+                           output + p * out_plane, argmax + p * out_plane);
+  });
+}
+
+// Each winner's gradient added at its index, in output order; with relu_passed, only where it
+// is > 0 there (NaN compares false: the gradient stops, as relu_backward's select).
+template <typename T>
+void scatter_to_winners(const PoolGeometry& g, const T* grad_output, const int32_t* argmax,
+                        const T* relu_passed, T* grad_input) {
+  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
+  parallel_for(0, g.planes, grain_for(g.in_h * g.in_w), [&](int64_t lo, int64_t hi) {
+    for (int64_t p = lo; p < hi; ++p) {
+      T* plane = grad_input + p * in_plane;
+      const int32_t* winners = argmax + p * out_plane;
+      const T* gradient = grad_output + p * out_plane;
+      std::fill_n(plane, in_plane, T(0));
+      if (relu_passed == nullptr) {
+        for (int64_t i = 0; i < out_plane; ++i) plane[winners[i]] += gradient[i];
+        continue;
+      }
+      const T* passed = relu_passed + p * in_plane;
+      for (int64_t i = 0; i < out_plane; ++i)
+        if (passed[winners[i]] > T(0)) plane[winners[i]] += gradient[i];
+    }
+  });
 }
 
 }  // namespace
 
 template <typename T>
 void max_pool2d_forward(const PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
-  parallel_for(0, g.planes, grain_for(in_plane), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p)
-      max_pool_plane(g, input + p * in_plane, p + 1 < hi ? input + (p + 1) * in_plane : nullptr,
-                     output + p * out_plane, argmax + p * out_plane);
-  });
+  max_pool_planes<false>(g, input, output, argmax);
+}
+
+template <typename T>
+void max_pool2d_forward_of_relu(const PoolGeometry& g, const T* input, T* output, int32_t* argmax) {
+  max_pool_planes<true>(g, input, output, argmax);
 }
 
 template <typename T>
 void max_pool2d_backward(const PoolGeometry& g, const T* grad_output, const int32_t* argmax,
                          T* grad_input) {
-  const int64_t in_plane = g.in_h * g.in_w, out_plane = g.out_h() * g.out_w();
-  parallel_for(0, g.planes, grain_for(g.in_h * g.in_w), [&](int64_t lo, int64_t hi) {
-    for (int64_t p = lo; p < hi; ++p) {
-      T* plane = grad_input + p * in_plane;
-      std::fill_n(plane, in_plane, T(0));
-      for (int64_t i = 0; i < out_plane; ++i)
-        plane[argmax[p * out_plane + i]] += grad_output[p * out_plane + i];
-    }
-  });
+  scatter_to_winners<T>(g, grad_output, argmax, nullptr, grad_input);
+}
+
+template <typename T>
+void max_pool2d_backward_through_relu(const PoolGeometry& g, const T* grad_output,
+                                      const int32_t* argmax, const T* relu_passed, T* grad_input) {
+  scatter_to_winners(g, grad_output, argmax, relu_passed, grad_input);
 }
 
 template <typename T>
@@ -290,14 +330,17 @@ void adaptive_avg_pool2d_backward(int64_t planes, int64_t in_h, int64_t in_w, in
   });
 }
 
-#define SALIENCY_INSTANTIATE_POOLING(T)                                                      \
-  template void max_pool2d_forward<T>(const PoolGeometry&, const T*, T*, int32_t*);          \
-  template void max_pool2d_backward<T>(const PoolGeometry&, const T*, const int32_t*, T*);   \
-  template void avg_pool2d_forward<T>(const PoolGeometry&, bool, const T*, T*);              \
-  template void avg_pool2d_backward<T>(const PoolGeometry&, bool, const T*, T*);             \
-  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                               const T*, T*);                                \
-  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t, \
+#define SALIENCY_INSTANTIATE_POOLING(T)                                                            \
+  template void max_pool2d_forward<T>(const PoolGeometry&, const T*, T*, int32_t*);                \
+  template void max_pool2d_backward<T>(const PoolGeometry&, const T*, const int32_t*, T*);         \
+  template void max_pool2d_forward_of_relu<T>(const PoolGeometry&, const T*, T*, int32_t*);        \
+  template void max_pool2d_backward_through_relu<T>(const PoolGeometry&, const T*, const int32_t*, \
+                                                    const T*, T*);                                 \
+  template void avg_pool2d_forward<T>(const PoolGeometry&, bool, const T*, T*);                    \
+  template void avg_pool2d_backward<T>(const PoolGeometry&, bool, const T*, T*);                   \
+  template void adaptive_avg_pool2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,        \
+                                               const T*, T*);                                      \
+  template void adaptive_avg_pool2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,       \
                                                 const T*, T*);
 SALIENCY_INSTANTIATE_POOLING(float)
 SALIENCY_INSTANTIATE_POOLING(double)

@@ -21,6 +21,17 @@ template <typename T>
 void max_pool2d_backward(const PoolGeometry& g, const T* grad_output, const int32_t* argmax,
                          T* grad_input);
 
+// The pair ReLU then max pooling without the ReLU's pass over the larger map: the forward reads
+// each input as max(0, x) (NaN -> 0), giving max_pool2d_forward's outputs and winners on the
+// ReLU's output; the backward adds a winner's gradient only where relu_passed (the ReLU's input
+// or output, laid out as the pooling's input) is > 0, max_pool2d_backward then relu_backward
+// bit for bit (every gradient reaching one element has the same winner, so the same mask).
+template <typename T>
+void max_pool2d_forward_of_relu(const PoolGeometry& g, const T* input, T* output, int32_t* argmax);
+template <typename T>
+void max_pool2d_backward_through_relu(const PoolGeometry& g, const T* grad_output,
+                                      const int32_t* argmax, const T* relu_passed, T* grad_input);
+
 // count_include_pad: divide by the window size including padding (PyTorch's default) or only
 // by the number of real input elements under the window.
 template <typename T>

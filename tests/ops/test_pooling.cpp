@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "core/error.h"
 #include "core/factory.h"
 #include "gradcheck.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/pooling.h"
 
 namespace saliency {
@@ -40,12 +42,10 @@ TEST(MaxPool, PaddingNeverWins) {
   EXPECT_EQ(y.to_vector(), (std::vector<double>{-3, -3, -3, -3}));
 }
 
-// The float kernel computes the cells whose windows lie inside the input 16 at a time; the
-// double kernel scans every cell one by one. On inputs full of ties, with NaN and -infinity
-// sprinkled in, both must pick the same winners (first of equal values, last NaN).
-TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
-  using kernels::cpu::PoolGeometry;
-  const PoolGeometry shapes[] = {
+// Pool shapes for the kernel tests: ResNet's stem pooling, 2x2/2, 3x3/1 and an uneven 5x4/(3, 2),
+// on maps whose rows are not multiples of the vector width.
+std::vector<kernels::cpu::PoolGeometry> awkward_pools() {
+  return {
       {.planes = 3,
        .in_h = 23,
        .in_w = 41,
@@ -73,7 +73,13 @@ TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
        .pad_h = 2,
        .pad_w = 1},
   };
-  for (const PoolGeometry& g : shapes) {
+}
+
+// The float kernel computes the cells whose windows lie inside the input 16 at a time; the
+// double kernel scans every cell one by one. On inputs full of ties, with NaN and -infinity
+// sprinkled in, both must pick the same winners (first of equal values, last NaN).
+TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
+  for (const kernels::cpu::PoolGeometry& g : awkward_pools()) {
     const int64_t in_size = g.planes * g.in_h * g.in_w, out_size = g.planes * g.out_h() * g.out_w();
     std::vector<float> x(in_size);
     for (int64_t i = 0; i < in_size; ++i) x[i] = float((i * 7919) % 5);  // many ties
@@ -91,6 +97,52 @@ TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
         EXPECT_TRUE(std::isnan(y[i])) << i;
       else
         EXPECT_EQ(y[i], y64[i]) << i;
+  }
+}
+
+// The pair ReLU -> max pooling in one pass each way (relu_max_pool2d's kernels) against the two
+// kernels in turn, bit for bit: winners, values (NaN -> 0, -0 -> +0 as relu_forward) and the
+// input gradient, with the ReLU's input or its output as the mask. Inputs full of ties, zeros,
+// negatives and all-negative windows, on the vector cells (float) and the scalar scan (double).
+template <typename T>
+void expect_relu_then_pool_in_one_pass(const kernels::cpu::PoolGeometry& g) {
+  const int64_t in_size = g.planes * g.in_h * g.in_w, out_size = g.planes * g.out_h() * g.out_w();
+  std::vector<T> x(in_size), gradient(out_size);
+  for (int64_t i = 0; i < in_size; ++i) x[i] = T((i * 7919) % 7) - T(4);  // 3 of 7 positive
+  for (int64_t i = 3; i < in_size; i += 97) x[i] = std::numeric_limits<T>::quiet_NaN();
+  for (int64_t i = 5; i < in_size; i += 83) x[i] = T(-0.0);
+  for (int64_t i = 0; i < 6 * g.in_w; ++i) x[i] = -T(1 + i % 3);  // windows with nothing positive
+  for (int64_t i = 0; i < out_size; ++i) gradient[i] = T((i * 31) % 11) - T(5);
+  std::vector<T> relu_x(in_size), pooled(out_size), fused(out_size);
+  std::vector<int32_t> winners(out_size, -1), fused_winners(out_size, -2);
+  kernels::cpu::relu_forward(in_size, x.data(), relu_x.data());
+  kernels::cpu::max_pool2d_forward(g, relu_x.data(), pooled.data(), winners.data());
+  kernels::cpu::max_pool2d_forward_of_relu(g, x.data(), fused.data(), fused_winners.data());
+  EXPECT_EQ(fused_winners, winners);
+  EXPECT_EQ(0, std::memcmp(fused.data(), pooled.data(), sizeof(T) * out_size));
+  int64_t zeros = 0;
+  for (T value : fused) zeros += value == T(0);
+  EXPECT_GT(zeros, 0);
+  EXPECT_LT(zeros, out_size);
+
+  std::vector<T> scattered(in_size), expected(in_size), through(in_size);
+  kernels::cpu::max_pool2d_backward(g, gradient.data(), winners.data(), scattered.data());
+  kernels::cpu::relu_backward(in_size, scattered.data(), relu_x.data(), expected.data());
+  for (const std::vector<T>* mask : {&x, &relu_x}) {
+    std::fill(through.begin(), through.end(), T(7));  // every element is written
+    kernels::cpu::max_pool2d_backward_through_relu(g, gradient.data(), winners.data(), mask->data(),
+                                                   through.data());
+    EXPECT_EQ(0, std::memcmp(through.data(), expected.data(), sizeof(T) * in_size))
+        << (mask == &x ? "the input" : "the output") << " as the mask";
+  }
+}
+
+TEST(MaxPool, ReluThenPoolingInOnePassGivesTheTwoKernelsBits) {
+  for (const kernels::cpu::PoolGeometry& g : awkward_pools()) {
+    SCOPED_TRACE(::testing::Message() << g.in_h << "x" << g.in_w << " kernel " << g.kernel_h
+                                      << " stride " << g.stride_h);
+    expect_relu_then_pool_in_one_pass<float>(g);
+    expect_relu_then_pool_in_one_pass<double>(g);
   }
 }
 
