@@ -75,12 +75,16 @@ void CpuAllocator::empty_cache() {
 
 void* BlockCache::take(size_t size_class) {
   std::lock_guard lock(mutex_);
-  auto it = free_blocks_.find(size_class);
-  if (it == free_blocks_.end() || it->second.empty()) return nullptr;
+  const size_t largest = size_class > kLargeClass ? size_class + size_class / 4 : size_class;
+  auto it = free_blocks_.lower_bound(size_class);
+  while (it != free_blocks_.end() && it->first <= largest && it->second.empty()) ++it;
+  if (it == free_blocks_.end() || it->first > largest) return nullptr;
   void* block = it->second.back();
   it->second.pop_back();
-  stats_.bytes_cached -= size_class;
-  note_in_use(size_class);
+  const size_t bytes = it->first;
+  if (bytes != size_class) taken_larger_[block] = bytes;
+  stats_.bytes_cached -= bytes;
+  note_in_use(bytes);
   ++stats_.cache_hits;
   return block;
 }
@@ -98,6 +102,10 @@ void BlockCache::note_in_use(size_t bytes) {
 
 void BlockCache::put(void* block, size_t size_class) {
   std::lock_guard lock(mutex_);
+  if (auto larger = taken_larger_.find(block); larger != taken_larger_.end()) {
+    size_class = larger->second;
+    taken_larger_.erase(larger);
+  }
   free_blocks_[size_class].push_back(block);
   stats_.bytes_in_use -= size_class;
   stats_.bytes_cached += size_class;

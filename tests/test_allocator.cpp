@@ -24,6 +24,32 @@ TEST(CpuAllocator, ReusesFreedBlocksOfTheSameSizeClass) {
   EXPECT_GE(after.cache_hits - before.cache_hits, 19u);
 }
 
+// A large request whose own class has no cached block takes the smallest cached block up to a
+// quarter larger, and that block goes back to its own class: a method's smaller chunks reuse the
+// larger chunks' blocks (for_each_chunk runs the larger first).
+TEST(CpuAllocator, LargeRequestsReuseSlightlyLargerBlocks) {
+  CpuAllocator& allocator = CpuAllocator::instance();
+  allocator.empty_cache();
+  const int64_t floats = int64_t(17) << 20;  // 68 MB
+  { const Tensor larger = Tensor::empty({floats}); }
+  const AllocatorStats before = allocator.stats();
+  const size_t cached = before.bytes_cached;
+  {
+    const Tensor smaller = Tensor::empty({floats / 17 * 16});  // another class, 6% smaller
+    EXPECT_EQ(allocator.stats().system_allocations, before.system_allocations);
+    EXPECT_EQ(allocator.stats().bytes_cached, cached - CpuAllocator::size_class(4 * floats));
+    const Tensor again = Tensor::empty({floats / 17 * 16});  // none left: from the system
+    EXPECT_EQ(allocator.stats().system_allocations, before.system_allocations + 1);
+  }
+  {
+    const Tensor larger = Tensor::empty({floats});  // its block is back in its own class
+    EXPECT_EQ(allocator.stats().system_allocations, before.system_allocations + 1);
+    const Tensor far_smaller = Tensor::empty({floats / 2});  // more than a quarter below
+    EXPECT_EQ(allocator.stats().system_allocations, before.system_allocations + 2);
+  }
+  allocator.empty_cache();
+}
+
 TEST(CpuAllocator, SizeClassesBoundWaste) {
   for (size_t bytes : {1ul, 511ul, 4096ul, 1000000ul, 1ul << 21, (1ul << 21) + 1, 123456789ul}) {
     const size_t rounded = CpuAllocator::size_class(bytes);

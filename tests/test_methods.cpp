@@ -226,7 +226,8 @@ TEST(MethodProperties, TheCutSkipsTheStemForEachPathPointAndSample) {
 }
 
 // Sampling methods run their points in the fewest chunks the batch size allows, of near-equal
-// sizes (IG-50 in batches of 16: 12, 13, 12, 13, not 16, 16, 16, 2), covering every point once.
+// sizes, the larger first (IG-50 in batches of 16: 13, 13, 12, 12, not 16, 16, 16, 2), covering
+// every point once, in order.
 TEST(MethodProperties, ChunksAreFewAndNearlyEqual) {
   auto chunks = [](int64_t count, int64_t batch_size) {
     std::vector<std::pair<int64_t, int64_t>> seen;
@@ -235,7 +236,8 @@ TEST(MethodProperties, ChunksAreFewAndNearlyEqual) {
     return seen;
   };
   using Chunks = std::vector<std::pair<int64_t, int64_t>>;
-  EXPECT_EQ(chunks(50, 16), (Chunks{{0, 12}, {12, 25}, {25, 37}, {37, 50}}));
+  EXPECT_EQ(chunks(50, 16), (Chunks{{0, 13}, {13, 26}, {26, 38}, {38, 50}}));
+  EXPECT_EQ(chunks(50, 17), (Chunks{{0, 17}, {17, 34}, {34, 50}}));
   EXPECT_EQ(chunks(32, 16), (Chunks{{0, 16}, {16, 32}}));
   EXPECT_EQ(chunks(5, 16), (Chunks{{0, 5}}));
   EXPECT_EQ(chunks(3, 1), (Chunks{{0, 1}, {1, 2}, {2, 3}}));
