@@ -27,6 +27,21 @@ TEST(MaxPool, GradientsMatchFiniteDifferences) {
                         {random64({1, 2, 4, 6}, 2)}));
 }
 
+// relu_max_pool2d is max_pool2d(relu(x)) in one pass each way (its bits against the two ops:
+// Engine.RunsAReluAndTheMaxPoolingAfterItInOnePass). The input mostly negative (values in
+// [-1.6, 0.4]), so that many windows pass nothing and their winners must get no gradient.
+TEST(MaxPool, ReluThenPoolingGradientsMatchFiniteDifferences) {
+  const Pool2dOptions stem{.kernel = 3, .stride = 2, .padding = 1};
+  const Tensor x = random64({2, 3, 7, 6}, 3);
+  const Tensor pooled = relu_max_pool2d(scale_shift(x, 1.0, -0.6), stem);
+  int64_t zeros = 0;
+  for (double value : pooled.to_vector()) zeros += value == 0.0;
+  EXPECT_GT(zeros, 4);
+  EXPECT_LT(zeros, pooled.numel() - 4);
+  EXPECT_TRUE(gradcheck(
+      [&](const auto& in) { return relu_max_pool2d(scale_shift(in[0], 1.0, -0.6), stem); }, {x}));
+}
+
 // Ties go to the first element of the window in row-major order (PyTorch's convention).
 TEST(MaxPool, TiesGoToTheFirstIndex) {
   Tensor x = full({1, 1, 2, 4}, 5.0).set_requires_grad(true);
