@@ -629,6 +629,59 @@ TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrid
   }
 }
 
+// With at least one image per thread, the threads take whole images (each its own planes and
+// product); the images left over share the threads. Every image's result is the one it gets
+// alone, bit for bit, forward and backward (with the ReLU mask and addend at the image's own
+// offset), on one thread and on two: 3 images on 2 threads run both ways. A stride-1 layer large
+// enough for several tasks an image, and a stem (strided: four phases of the input gradient).
+TEST(Conv2dImplicit, AnImagesResultDoesNotDependOnItsBatchOrTheThreads) {
+  using kernels::cpu::Conv2dGeometry;
+  const Conv2dGeometry layer = changed(testing::small_3x3_geometry(), [](auto& c) {
+    c.batch = 3, c.in_channels = 20, c.in_h = 18, c.in_w = 17, c.out_channels = 72;
+  });
+  const Conv2dGeometry stem = changed(layer, [](auto& c) {
+    c.in_channels = 3, c.in_h = 23, c.in_w = 21, c.out_channels = 16;
+    c.kernel_h = c.kernel_w = 7, c.stride_h = c.stride_w = 2, c.pad_h = c.pad_w = 3;
+  });
+  if (!kernels::cpu::implicit_conv2d_supports(layer)) GTEST_SKIP() << "implicit path not built";
+  const int previous = kernels::cpu::num_threads();
+  for (const Conv2dGeometry& g : {layer, stem}) {
+    const int64_t in_image = g.in_channels * g.in_h * g.in_w,
+                  out_image = g.out_channels * g.out_h() * g.out_w();
+    const auto x = random_floats(g.batch * in_image, 31);
+    const auto w = random_floats(g.out_channels * g.patch_size(), 32);
+    const auto dy = random_floats(g.batch * out_image, 33);
+    const auto addend = random_floats(g.batch * in_image, 34);
+    auto mask = random_floats(g.batch * in_image, 35);
+    kernels::cpu::relu_forward<float>(int64_t(mask.size()), mask.data(), mask.data());
+    const auto one = changed(g, [](auto& c) { c.batch = 1; });
+    for (int threads : {1, 2}) {
+      kernels::cpu::set_num_threads(threads);
+      std::vector<float> y(g.batch * out_image), dx(g.batch * in_image),
+          alone(std::max(in_image, out_image));
+      kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), nullptr, y.data());
+      kernels::cpu::implicit_conv2d_backward_input(g, dy.data(), w.data(), dx.data(), mask.data(),
+                                                   addend.data());
+      for (int64_t image = 0; image < g.batch; ++image) {
+        kernels::cpu::implicit_conv2d_forward(one, x.data() + image * in_image, w.data(), nullptr,
+                                              alone.data());
+        for (int64_t i = 0; i < out_image; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]),
+                    std::bit_cast<uint32_t>(y[image * out_image + i]))
+              << threads << " threads, forward, image " << image << " element " << i;
+        const int64_t at = image * in_image;
+        kernels::cpu::implicit_conv2d_backward_input(one, dy.data() + image * out_image, w.data(),
+                                                     alone.data(), mask.data() + at,
+                                                     addend.data() + at);
+        for (int64_t i = 0; i < in_image; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]), std::bit_cast<uint32_t>(dx[at + i]))
+              << threads << " threads, backward, image " << image << " element " << i;
+      }
+    }
+  }
+  kernels::cpu::set_num_threads(previous);
+}
+
 // Winograd F(4x4, 3x3) against the float64 im2col path. Its error is not bounded by the direct
 // sum's k * 2^-24 * sum |w| |x|: each output combines 36 products of transformed values, so
 // the bound is (channels + 20) * 2^-24 times the same computation on absolute values,
