@@ -306,13 +306,13 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
   }
 }
 
-// Runs planned correlations over a batch. While at least one image is left for every thread,
-// each thread takes whole images (its own scratch, no barrier between the steps of an image: a
-// 14 x 14 layer's image had been three parallel regions of a fraction of a millisecond each);
-// the images left over share the threads within each step. Every image is computed by the same
-// tiles in the same order either way. bench_conv2d at batch 8, medians of 3 in 3 interleaved
-// rounds, ms: layer1's 3x3 forward 4.21-4.48 -> 3.99-4.11, layer3's 4.69-4.78 -> 4.49-4.55
-// (backward alike), layer2's 1-2% faster; IG-50 on the direct kernels 2412-2457 -> 2176-2227 ms.
+// Runs planned correlations over a batch, image by image (parallel_items: while at least one
+// image is left for every thread, each thread takes whole images with scratch of its own; a 14 x
+// 14 layer's image had been three parallel regions of a fraction of a millisecond each). Every
+// image is computed by the same tiles in the same order either way. bench_conv2d at batch 8,
+// medians of 3 in 3 interleaved rounds, ms: layer1's 3x3 forward 4.21-4.48 -> 3.99-4.11,
+// layer3's 4.69-4.78 -> 4.49-4.55 (backward alike), layer2's 1-2% faster; IG-50 on the direct
+// kernels 2412-2457 -> 2176-2227 ms.
 void execute(int64_t batch, std::span<const Correlation> plans, const float* weight,
              const float* bias, bool relu, const float* relu_mask, const float* addend,
              const float* source, float* target) {
@@ -324,23 +324,13 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
   for (const Correlation& plan : plans) largest = std::max(largest, plan.flat());
   const int64_t split_size = planes.channels * planes.channel();
   const int64_t product_size = any.target_channels * largest;
-  const auto image_at = [&](int64_t image, float* split, float* product) {
-    execute_image(plans, weight, bias, relu,
-                  relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
-                  addend == nullptr ? nullptr : addend + image * target_size,
-                  source + image * source_size, target + image * target_size, split, product);
-  };
-  const int64_t threads = num_threads();
-  const int64_t whole = threads > 1 ? batch / threads * threads : 0;
-  if (whole > 0) {
-    parallel_tasks(whole, [&](int64_t image) {
-      Scratch<float> split(split_size), product(product_size);
-      image_at(image, split.data(), product.data());
-    });
-  }
-  if (whole == batch) return;
-  Scratch<float> split(split_size), product(product_size);
-  for (int64_t image = whole; image < batch; ++image) image_at(image, split.data(), product.data());
+  parallel_items(batch, [&](int64_t image) {
+    Scratch<float> split(split_size), product(product_size);
+    execute_image(
+        plans, weight, bias, relu, relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
+        addend == nullptr ? nullptr : addend + image * target_size, source + image * source_size,
+        target + image * target_size, split.data(), product.data());
+  });
 }
 
 }  // namespace

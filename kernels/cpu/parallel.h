@@ -75,4 +75,17 @@ void parallel_tasks(int64_t tasks, const Fn& fn) {
   for (int64_t task = 0; task < tasks; ++task) fn(task);
 }
 
+// Calls fn(item) for every item in [0, items), for items that each hold enough work for all
+// threads (a batch's images): while at least one item is left for every thread, the threads take
+// whole items, in which fn's own parallel loops run serially (no barrier between its steps, and
+// each thread's data stays in its own cache); the items left over run one after another with
+// fn's loops shared out. Which thread runs an item does not change what it computes.
+template <typename Fn>
+void parallel_items(int64_t items, const Fn& fn) {
+  const int64_t threads = detail::inside_parallel_region() ? 1 : num_threads();
+  const int64_t whole = threads > 1 ? items / threads * threads : 0;
+  if (whole > 0) parallel_tasks(whole, fn);
+  for (int64_t item = whole; item < items; ++item) fn(item);
+}
+
 }  // namespace saliency::kernels::cpu
