@@ -7,11 +7,23 @@ namespace {
 
 thread_local TraceScope* active_scope = nullptr;
 
+template <typename T>
+double squares_of(const T* values, int64_t count) {
+  double sum = 0;
+  for (int64_t i = 0; i < count; ++i) sum += double(values[i]) * double(values[i]);
+  return sum;
+}
+
+// The sum of squares, read in place on the CPU: a copy (to_vector, 8 bytes an element) of every
+// gradient had faulted in fresh pages for each node, 1.1 million for IG at 16 steps, slowing
+// the ops timed after it.
 double norm_of(const Tensor& t) {
   if (!t.defined()) return 0;
-  double sum = 0;
-  for (double v : t.to_vector()) sum += v * v;
-  return sum;
+  if (t.device().is_cpu() && t.dtype() == DType::Float32)
+    return squares_of(t.data<float>(), t.numel());
+  if (t.device().is_cpu() && t.dtype() == DType::Float64)
+    return squares_of(t.data<double>(), t.numel());
+  return squares_of(t.to_vector().data(), t.numel());
 }
 
 }  // namespace
