@@ -30,7 +30,7 @@ constexpr int64_t kDepth = 256;
 constexpr int64_t kBlockRows = 64;
 constexpr int64_t kBlockTiles = 8;  // tile columns a block wide
 
-// C[m x n] (row stride ldc) = A B, k running over (outer, tap) pairs with taps fastest:
+// C[m x n] = A B, k running over (outer, tap) pairs with taps fastest:
 //   A(i, o, t) = a[i * a_row + o * a_outer + a_tap[t]]
 //   B(o, t, j) = b[o * b_outer + b_tap[t] + j]
 struct ImplicitGemm {
@@ -41,8 +41,6 @@ struct ImplicitGemm {
   const float* b;
   int64_t b_outer;
   const int64_t* b_tap;
-  float* c;
-  int64_t ldc;
   const float* bias;  // per row of C, or null
   bool relu;          // max(0, value) as the last k slice is stored
 };
@@ -172,7 +170,7 @@ int64_t tile_width(const ImplicitGemm& g) {
 // into an L1 panel per row block and sweeping the columns under it measured slower: B's slice
 // of a whole block then no longer fits the cache.)
 void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_begin,
-               int64_t j_end) {
+               int64_t j_end, float* c, int64_t ldc) {
   const int64_t slice = std::max<int64_t>(1, kDepth / g.taps), step = tile_width(g);
   for (int64_t o0 = 0; o0 < g.outers; o0 += slice) {
     const int64_t outers = std::min(g.outers, o0 + slice) - o0;
@@ -185,9 +183,9 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
         const bool last_slice = o0 + slice >= g.outers;
-        tile_for(g, rows, vectors)(outers, g.taps, a, b, g.c + i * g.ldc + j, g.ldc, last, o0 > 0,
-                                   last_slice && g.bias != nullptr ? g.bias + i : nullptr,
-                                   last_slice && g.relu);
+        tile_for(g, rows, vectors)(
+            outers, g.taps, a, b, c + (i - i_begin) * ldc + (j - j_begin), ldc, last, o0 > 0,
+            last_slice && g.bias != nullptr ? g.bias + i : nullptr, last_slice && g.relu);
       }
     }
   }
@@ -196,14 +194,23 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
 // Tasks are blocks of C shared out over the threads. With enough columns for every thread,
 // a task takes all rows of its columns; otherwise rows are split too, so that narrow layers
 // (7 x 7 maps) still keep both cores busy.
-void run(const ImplicitGemm& g) {
+//
+// A task computes its block into scratch of its own (C(i, j) at (i - i_begin) * ldc + j -
+// j_begin), then hands it to `finish(i_begin, i_end, j_begin, j_end, block, ldc)`, which copies
+// it out while it is still in cache. (The whole product had been one array, 3.3 MB an image for
+// the 7x7/2 stem, written to memory and read back by a pass of its own.)
+template <typename Finish>
+void run(const ImplicitGemm& g, const Finish& finish) {
   const int64_t block_width = kBlockTiles * tile_width(g);
   const int64_t column_blocks = (g.n + block_width - 1) / block_width;
   const int64_t block_rows = column_blocks >= 4 ? g.m : kBlockRows;
   const int64_t row_blocks = (g.m + block_rows - 1) / block_rows;
   parallel_tasks(row_blocks * column_blocks, [&](int64_t task) {
     const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * block_width;
-    run_block(g, i, std::min(g.m, i + block_rows), j, std::min(g.n, j + block_width));
+    const int64_t i_end = std::min(g.m, i + block_rows), j_end = std::min(g.n, j + block_width);
+    Scratch<float> block(block_rows * block_width);
+    run_block(g, i, i_end, j, j_end, block.data(), block_width);
+    finish(i, i_end, j, j_end, block.data(), block_width);
   });
 }
 
@@ -234,55 +241,84 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
               std::fill(row + end, row + p.columns, 0.0f);
               continue;
             }
-            for (int64_t x = 0; x < p.columns; ++x) {
-              const int64_t source_x = p.stride_w * x + b - p.left;
-              row[x] = source_x >= 0 && source_x < p.width ? source[source_x] : 0.0f;
-            }
+            // Strided: the columns whose source lies inside the row, found once, then copied
+            // without a test per element (the stem's split had taken 10% of its forward).
+            const auto first_column = [&](int64_t source_x) {  // the first x reaching source_x
+              return std::clamp<int64_t>((source_x - b + p.left + p.stride_w - 1) / p.stride_w, 0,
+                                         p.columns);
+            };
+            const int64_t begin = first_column(0);
+            const int64_t end = std::max(begin, first_column(p.width));
+            std::fill(row, row + begin, 0.0f);
+            const float* at = source + (p.stride_w * begin + b - p.left);
+            for (int64_t x = 0; x < end - begin; ++x) row[begin + x] = at[p.stride_w * x];
+            std::fill(row + end, row + p.columns, 0.0f);
           }
     }
   });
 }
 
-// Copies C (row c at c * ldc, position (r, q) at r * stride + q) into `image` as placed; a null
-// product (positions no tap reaches) counts as zeros. An addend (laid out as `image`) is added to
-// each value copied; then, with a relu_mask (laid out the same way), a value lands only where the
-// mask is > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward fused into the copy.
-void scatter(int64_t channels, const float* product, int64_t ldc, int64_t stride,
-             const Placement& at, const float* relu_mask, const float* addend, float* image) {
-  parallel_for(0, channels, grain_for(at.rows * at.columns), [&](int64_t lo, int64_t hi) {
-    for (int64_t c = lo; c < hi; ++c)
-      for (int64_t r = 0; r < at.rows; ++r) {
-        const int64_t offset = (c * at.height + at.row0 + r * at.row_step) * at.width + at.column0;
-        float* out = image + offset;
-        const float* in = product == nullptr ? nullptr : product + c * ldc + r * stride;
-        if (relu_mask != nullptr || addend != nullptr) {
-          for (int64_t q = 0; q < at.columns; ++q) {
-            const int64_t at_q = offset + q * at.column_step;
-            // (in is loaded unconditionally, so that the select vectorizes)
-            float value = in == nullptr ? 0.0f : in[q];
-            if (addend != nullptr) value = value + addend[at_q];
-            out[q * at.column_step] = relu_mask == nullptr || relu_mask[at_q] > 0.0f ? value : 0.0f;
-          }
-        } else if (at.column_step == 1 && in != nullptr) {
-          std::copy_n(in, at.columns, out);
-        } else {
-          for (int64_t q = 0; q < at.columns; ++q)
-            out[q * at.column_step] = in == nullptr ? 0.0f : in[q];
+// Copies rows [c_begin, c_end) x flat columns [j_begin, j_end) of C, given as `block` (C(c, j) at
+// (c - c_begin) * ldc + j - j_begin; flat column j is position (r, q) = (j / stride, j % stride),
+// not placed when q >= at.columns) into `image` as placed; a null block (positions no tap
+// reaches) counts as zeros. An addend (laid out as
+// `image`) is added to each value copied; then, with a relu_mask (laid out the same way), a value
+// lands only where the mask is > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward
+// fused into the copy.
+struct ScatterTo {
+  const Placement& at;
+  const float* relu_mask;
+  const float* addend;
+  float* image;
+};
+void scatter_block(const float* block, int64_t ldc, int64_t stride, const ScatterTo& to,
+                   int64_t c_begin, int64_t c_end, int64_t j_begin, int64_t j_end) {
+  const Placement& at = to.at;
+  const int64_t r_end = std::min(at.rows, (j_end + stride - 1) / stride);
+  for (int64_t c = c_begin; c < c_end; ++c)
+    for (int64_t r = j_begin / stride; r < r_end; ++r) {
+      const int64_t q_begin = std::max<int64_t>(0, j_begin - r * stride);
+      const int64_t q_end = std::min(at.columns, j_end - r * stride);
+      if (q_end <= q_begin) continue;
+      // Position (r, q_begin) and on: its place in the image and its value in the block.
+      const int64_t offset = (c * at.height + at.row0 + r * at.row_step) * at.width + at.column0 +
+                             q_begin * at.column_step;
+      const int64_t count = q_end - q_begin, step = at.column_step;
+      float* out = to.image + offset;
+      const float* in = block == nullptr
+                            ? nullptr
+                            : block + (c - c_begin) * ldc + (r * stride + q_begin - j_begin);
+      if (to.relu_mask != nullptr || to.addend != nullptr) {
+        for (int64_t q = 0; q < count; ++q) {
+          const int64_t at_q = offset + q * step;
+          // (in is loaded unconditionally, so that the select vectorizes)
+          float value = in == nullptr ? 0.0f : in[q];
+          if (to.addend != nullptr) value = value + to.addend[at_q];
+          out[q * step] = to.relu_mask == nullptr || to.relu_mask[at_q] > 0.0f ? value : 0.0f;
         }
+      } else if (step == 1 && in != nullptr) {
+        std::copy_n(in, count, out);
+      } else {
+        for (int64_t q = 0; q < count; ++q) out[q * step] = in == nullptr ? 0.0f : in[q];
       }
-  });
+    }
 }
 
 // One image of planned correlations that read the same planes: the source split into its planes,
-// then each plan's GEMM and scatter. `split` and `product` are this call's own scratch.
+// then each plan's GEMM, whose tasks copy their blocks out. `split` is this call's own scratch.
 void execute_image(std::span<const Correlation> plans, const float* weight, const float* bias,
                    bool relu, const float* mask, const float* added, const float* source,
-                   float* target, float* split, float* product) {
+                   float* target, float* split) {
   const PhasePlanes& planes = plans.front().planes;
   bool split_done = false;
   for (const Correlation& plan : plans) {
-    if (plan.b_tap.empty()) {  // no tap reaches these positions
-      scatter(plan.target_channels, nullptr, 0, 0, plan.at, mask, added, target);
+    const ScatterTo to{plan.at, mask, added, target};
+    if (plan.b_tap.empty()) {  // no tap reaches these positions: zeros (finished)
+      parallel_for(0, plan.target_channels, grain_for(plan.at.rows * plan.at.columns),
+                   [&](int64_t lo, int64_t hi) {
+                     scatter_block(nullptr, 0, plan.at.columns, to, lo, hi, 0,
+                                   plan.at.rows * plan.at.columns);
+                   });
       continue;
     }
     if (!std::exchange(split_done, true)) split_phases(planes, source, split);
@@ -298,11 +334,12 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
          .b = split + plan.first,
          .b_outer = planes.channel(),
          .b_tap = plan.b_tap.data(),
-         .c = product,
-         .ldc = flat,
          .bias = bias,
-         .relu = relu});
-    scatter(plan.target_channels, product, flat, planes.columns, plan.at, mask, added, target);
+         .relu = relu},
+        [&](int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, const float* block,
+            int64_t ldc) {
+          scatter_block(block, ldc, planes.columns, to, i_begin, i_end, j_begin, j_end);
+        });
   }
 }
 
@@ -320,16 +357,13 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
   const Correlation& any = plans.front();
   const int64_t source_size = planes.channels * planes.height * planes.width;
   const int64_t target_size = any.target_channels * any.at.height * any.at.width;
-  int64_t largest = 0;
-  for (const Correlation& plan : plans) largest = std::max(largest, plan.flat());
   const int64_t split_size = planes.channels * planes.channel();
-  const int64_t product_size = any.target_channels * largest;
   parallel_items(batch, [&](int64_t image) {
-    Scratch<float> split(split_size), product(product_size);
-    execute_image(
-        plans, weight, bias, relu, relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
-        addend == nullptr ? nullptr : addend + image * target_size, source + image * source_size,
-        target + image * target_size, split.data(), product.data());
+    Scratch<float> split(split_size);
+    execute_image(plans, weight, bias, relu,
+                  relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
+                  addend == nullptr ? nullptr : addend + image * target_size,
+                  source + image * source_size, target + image * target_size, split.data());
   });
 }
 
