@@ -41,8 +41,9 @@ struct ImplicitGemm {
   const float* b;
   int64_t b_outer;
   const int64_t* b_tap;
-  const float* bias;  // per row of C, or null
-  bool relu;          // max(0, value) as the last k slice is stored
+  int64_t b_origin = 0;  // b holds flat position b_origin at 0: B(o, t, j) at ... + j - b_origin
+  const float* bias;     // per row of C, or null
+  bool relu;             // max(0, value) as the last k slice is stored
 };
 
 // How a tile reads its operands over one k slice, `o` counting outers from the slice's start:
@@ -178,7 +179,7 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
       const int64_t width = std::min(step, j_end - j);
       const int64_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
       const auto last = static_cast<__mmask16>((1u << tail) - 1);
-      const View b{g.b + o0 * g.b_outer + j, 0, g.b_outer, g.b_tap};
+      const View b{g.b + o0 * g.b_outer + (j - g.b_origin), 0, g.b_outer, g.b_tap};
       for (int64_t i = i_begin; i < i_end; i += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
         const View a{g.a + i * g.a_row + o0 * g.a_outer, g.a_row, g.a_outer, g.a_tap};
@@ -199,9 +200,26 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
 // j_begin), then hands it to `finish(i_begin, i_end, j_begin, j_end, block, ldc)`, which copies
 // it out while it is still in cache. (The whole product had been one array, 3.3 MB an image for
 // the 7x7/2 stem, written to memory and read back by a pass of its own.)
+int64_t block_width_of(const ImplicitGemm& g) {
+  return kBlockTiles * tile_width(g);
+}
+bool splits_columns(const ImplicitGemm& g) {
+  const int64_t block_width = block_width_of(g);
+  return (g.n + block_width - 1) / block_width >= 4;
+}
+
+// A stride-1 correlation's source, for tasks that split their own band of plane rows.
+struct Band {
+  const PhasePlanes* planes = nullptr;
+  const float* image = nullptr;
+  int64_t first = 0, last_tap = 0;  // the plan's first and its largest b_tap
+};
+void split_unit_rows(const PhasePlanes& p, const float* image, int64_t y_begin, int64_t y_end,
+                     float* band);
+
 template <typename Finish>
-void run(const ImplicitGemm& g, const Finish& finish) {
-  const int64_t block_width = kBlockTiles * tile_width(g);
+void run(const ImplicitGemm& g, const Finish& finish, const Band& band = {}) {
+  const int64_t block_width = block_width_of(g);
   const int64_t column_blocks = (g.n + block_width - 1) / block_width;
   const int64_t block_rows = column_blocks >= 4 ? g.m : kBlockRows;
   const int64_t row_blocks = (g.m + block_rows - 1) / block_rows;
@@ -209,9 +227,31 @@ void run(const ImplicitGemm& g, const Finish& finish) {
     const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * block_width;
     const int64_t i_end = std::min(g.m, i + block_rows), j_end = std::min(g.n, j + block_width);
     Scratch<float> block(block_rows * block_width);
-    run_block(g, i, i_end, j, j_end, block.data(), block_width);
+    if (band.planes == nullptr) {
+      run_block(g, i, i_end, j, j_end, block.data(), block_width);
+    } else {
+      const PhasePlanes& p = *band.planes;
+      const int64_t r0 = (band.first + j) / p.columns;
+      const int64_t r1 = std::min(p.rows, (band.first + j_end - 1 + band.last_tap) / p.columns + 1);
+      Scratch<float> rows(p.channels * (r1 - r0) * p.columns);
+      split_unit_rows(p, band.image, r0, r1, rows.data());
+      ImplicitGemm local = g;
+      local.b = rows.data();
+      local.b_outer = (r1 - r0) * p.columns;
+      local.b_origin = r0 * p.columns - band.first;
+      run_block(local, i, i_end, j, j_end, block.data(), block_width);
+    }
     finish(i, i_end, j, j_end, block.data(), block_width);
   });
+}
+
+// A source row into its plane row of a unit-stride plane: the row between zeros.
+void copy_unit_stride_row(const PhasePlanes& p, const float* source, float* row) {
+  const int64_t begin = std::clamp<int64_t>(p.left, 0, p.columns);
+  const int64_t end = std::clamp<int64_t>(p.left + p.width, begin, p.columns);
+  std::fill(row, row + begin, 0.0f);
+  if (end > begin) std::copy_n(source + (begin - p.left), end - begin, row + begin);
+  std::fill(row + end, row + p.columns, 0.0f);
 }
 
 // The source image into its phase planes (see conv2d_plan.h).
@@ -234,11 +274,7 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
             // layer1 forward 0.580 -> 0.542 ms at batch 1, 4.68 -> 4.39 at batch 8, backward
             // 0.606 -> 0.561 and 4.84 -> 4.57; layer2 2-3% faster, layer3 the same).
             if (p.stride_w == 1) {
-              const int64_t begin = std::clamp<int64_t>(p.left, 0, p.columns);
-              const int64_t end = std::clamp<int64_t>(p.left + p.width, begin, p.columns);
-              std::fill(row, row + begin, 0.0f);
-              if (end > begin) std::copy_n(source + (begin - p.left), end - begin, row + begin);
-              std::fill(row + end, row + p.columns, 0.0f);
+              copy_unit_stride_row(p, source, row);
               continue;
             }
             // Strided: the columns whose source lies inside the row, found once, then copied
@@ -256,6 +292,22 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
           }
     }
   });
+}
+
+// Plane rows [y_begin, y_end) of every channel of a unit-stride source, row after row:
+// channel c's at band + c * (y_end - y_begin) * columns.
+void split_unit_rows(const PhasePlanes& p, const float* image, int64_t y_begin, int64_t y_end,
+                     float* band) {
+  for (int64_t c = 0; c < p.channels; ++c)
+    for (int64_t y = y_begin; y < y_end; ++y) {
+      float* row = band + (c * (y_end - y_begin) + y - y_begin) * p.columns;
+      const int64_t source_y = y - p.top;
+      if (source_y < 0 || source_y >= p.height) {
+        std::fill_n(row, p.columns, 0.0f);
+        continue;
+      }
+      copy_unit_stride_row(p, image + (c * p.height + source_y) * p.width, row);
+    }
 }
 
 // Copies rows [c_begin, c_end) x flat columns [j_begin, j_end) of C, given as `block` (C(c, j) at
@@ -304,6 +356,22 @@ void scatter_block(const float* block, int64_t ldc, int64_t stride, const Scatte
     }
 }
 
+// Whether the GEMM's tasks split their own bands of plane rows (Band) rather than read planes
+// split for the whole image in a pass of their own: for a single stride-1 correlation whose
+// tasks are column blocks, with the threads sharing the image. Each task then reads only rows it
+// wrote itself; with the shared split, half of every task's rows had come from the other core's
+// cache through the last-level one, which the host's neighbours make slow at times.
+// bench_conv2d, layer1's 3x3 at batch 1, alternating rounds (medians of 3, ms, forward /
+// backward): 0.684-0.731 / 0.700-0.769 -> 0.611-0.651 / 0.585-0.671 in slow stretches,
+// 0.514-0.527 / 0.515-0.524 either way in fast ones (the halo rows split twice cost nothing
+// visible). Smaller blocks, to band layer2's 28 x 28 maps too: 12-15% faster there in slow
+// stretches, 3-5% slower in fast ones; not taken.
+bool splits_own_bands(std::span<const Correlation> plans, const ImplicitGemm& gemm) {
+  const PhasePlanes& planes = plans.front().planes;
+  return plans.size() == 1 && planes.stride_h == 1 && planes.stride_w == 1 && num_threads() > 1 &&
+         !detail::inside_parallel_region() && splits_columns(gemm);
+}
+
 // One image of planned correlations that read the same planes: the source split into its planes,
 // then each plan's GEMM, whose tasks copy their blocks out. `split` is this call's own scratch.
 void execute_image(std::span<const Correlation> plans, const float* weight, const float* bias,
@@ -321,25 +389,31 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
                    });
       continue;
     }
-    if (!std::exchange(split_done, true)) split_phases(planes, source, split);
     const int64_t flat = plan.flat();
-    run({.m = plan.target_channels,
-         .n = flat,
-         .outers = planes.channels,
-         .taps = static_cast<int64_t>(plan.b_tap.size()),
-         .a = weight,
-         .a_row = plan.a_row,
-         .a_outer = plan.a_outer,
-         .a_tap = plan.a_tap.data(),
-         .b = split + plan.first,
-         .b_outer = planes.channel(),
-         .b_tap = plan.b_tap.data(),
-         .bias = bias,
-         .relu = relu},
-        [&](int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end, const float* block,
-            int64_t ldc) {
-          scatter_block(block, ldc, planes.columns, to, i_begin, i_end, j_begin, j_end);
-        });
+    const ImplicitGemm gemm{.m = plan.target_channels,
+                            .n = flat,
+                            .outers = planes.channels,
+                            .taps = static_cast<int64_t>(plan.b_tap.size()),
+                            .a = weight,
+                            .a_row = plan.a_row,
+                            .a_outer = plan.a_outer,
+                            .a_tap = plan.a_tap.data(),
+                            .b = split + plan.first,
+                            .b_outer = planes.channel(),
+                            .b_tap = plan.b_tap.data(),
+                            .bias = bias,
+                            .relu = relu};
+    const auto place = [&](int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end,
+                           const float* block, int64_t ldc) {
+      scatter_block(block, ldc, planes.columns, to, i_begin, i_end, j_begin, j_end);
+    };
+    if (splits_own_bands(plans, gemm)) {
+      run(gemm, place,
+          {&planes, source, plan.first, *std::max_element(plan.b_tap.begin(), plan.b_tap.end())});
+      continue;
+    }
+    if (!std::exchange(split_done, true)) split_phases(planes, source, split);
+    run(gemm, place);
   }
 }
 

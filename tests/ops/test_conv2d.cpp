@@ -633,11 +633,12 @@ TEST(Conv2dImplicit, SupportsUngroupedUndilatedLayersLargerThan1x1AndRunsOnStrid
 // product); the images left over share the threads. Every image's result is the one it gets
 // alone, bit for bit, forward and backward (with the ReLU mask and addend at the image's own
 // offset), on one thread and on two: 3 images on 2 threads run both ways. A stride-1 layer large
-// enough for several tasks an image, and a stem (strided: four phases of the input gradient).
+// enough for its tasks to be column blocks (alone on two threads, they split their own bands of
+// plane rows), and a stem (strided: four phases of the input gradient).
 TEST(Conv2dImplicit, AnImagesResultDoesNotDependOnItsBatchOrTheThreads) {
   using kernels::cpu::Conv2dGeometry;
   const Conv2dGeometry layer = changed(testing::small_3x3_geometry(), [](auto& c) {
-    c.batch = 3, c.in_channels = 20, c.in_h = 18, c.in_w = 17, c.out_channels = 72;
+    c.batch = 3, c.in_channels = 20, c.in_h = 36, c.in_w = 35, c.out_channels = 40;
   });
   const Conv2dGeometry stem = changed(layer, [](auto& c) {
     c.in_channels = 3, c.in_h = 23, c.in_w = 21, c.out_channels = 16;
