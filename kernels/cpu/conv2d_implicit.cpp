@@ -41,7 +41,7 @@ struct ImplicitGemm {
   const float* b;
   int64_t b_outer;
   const int64_t* b_tap;
-  int64_t b_origin = 0;  // b holds flat position b_origin at 0: B(o, t, j) at ... + j - b_origin
+  int64_t b_origin = 0;  // B(o, t, j) = b[o * b_outer + b_tap[t] + j - b_origin]
   const float* bias;     // per row of C, or null
   bool relu;             // max(0, value) as the last k slice is stored
 };
@@ -208,15 +208,37 @@ bool splits_columns(const ImplicitGemm& g) {
   return (g.n + block_width - 1) / block_width >= 4;
 }
 
+// A source row into its plane row of a unit-stride plane: the row between zeros.
+void copy_unit_stride_row(const PhasePlanes& p, const float* source, float* row) {
+  const int64_t begin = std::clamp<int64_t>(p.left, 0, p.columns);
+  const int64_t end = std::clamp<int64_t>(p.left + p.width, begin, p.columns);
+  std::fill(row, row + begin, 0.0f);
+  if (end > begin) std::copy_n(source + (begin - p.left), end - begin, row + begin);
+  std::fill(row + end, row + p.columns, 0.0f);
+}
+
+// Plane rows [y_begin, y_end) of every channel of a unit-stride source, row after row:
+// channel c's at band + c * (y_end - y_begin) * columns.
+void split_unit_rows(const PhasePlanes& p, const float* image, int64_t y_begin, int64_t y_end,
+                     float* band) {
+  for (int64_t c = 0; c < p.channels; ++c)
+    for (int64_t y = y_begin; y < y_end; ++y) {
+      float* row = band + (c * (y_end - y_begin) + y - y_begin) * p.columns;
+      const int64_t source_y = y - p.top;
+      if (source_y < 0 || source_y >= p.height) {
+        std::fill_n(row, p.columns, 0.0f);
+        continue;
+      }
+      copy_unit_stride_row(p, image + (c * p.height + source_y) * p.width, row);
+    }
+}
+
 // A stride-1 correlation's source, for tasks that split their own band of plane rows.
 struct Band {
   const PhasePlanes* planes = nullptr;
   const float* image = nullptr;
   int64_t first = 0, last_tap = 0;  // the plan's first and its largest b_tap
 };
-void split_unit_rows(const PhasePlanes& p, const float* image, int64_t y_begin, int64_t y_end,
-                     float* band);
-
 template <typename Finish>
 void run(const ImplicitGemm& g, const Finish& finish, const Band& band = {}) {
   const int64_t block_width = block_width_of(g);
@@ -243,15 +265,6 @@ void run(const ImplicitGemm& g, const Finish& finish, const Band& band = {}) {
     }
     finish(i, i_end, j, j_end, block.data(), block_width);
   });
-}
-
-// A source row into its plane row of a unit-stride plane: the row between zeros.
-void copy_unit_stride_row(const PhasePlanes& p, const float* source, float* row) {
-  const int64_t begin = std::clamp<int64_t>(p.left, 0, p.columns);
-  const int64_t end = std::clamp<int64_t>(p.left + p.width, begin, p.columns);
-  std::fill(row, row + begin, 0.0f);
-  if (end > begin) std::copy_n(source + (begin - p.left), end - begin, row + begin);
-  std::fill(row + end, row + p.columns, 0.0f);
 }
 
 // The source image into its phase planes (see conv2d_plan.h).
@@ -294,29 +307,12 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
   });
 }
 
-// Plane rows [y_begin, y_end) of every channel of a unit-stride source, row after row:
-// channel c's at band + c * (y_end - y_begin) * columns.
-void split_unit_rows(const PhasePlanes& p, const float* image, int64_t y_begin, int64_t y_end,
-                     float* band) {
-  for (int64_t c = 0; c < p.channels; ++c)
-    for (int64_t y = y_begin; y < y_end; ++y) {
-      float* row = band + (c * (y_end - y_begin) + y - y_begin) * p.columns;
-      const int64_t source_y = y - p.top;
-      if (source_y < 0 || source_y >= p.height) {
-        std::fill_n(row, p.columns, 0.0f);
-        continue;
-      }
-      copy_unit_stride_row(p, image + (c * p.height + source_y) * p.width, row);
-    }
-}
-
 // Copies rows [c_begin, c_end) x flat columns [j_begin, j_end) of C, given as `block` (C(c, j) at
 // (c - c_begin) * ldc + j - j_begin; flat column j is position (r, q) = (j / stride, j % stride),
 // not placed when q >= at.columns) into `image` as placed; a null block (positions no tap
-// reaches) counts as zeros. An addend (laid out as
-// `image`) is added to each value copied; then, with a relu_mask (laid out the same way), a value
-// lands only where the mask is > 0, 0 elsewhere: a gradient accumulated and a ReLU's backward
-// fused into the copy.
+// reaches) counts as zeros. An addend (laid out as `image`) is added to each value copied; then,
+// with a relu_mask (laid out the same way), a value lands only where the mask is > 0, 0
+// elsewhere: a gradient accumulated and a ReLU's backward fused into the copy.
 struct ScatterTo {
   const Placement& at;
   const float* relu_mask;
