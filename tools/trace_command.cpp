@@ -173,7 +173,7 @@ int run_trace(const TraceOptions& o) {
   // buffer growth (which can make a ReLU look slower than the convolution before it). They run
   // traced too (records dropped): a trace keeps fused ops apart (a ReLU's output of its own),
   // and warm-up runs without one had left those buffers to be faulted in by the timed run (IG
-  // at 16 steps: 1.1 million page faults, its first layer2 backward 80-110 ms instead of 6).
+  // at 16 steps: 1.1 million page faults, its first layer2 backward 80-110 ms instead of 7).
   for (int64_t run = 0; run < o.warmup; ++run) {
     autograd::TraceScope untimed;
     explain(classifier, input, method, target, options);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <array>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -203,10 +204,10 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
 int64_t block_width_of(const ImplicitGemm& g) {
   return kBlockTiles * tile_width(g);
 }
-bool splits_columns(const ImplicitGemm& g) {
-  const int64_t block_width = block_width_of(g);
-  return (g.n + block_width - 1) / block_width >= 4;
+int64_t column_blocks_of(const ImplicitGemm& g) {
+  return (g.n + block_width_of(g) - 1) / block_width_of(g);
 }
+constexpr int64_t kMinColumnBlocks = 4;  // fewer: the tasks split rows too
 
 // A source row into its plane row of a unit-stride plane: the row between zeros.
 void copy_unit_stride_row(const PhasePlanes& p, const float* source, float* row) {
@@ -241,9 +242,8 @@ struct Band {
 };
 template <typename Finish>
 void run(const ImplicitGemm& g, const Finish& finish, const Band& band = {}) {
-  const int64_t block_width = block_width_of(g);
-  const int64_t column_blocks = (g.n + block_width - 1) / block_width;
-  const int64_t block_rows = column_blocks >= 4 ? g.m : kBlockRows;
+  const int64_t block_width = block_width_of(g), column_blocks = column_blocks_of(g);
+  const int64_t block_rows = column_blocks >= kMinColumnBlocks ? g.m : kBlockRows;
   const int64_t row_blocks = (g.m + block_rows - 1) / block_rows;
   parallel_tasks(row_blocks * column_blocks, [&](int64_t task) {
     const int64_t i = task / column_blocks * block_rows, j = task % column_blocks * block_width;
@@ -365,16 +365,17 @@ void scatter_block(const float* block, int64_t ldc, int64_t stride, const Scatte
 bool splits_own_bands(std::span<const Correlation> plans, const ImplicitGemm& gemm) {
   const PhasePlanes& planes = plans.front().planes;
   return plans.size() == 1 && planes.stride_h == 1 && planes.stride_w == 1 && num_threads() > 1 &&
-         !detail::inside_parallel_region() && splits_columns(gemm);
+         !detail::inside_parallel_region() && column_blocks_of(gemm) >= kMinColumnBlocks;
 }
 
 // One image of planned correlations that read the same planes: the source split into its planes,
-// then each plan's GEMM, whose tasks copy their blocks out. `split` is this call's own scratch.
+// then each plan's GEMM, whose tasks copy their blocks out (the planes are split here, once, unless
+// every GEMM's tasks split their own bands).
 void execute_image(std::span<const Correlation> plans, const float* weight, const float* bias,
                    bool relu, const float* mask, const float* added, const float* source,
-                   float* target, float* split) {
+                   float* target) {
   const PhasePlanes& planes = plans.front().planes;
-  bool split_done = false;
+  std::optional<Scratch<float>> split;
   for (const Correlation& plan : plans) {
     const ScatterTo to{plan.at, mask, added, target};
     if (plan.b_tap.empty()) {  // no tap reaches these positions: zeros (finished)
@@ -386,19 +387,19 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
       continue;
     }
     const int64_t flat = plan.flat();
-    const ImplicitGemm gemm{.m = plan.target_channels,
-                            .n = flat,
-                            .outers = planes.channels,
-                            .taps = static_cast<int64_t>(plan.b_tap.size()),
-                            .a = weight,
-                            .a_row = plan.a_row,
-                            .a_outer = plan.a_outer,
-                            .a_tap = plan.a_tap.data(),
-                            .b = split + plan.first,
-                            .b_outer = planes.channel(),
-                            .b_tap = plan.b_tap.data(),
-                            .bias = bias,
-                            .relu = relu};
+    ImplicitGemm gemm{.m = plan.target_channels,
+                      .n = flat,
+                      .outers = planes.channels,
+                      .taps = static_cast<int64_t>(plan.b_tap.size()),
+                      .a = weight,
+                      .a_row = plan.a_row,
+                      .a_outer = plan.a_outer,
+                      .a_tap = plan.a_tap.data(),
+                      .b = nullptr,  // the planes, below
+                      .b_outer = planes.channel(),
+                      .b_tap = plan.b_tap.data(),
+                      .bias = bias,
+                      .relu = relu};
     const auto place = [&](int64_t i_begin, int64_t i_end, int64_t j_begin, int64_t j_end,
                            const float* block, int64_t ldc) {
       scatter_block(block, ldc, planes.columns, to, i_begin, i_end, j_begin, j_end);
@@ -408,7 +409,11 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
           {&planes, source, plan.first, *std::max_element(plan.b_tap.begin(), plan.b_tap.end())});
       continue;
     }
-    if (!std::exchange(split_done, true)) split_phases(planes, source, split);
+    if (!split) {
+      split.emplace(planes.channels * planes.channel());
+      split_phases(planes, source, split->data());
+    }
+    gemm.b = split->data() + plan.first;
     run(gemm, place);
   }
 }
@@ -419,7 +424,7 @@ void execute_image(std::span<const Correlation> plans, const float* weight, cons
 // image is computed by the same tiles in the same order either way. bench_conv2d at batch 8,
 // medians of 3 in 3 interleaved rounds, ms: layer1's 3x3 forward 4.21-4.48 -> 3.99-4.11,
 // layer3's 4.69-4.78 -> 4.49-4.55 (backward alike), layer2's 1-2% faster; IG-50 on the direct
-// kernels 2412-2457 -> 2176-2227 ms.
+// kernels 2412-2457 -> 2176-2227 ms while the host was contended, 1% faster while it was quiet.
 void execute(int64_t batch, std::span<const Correlation> plans, const float* weight,
              const float* bias, bool relu, const float* relu_mask, const float* addend,
              const float* source, float* target) {
@@ -427,13 +432,11 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
   const Correlation& any = plans.front();
   const int64_t source_size = planes.channels * planes.height * planes.width;
   const int64_t target_size = any.target_channels * any.at.height * any.at.width;
-  const int64_t split_size = planes.channels * planes.channel();
   parallel_items(batch, [&](int64_t image) {
-    Scratch<float> split(split_size);
     execute_image(plans, weight, bias, relu,
                   relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
                   addend == nullptr ? nullptr : addend + image * target_size,
-                  source + image * source_size, target + image * target_size, split.data());
+                  source + image * source_size, target + image * target_size);
   });
 }
 
