@@ -318,7 +318,38 @@ struct ScatterTo {
   const float* relu_mask;
   const float* addend;
   float* image;
+  bool stream = false;  // plain copies bypass the caches (kStreamBytes)
 };
+
+// A batch's target of at least this size is written with non-temporal stores where a block is
+// copied as it is (no addend, no mask, unit steps): at batch 8 the stem's output is 26 MB, more
+// than the last-level cache, and the copy had spent its time reading each line in before writing
+// it. Smaller targets stay cached for the next op. (The packed GEMM's threshold, gemm_packed.cpp.)
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
+
+// out[q] = in[q] for q < count, whole 64-byte lines of `out` with non-temporal stores (ordered
+// for other threads by the sfence at the end of scatter_block).
+void stream_copy(const float* in, int64_t count, float* out) {
+  const auto misaligned = static_cast<int64_t>(reinterpret_cast<uintptr_t>(out) % 64 / 4);
+  const int64_t head = std::min(count, (16 - misaligned) % 16);
+  std::copy_n(in, head, out);
+  int64_t q = head;
+  for (; q + 16 <= count; q += 16) _mm512_stream_ps(out + q, _mm512_loadu_ps(in + q));
+  std::copy_n(in + q, count - q, out + q);
+}
+
+// out[2 q] = in[q] for q < count: the stride-2 placement of an image stem's input gradient (each
+// of its four phases fills every other column). Eight values are spread over a vector's even
+// lanes and stored under that mask, instead of one scalar store each.
+void copy_to_even_columns(const float* in, int64_t count, float* out) {
+  int64_t q = 0;
+  for (; q + 8 <= count; q += 8)
+    _mm512_mask_storeu_ps(
+        out + 2 * q, 0x5555,
+        _mm512_maskz_expand_ps(0x5555, _mm512_castps256_ps512(_mm256_loadu_ps(in + q))));
+  for (; q < count; ++q) out[2 * q] = in[q];
+}
+
 void scatter_block(const float* block, int64_t ldc, int64_t stride, const ScatterTo& to,
                    int64_t c_begin, int64_t c_end, int64_t j_begin, int64_t j_end) {
   const Placement& at = to.at;
@@ -345,11 +376,17 @@ void scatter_block(const float* block, int64_t ldc, int64_t stride, const Scatte
           out[q * step] = to.relu_mask == nullptr || to.relu_mask[at_q] > 0.0f ? value : 0.0f;
         }
       } else if (step == 1 && in != nullptr) {
-        std::copy_n(in, count, out);
+        if (to.stream)
+          stream_copy(in, count, out);
+        else
+          std::copy_n(in, count, out);
+      } else if (step == 2 && in != nullptr) {
+        copy_to_even_columns(in, count, out);
       } else {
         for (int64_t q = 0; q < count; ++q) out[q * step] = in == nullptr ? 0.0f : in[q];
       }
     }
+  if (to.stream) _mm_sfence();
 }
 
 // Whether the GEMM's tasks split their own bands of plane rows (Band) rather than read planes
@@ -373,11 +410,11 @@ bool splits_own_bands(std::span<const Correlation> plans, const ImplicitGemm& ge
 // every GEMM's tasks split their own bands).
 void execute_image(std::span<const Correlation> plans, const float* weight, const float* bias,
                    bool relu, const float* mask, const float* added, const float* source,
-                   float* target) {
+                   float* target, bool stream) {
   const PhasePlanes& planes = plans.front().planes;
   std::optional<Scratch<float>> split;
   for (const Correlation& plan : plans) {
-    const ScatterTo to{plan.at, mask, added, target};
+    const ScatterTo to{plan.at, mask, added, target, stream};
     if (plan.b_tap.empty()) {  // no tap reaches these positions: zeros (finished)
       parallel_for(0, plan.target_channels, grain_for(plan.at.rows * plan.at.columns),
                    [&](int64_t lo, int64_t hi) {
@@ -432,11 +469,12 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
   const Correlation& any = plans.front();
   const int64_t source_size = planes.channels * planes.height * planes.width;
   const int64_t target_size = any.target_channels * any.at.height * any.at.width;
+  const bool stream = batch * target_size * int64_t(sizeof(float)) >= kStreamBytes;
   parallel_items(batch, [&](int64_t image) {
     execute_image(plans, weight, bias, relu,
                   relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
                   addend == nullptr ? nullptr : addend + image * target_size,
-                  source + image * source_size, target + image * target_size);
+                  source + image * source_size, target + image * target_size, stream);
   });
 }
 

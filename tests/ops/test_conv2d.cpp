@@ -683,6 +683,37 @@ TEST(Conv2dImplicit, AnImagesResultDoesNotDependOnItsBatchOrTheThreads) {
   kernels::cpu::set_num_threads(previous);
 }
 
+// A batch whose output passes 16 MiB is stored with non-temporal stores (conv2d_implicit.cpp,
+// kStreamBytes) where blocks are copied as they are; one image alone (1 MB) is not. Both must
+// give the same bits, every element written (the output starts as NaN). Rows of 127 floats, so
+// that runs start at every alignment.
+TEST(Conv2dImplicit, ALargeBatchsStreamedOutputEqualsEachImageAlone) {
+  const kernels::cpu::Conv2dGeometry g = changed(testing::small_3x3_geometry(), [](auto& c) {
+    c.batch = 17, c.in_channels = 3, c.in_h = c.in_w = 253, c.out_channels = 16;
+    c.stride_h = c.stride_w = 2;
+  });
+  if (!kernels::cpu::implicit_conv2d_supports(g)) GTEST_SKIP() << "implicit path not built";
+  const int64_t in_image = g.in_channels * g.in_h * g.in_w,
+                out_image = g.out_channels * g.out_h() * g.out_w();
+  ASSERT_GE(g.batch * out_image * int64_t(sizeof(float)), int64_t(16) << 20);
+  const auto x = random_floats(g.batch * in_image, 41);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 42);
+  const auto bias = random_floats(g.out_channels, 43);
+  std::vector<float> y(g.batch * out_image, std::nanf("")), alone(out_image, std::nanf(""));
+  kernels::cpu::implicit_conv2d_forward(g, x.data(), w.data(), bias.data(), y.data(), true);
+  const auto one = changed(g, [](auto& c) { c.batch = 1; });
+  for (int64_t image = 0; image < g.batch; image += 5) {
+    kernels::cpu::implicit_conv2d_forward(one, x.data() + image * in_image, w.data(), bias.data(),
+                                          alone.data(), true);
+    for (int64_t i = 0; i < out_image; ++i) {
+      ASSERT_FALSE(std::isnan(y[image * out_image + i])) << "image " << image << " element " << i;
+      ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]),
+                std::bit_cast<uint32_t>(y[image * out_image + i]))
+          << "image " << image << " element " << i;
+    }
+  }
+}
+
 // Winograd F(4x4, 3x3) against the float64 im2col path. Its error is not bounded by the direct
 // sum's k * 2^-24 * sum |w| |x|: each output combines 36 products of transformed values, so
 // the bound is (channels + 20) * 2^-24 times the same computation on absolute values,
