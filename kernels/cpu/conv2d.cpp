@@ -13,7 +13,9 @@
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/scratch.h"
 
 namespace saliency::kernels::cpu {
@@ -58,6 +60,92 @@ void im2col(const Conv2dGeometry& g, const T* image, T* columns) {
       }
     }
   });
+}
+
+// out_row[x] = in_row[x * stride + offset] for x in [begin, end) (all inside the input row). A
+// stride of 2 takes sixteen values at a time from two vectors' even lanes, under masks (nothing
+// past the last value is read, and a run's last few values take one step, not a scalar loop).
+void unfold_run(const float* in_row, int64_t stride, int64_t offset, int64_t begin, int64_t end,
+                float* out_row) {
+  if (stride == 1) {
+    std::copy(in_row + begin + offset, in_row + end + offset, out_row + begin);
+    return;
+  }
+#if defined(__AVX512F__)
+  if (stride == 2) {
+    const __m512i evens =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int64_t x = begin; x < end; x += 16) {
+      // the last step's values: its count's even lanes of the two vectors
+      const int64_t count = std::min<int64_t>(16, end - x);
+      const auto low =
+          static_cast<__mmask16>(0x5555 & ((1u << std::min<int64_t>(2 * count, 16)) - 1));
+      const auto high =
+          static_cast<__mmask16>(0x5555 & ((1u << std::max<int64_t>(2 * count - 16, 0)) - 1));
+      const float* at = in_row + 2 * x + offset;
+      _mm512_mask_storeu_ps(out_row + x, static_cast<__mmask16>((1u << count) - 1),
+                            _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(low, at), evens,
+                                                   _mm512_maskz_loadu_ps(high, at + 16)));
+    }
+    return;
+  }
+#endif
+  for (int64_t x = begin; x < end; ++x) out_row[x] = in_row[x * stride + offset];
+}
+
+// The im2col matrix of one image, a block at a time, for the packed product (GatheredB):
+// rows [k0, k0 + depth) by columns [j0, j0 + width) into target (rows ld apart), the values
+// im2col writes there.
+struct UnfoldSource {
+  const Conv2dGeometry* g;
+  const float* input;
+};
+void unfold_block(const void* context, int64_t image, int64_t k0, int64_t depth, int64_t j0,
+                  int64_t width, float* target, int64_t ld) {
+  const auto& [geometry, input] = *static_cast<const UnfoldSource*>(context);
+  const Conv2dGeometry& g = *geometry;
+  const int64_t out_w = g.out_w(), plane = g.in_h * g.in_w, taps = g.kernel_h * g.kernel_w;
+  const int64_t first_y = j0 / out_w, first_x = j0 % out_w, last_y = (j0 + width - 1) / out_w;
+  const float* image_data = input + image * g.in_channels * plane;
+  // The input rows the block reads of a channel, a contiguous band: fetched for the next channel
+  // when a channel starts (a block's few rows of each channel are too short a run for the
+  // hardware prefetchers, and its loads had waited on the last-level cache).
+  const int64_t band_begin = std::clamp<int64_t>(first_y * g.stride_h - g.pad_h, 0, g.in_h);
+  const int64_t band_end = std::clamp<int64_t>(
+      last_y * g.stride_h - g.pad_h + (g.kernel_h - 1) * g.dilation_h + 1, band_begin, g.in_h);
+  const auto fetch_band = [&](int64_t c) {
+    if (c < g.in_channels)
+      prefetch_run(image_data + c * plane + band_begin * g.in_w,
+                   (band_end - band_begin) * g.in_w * int64_t(sizeof(float)));
+  };
+  // Row k is (channel, ki, kj), stepped rather than divided out: 7 x 7 maps' runs are 7 long.
+  int64_t channel = k0 / taps, ki = (k0 / g.kernel_w) % g.kernel_h, kj = k0 % g.kernel_w;
+  for (int64_t k = 0; k < depth; ++k) {
+    if (ki == 0 && kj == 0) fetch_band(channel + 1);
+    const int64_t column_offset = kj * g.dilation_w - g.pad_w;
+    const ValidRange valid = valid_columns(column_offset, g.stride_w, g.in_w, out_w);
+    const float* source = image_data + channel * plane;
+    float* out = target + k * ld - first_x;  // out[(y - first_y) * out_w + x]: position (y, x)
+    int64_t iy = first_y * g.stride_h - g.pad_h + ki * g.dilation_h;
+    for (int64_t x_begin = first_x, left = width; left > 0; left -= out_w - x_begin, x_begin = 0) {
+      const int64_t x_end = std::min(out_w, x_begin + left);
+      const int64_t begin = std::clamp(valid.begin, x_begin, x_end);
+      const int64_t end = std::clamp(valid.end, begin, x_end);
+      if (iy < 0 || iy >= g.in_h || end == begin) {
+        std::fill(out + x_begin, out + x_end, 0.0f);
+      } else {
+        std::fill(out + x_begin, out + begin, 0.0f);
+        unfold_run(source + iy * g.in_w, g.stride_w, column_offset, begin, end, out);
+        std::fill(out + end, out + x_end, 0.0f);
+      }
+      out += out_w;
+      iy += g.stride_h;
+    }
+    if (++kj == g.kernel_w) {
+      kj = 0;
+      if (++ki == g.kernel_h) ki = 0, ++channel;
+    }
+  }
 }
 
 // What a backward path does to each input-gradient value as it is written (either may be
@@ -441,6 +529,21 @@ void im2col_forward_by_image_groups(const Conv2dGeometry& g, const GemmArgs& pro
   const int64_t out_plane = g.out_h() * g.out_w(), per_image = g.patch_size() * out_plane;
   const int64_t in_image = g.in_channels * g.in_h * g.in_w;
   const int64_t out_image = g.out_channels * out_plane;
+  // The im2col matrix gathered a block and k slice at a time as the product packs B, into caches,
+  // rather than written to memory and read back: bench_conv2d, forward, medians of 3 in 4
+  // interleaved rounds (ms; the host mostly in a slow stretch), at batch 8 layer2's 3x3/2
+  // 5.96-6.17 -> 5.01-5.32, layer3's 5.27-6.01 -> 4.67-4.79, at batch 1 0.785 -> 0.63-0.80 and
+  // 0.83-0.89 -> 0.60-0.70. Maps of at most 64 positions (7 x 7) keep im2col: a batch's images are
+  // packed end to end there (gemm_packed.cpp), and gathering them measured 4-6% slower at batch 8.
+  constexpr int64_t kSmallMap = 64;
+  if constexpr (std::is_same_v<T, float>) {
+    if (packed_gemm_applies(product) && out_plane > kSmallMap) {
+      const UnfoldSource source{&g, input};
+      packed_gemm_gathered(product, {g.batch, 0, out_image}, weight, {&unfold_block, &source},
+                           output, /*parallel=*/true, epilogue);
+      return;
+    }
+  }
   const int64_t group = images_per_columns_group<T>(g);
   Scratch<T> columns(group * per_image);
   for (int64_t first = 0; first < g.batch; first += group) {

@@ -513,7 +513,24 @@ struct Product {
   float alpha, beta;
   float* c;
   RowEpilogue<float> epilogue;
+  const GatheredB* gathered = nullptr;  // B made by a function instead of read from b
 };
+
+// Where a plain B's elements are read: op(B_image)(k, j) at at(image, k, j). The product's own B,
+// or a gathered one's rows for one block and k slice (images from first_image, k from k0, columns
+// from j0) in a buffer.
+struct BRows {
+  const float* data;
+  int64_t ld, image_stride, first_image = 0, k0 = 0, j0 = 0;
+
+  const float* at(int64_t image, int64_t k, int64_t j) const {
+    return data + (image - first_image) * image_stride + (k - k0) * ld + (j - j0);
+  }
+};
+
+BRows rows_of(const Product& p) {
+  return {p.b.data, p.b.ld, p.batch.b_stride};
+}
 
 // A task's share of C: rows [i_begin, i_end) of `images` consecutive images from `first_image`,
 // columns [j_begin, j_end) of each.
@@ -663,8 +680,8 @@ void panel_segments(const Product& p, const Panels& panels, int64_t q, Store& ou
 
 // Packs one k slice of a block's B: panel q at packed + offset[q] * depth. A plain B is copied
 // k step by k step across all panels, so each source row is read once, front to back.
-void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t depth,
-                  float* packed) {
+void pack_b_slice(const Product& p, const BRows& rows, const Panels& panels, int64_t k0,
+                  int64_t depth, float* packed) {
   if (p.b.transposed) {
     for (int64_t q = 0; q < panels.count; ++q)
       pack_transposed_b_panel({p.b.data + panels.image[q] * p.batch.b_stride, p.b.ld, true}, k0,
@@ -681,8 +698,7 @@ void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t de
           const int64_t column = panels.start[q] + j;
           const int64_t image = panels.image[q] + column / n, within = column % n;
           const int64_t run = std::min(n - within, panels.width[q] - j);
-          std::copy_n(p.b.data + image * p.batch.b_stride + (k0 + k) * p.b.ld + within, run,
-                      target + j);
+          std::copy_n(rows.at(image, k0 + k, within), run, target + j);
           j += run;
         }
         std::fill(target + panels.width[q], target + stored_width(panels.width[q]), 0.0f);
@@ -691,46 +707,91 @@ void pack_b_slice(const Product& p, const Panels& panels, int64_t k0, int64_t de
   }
   for (int64_t k = 0; k < depth; ++k)
     for (int64_t q = 0; q < panels.count; ++q)
-      copy_b_row(
-          p.b.data + panels.image[q] * p.batch.b_stride + (k0 + k) * p.b.ld + panels.start[q],
-          panels.width[q], packed + panels.offset[q] * depth + k * stored_width(panels.width[q]));
+      copy_b_row(rows.at(panels.image[q], k0 + k, panels.start[q]), panels.width[q],
+                 packed + panels.offset[q] * depth + k * stored_width(panels.width[q]));
 }
 
 // Copies one k slice of each image's tail columns: tail q's column t as a run of k steps at
 // columns + (q * kMaxTailColumns + t) * depth.
-void pack_tail_columns(const Product& p, const Panels& panels, int64_t k0, int64_t depth,
-                       float* columns) {
+void pack_tail_columns(const Product& p, const BRows& rows, const Panels& panels, int64_t k0,
+                       int64_t depth, float* columns) {
   for (int64_t q = 0; q < panels.tails; ++q) {
     const float* b = p.b.data + panels.tail_image[q] * p.batch.b_stride;
     float* target = columns + q * kMaxTailColumns * depth;
     for (int64_t t = 0; t < panels.tail_width[q]; ++t) {
       const int64_t j = panels.tail_start[q] + t;
       for (int64_t k = 0; k < depth; ++k)
-        target[t * depth + k] = p.b.transposed ? b[j * p.b.ld + k0 + k] : b[(k0 + k) * p.b.ld + j];
+        target[t * depth + k] =
+            p.b.transposed ? b[j * p.b.ld + k0 + k] : *rows.at(panels.tail_image[q], k0 + k, j);
     }
   }
 }
 
-// One block of C, every k slice in order. B's slices come packed (prepacked: slice s of this
-// block at prepacked + s * kSliceFloats) or are packed here; so do A's panels (packed_a: the
-// panel of row tile r and slice s at packed_a + (r * slices + s) * kPanelFloats).
+// A gathered B's rows for one block: an odd number of 64-byte lines apart, so that a slice's rows
+// spread over all L1 sets (384 columns, 24 lines, would put them in 8 of the 64).
+int64_t gathered_ld(const Block& block) {
+  const int64_t ld = stored_width(block.j_end - block.j_begin);
+  return ld / 16 % 2 == 0 ? ld + 16 : ld;
+}
+int64_t gathered_floats(const Block& block) {
+  return block.images * kDepth * gathered_ld(block);
+}
+
+// Rows [k0, k0 + depth) of a gathered B over the block's columns in `buffer` (gathered_floats),
+// each image's rows after the previous image's.
+BRows gathered_rows(const Block& block, int64_t k0, int64_t depth, const float* buffer) {
+  const int64_t ld = gathered_ld(block);
+  return {buffer, ld, depth * ld, block.first_image, k0, block.j_begin};
+}
+
+// Gathers those rows into `buffer`.
+BRows gather_block(const Product& p, const Block& block, int64_t k0, int64_t depth, float* buffer) {
+  const BRows rows = gathered_rows(block, k0, depth, buffer);
+  for (int64_t i = 0; i < block.images; ++i)
+    p.gathered->fill(p.gathered->context, block.first_image + i, k0, depth, block.j_begin,
+                     block.j_end - block.j_begin, buffer + i * rows.image_stride, rows.ld);
+  return rows;
+}
+
+// What a product's tasks share when several take the same block (row groups): B's slices for
+// all of them, prepared once in a pass before them. Packed: slice s of a block's panels at
+// packed + s * kSliceFloats; gathered: slice s of its gathered rows at gathered + s *
+// gathered_slice (read in place).
+struct SharedB {
+  const float* packed = nullptr;
+  const float* gathered = nullptr;
+  int64_t gathered_slice = 0;
+};
+
+// One block of C, every k slice in order. B's slices come shared (SharedB) or are packed, or
+// gathered, here; A's panels come packed (packed_a: the panel of row tile r and slice s at
+// packed_a + (r * slices + s) * kPanelFloats) or are read in place or packed here.
 constexpr int64_t kSliceFloats = kDepth * kBlockCapacity;
 constexpr int64_t kPanelFloats = kRows * kDepth;
 
-void run_block(const Product& p, const Block& block, const float* prepacked, const float* packed_a,
+void run_block(const Product& p, const Block& block, const SharedB& shared, const float* packed_a,
                bool b_in_place) {
   PackBuffers& buffers = pack_buffers();
   const Panels panels = block_panels(block, straddles(p));
+  // A gathered B's rows of this block, one k slice at a time, unless shared.
+  const bool gathers =
+      p.gathered != nullptr && shared.packed == nullptr && shared.gathered == nullptr;
+  Scratch<float> gathered(gathers ? gathered_floats(block) : 0);
   for (int64_t k0 = 0; k0 < p.shape.k; k0 += kDepth) {
-    const int64_t depth = std::min(kDepth, p.shape.k - k0);
+    const int64_t depth = std::min(kDepth, p.shape.k - k0), slice = k0 / kDepth;
+    BRows b_rows = rows_of(p);
+    if (shared.gathered != nullptr)
+      b_rows = gathered_rows(block, k0, depth, shared.gathered + slice * shared.gathered_slice);
+    else if (gathers)
+      b_rows = gather_block(p, block, k0, depth, gathered.data());
     const float* packed = buffers.b.get();
     if (b_in_place)
       packed = nullptr;
-    else if (prepacked != nullptr)
-      packed = prepacked + k0 / kDepth * kSliceFloats;
+    else if (shared.packed != nullptr)
+      packed = shared.packed + slice * kSliceFloats;
     else
-      pack_b_slice(p, panels, k0, depth, buffers.b.get());
-    pack_tail_columns(p, panels, k0, depth, buffers.tails.get());
+      pack_b_slice(p, b_rows, panels, k0, depth, buffers.b.get());
+    pack_tail_columns(p, b_rows, panels, k0, depth, buffers.tails.get());
     const float c_scale = k0 == 0 ? p.beta : 1.0f;
     const bool last_slice = k0 + kDepth >= p.shape.k;
     for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
@@ -772,10 +833,8 @@ void run_block(const Product& p, const Block& block, const float* prepacked, con
         panel_segments(p, panels, q, out);
         if (q == 1) at.next = nullptr;  // fetched during the first panel
         if (b_in_place)
-          kernels[vectors - 1](
-              depth, at,
-              p.b.data + panels.image[q] * p.batch.b_stride + k0 * p.b.ld + panels.start[q], p.b.ld,
-              out);
+          kernels[vectors - 1](depth, at, b_rows.at(panels.image[q], k0, panels.start[q]),
+                               b_rows.ld, out);
         else
           kernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, 0, out);
       }
@@ -861,13 +920,11 @@ bool packed_gemm_applies(const GemmArgs& args) {
   return !eigen_requested && args.m >= kRows && args.n > 0 && args.k > 0;
 }
 
-void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
-                 const float* b, float beta, float* c, bool parallel, RowEpilogue<float> epilogue) {
-  SALIENCY_ASSERT(args.k > 0 && batch.batch > 0, "packed gemm: k and batch must be positive");
-  if (args.m == 0 || args.n == 0) return;
-  const Product p{
-      args, batch,   {a, args.lda, args.transpose_a}, {b, args.ldb, args.transpose_b}, alpha, beta,
-      c,    epilogue};
+namespace {
+
+void run_product(const Product& p, bool parallel) {
+  const GemmArgs& args = p.shape;
+  const BatchedColumns& batch = p.batch;
   // Tasks are column blocks. When there are too few for the threads, rows are split too (in
   // whole tiles); B is then packed once, in a parallel pass of its own, for all row groups.
   const bool straddle = straddles(p);
@@ -877,33 +934,86 @@ void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha,
   const int64_t row_groups =
       threads ? std::clamp<int64_t>((kMinTasks + plan.blocks - 1) / plan.blocks, 1, row_tiles) : 1;
   const int64_t slices = slice_count(args.k);
-  const bool b_in_place = !straddle && reads_b_in_place(p.b);
-  Scratch<float> shared(row_groups > 1 && !b_in_place ? plan.blocks * slices * kSliceFloats : 0);
+  // A gathered B is read in place from the gathered rows (packed only to straddle images).
+  const bool b_in_place = !straddle && (p.gathered != nullptr || reads_b_in_place(p.b));
+  // Row groups share each block's B, packed or gathered once in a pass before them.
+  const bool share_packed = row_groups > 1 && !b_in_place;
+  const bool share_gathered = row_groups > 1 && b_in_place && p.gathered != nullptr;
+  const int64_t gathered_slice =
+      share_gathered ? gathered_floats(plan.block(0, args, batch.batch)) : 0;  // the largest
+  Scratch<float> shared(share_packed     ? plan.blocks * slices * kSliceFloats
+                        : share_gathered ? plan.blocks * slices * gathered_slice
+                                         : 0);
   // A transposed A is packed once for all column blocks (a pointwise convolution's backward over
   // a 56 x 56 map has nine at batch 1, 131 at batch 16), not once per block.
   const bool prepack_a = args.transpose_a && plan.blocks > 1;
   Scratch<float> packed_a(prepack_a ? row_tiles * slices * kPanelFloats : 0);
   if (prepack_a) pack_all_a(p, threads, packed_a.data());
-  if (row_groups > 1 && !b_in_place)
+  if (share_packed || share_gathered)
     parallel_tasks(plan.blocks * slices, [&](int64_t t) {
-      const int64_t k0 = t % slices * kDepth;
-      pack_b_slice(p, block_panels(plan.block(t / slices, args, batch.batch), straddle), k0,
-                   std::min(kDepth, args.k - k0), shared.data() + t * kSliceFloats);
+      const int64_t k0 = t % slices * kDepth, depth = std::min(kDepth, args.k - k0);
+      const Block block = plan.block(t / slices, args, batch.batch);
+      if (share_gathered) {
+        gather_block(p, block, k0, depth, shared.data() + t * gathered_slice);
+        return;
+      }
+      Scratch<float> gathered(p.gathered != nullptr ? gathered_floats(block) : 0);
+      const BRows rows =
+          p.gathered != nullptr ? gather_block(p, block, k0, depth, gathered.data()) : rows_of(p);
+      pack_b_slice(p, rows, block_panels(block, straddle), k0, depth,
+                   shared.data() + t * kSliceFloats);
     });
   auto task = [&](int64_t t) {
     const int64_t index = t % plan.blocks, group = t / plan.blocks;
     Block block = plan.block(index, args, batch.batch);
     block.i_begin = row_tiles * group / row_groups * kRows;
     block.i_end = std::min(args.m, row_tiles * (group + 1) / row_groups * kRows);
-    run_block(
-        p, block,
-        row_groups > 1 && !b_in_place ? shared.data() + index * slices * kSliceFloats : nullptr,
-        prepack_a ? packed_a.data() : nullptr, b_in_place);
+    SharedB shared_b;
+    if (share_packed) shared_b.packed = shared.data() + index * slices * kSliceFloats;
+    if (share_gathered)
+      shared_b = {.gathered = shared.data() + index * slices * gathered_slice,
+                  .gathered_slice = gathered_slice};
+    run_block(p, block, shared_b, prepack_a ? packed_a.data() : nullptr, b_in_place);
   };
   if (threads)
     parallel_tasks(plan.blocks * row_groups, task);
   else
     for (int64_t t = 0; t < plan.blocks * row_groups; ++t) task(t);
+}
+
+}  // namespace
+
+void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha, const float* a,
+                 const float* b, float beta, float* c, bool parallel, RowEpilogue<float> epilogue) {
+  SALIENCY_ASSERT(args.k > 0 && batch.batch > 0, "packed gemm: k and batch must be positive");
+  if (args.m == 0 || args.n == 0) return;
+  run_product({args,
+               batch,
+               {a, args.lda, args.transpose_a},
+               {b, args.ldb, args.transpose_b},
+               alpha,
+               beta,
+               c,
+               epilogue},
+              parallel);
+}
+
+void packed_gemm_gathered(const GemmArgs& args, const BatchedColumns& batch, const float* a,
+                          const GatheredB& b, float* c, bool parallel,
+                          RowEpilogue<float> epilogue) {
+  SALIENCY_ASSERT(args.k > 0 && batch.batch > 0 && !args.transpose_b,
+                  "packed gemm: k and batch must be positive, a gathered B plain");
+  if (args.m == 0 || args.n == 0) return;
+  run_product({args,
+               batch,
+               {a, args.lda, args.transpose_a},
+               {nullptr, 0, false},
+               1.0f,
+               0.0f,
+               c,
+               epilogue,
+               &b},
+              parallel);
 }
 
 }  // namespace saliency::kernels::cpu
@@ -918,6 +1028,11 @@ bool packed_gemm_applies(const GemmArgs&) {
 
 void packed_gemm(const GemmArgs&, const BatchedColumns&, float, const float*, const float*, float,
                  float*, bool, RowEpilogue<float>) {
+  SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
+}
+
+void packed_gemm_gathered(const GemmArgs&, const BatchedColumns&, const float*, const GatheredB&,
+                          float*, bool, RowEpilogue<float>) {
   SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
 }
 

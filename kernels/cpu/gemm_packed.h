@@ -34,4 +34,20 @@ void packed_gemm(const GemmArgs& args, const BatchedColumns& batch, float alpha,
                  const float* b, float beta, float* c, bool parallel,
                  RowEpilogue<float> epilogue = {});
 
+// A plain B made by a function as the product needs it rather than read from memory: fill(context,
+// image, k0, depth, j0, width, target, ld) writes B_image(k0 + k, j0 + t) to target[k * ld + t]
+// for k < depth, t < width. A convolution's im2col matrix, unfolded a block and k slice at a time
+// into cache-sized buffers instead of into memory and back (conv2d.cpp).
+struct GatheredB {
+  void (*fill)(const void* context, int64_t image, int64_t k0, int64_t depth, int64_t j0,
+               int64_t width, float* target, int64_t ld);
+  const void* context;
+};
+
+// C_i = A B_i, then the epilogue, for every image i of the batch (b_stride unused), B_i
+// gathered: the same sums, in the same order, as packed_gemm over B_i written out.
+void packed_gemm_gathered(const GemmArgs& args, const BatchedColumns& batch, const float* a,
+                          const GatheredB& b, float* c, bool parallel,
+                          RowEpilogue<float> epilogue = {});
+
 }  // namespace saliency::kernels::cpu

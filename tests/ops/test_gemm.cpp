@@ -363,6 +363,44 @@ TEST(Gemm, StreamedStoresOfALargeBatchGiveTheSameBits) {
   EXPECT_GT(masked, batch * t.m * t.n / 4);  // the mask has work to do
 }
 
+// A B made by a function (packed_gemm_gathered, the im2col convolution's forward) gives the
+// bits of the same B written out: blocks read in place from each task's gathered rows, rows
+// gathered once for row groups that share a block (batch 1), images' tails (196 columns), panels
+// straddling images (49 columns), several k slices, and the epilogue.
+TEST(Gemm, GatheredBGivesTheBitsOfTheSameBWrittenOut) {
+  if (!kernels::cpu::packed_gemm_applies({.m = 8, .n = 1, .k = 1})) GTEST_SKIP() << "no AVX-512";
+  struct Written {
+    const float* b;
+    int64_t ld, image;
+  };
+  const auto copy_rows = [](const void* context, int64_t image, int64_t k0, int64_t depth,
+                            int64_t j0, int64_t width, float* target, int64_t ld) {
+    const auto& from = *static_cast<const Written*>(context);
+    for (int64_t k = 0; k < depth; ++k)
+      std::copy_n(from.b + image * from.image + (k0 + k) * from.ld + j0, width, target + k * ld);
+  };
+  for (int64_t n : {49, 196, 200, 900})
+    for (int64_t batch : {1, 3}) {
+      const Case t{false, false, 40, n, 600, 1.0f, 0.0f};
+      const Operands o = make_operands(t, 60 + static_cast<uint32_t>(n));
+      const int64_t b_stride = t.k * o.args.ldb, c_stride = t.m * o.args.ldc;
+      const std::vector<float> b = random_floats(batch * b_stride, 14);
+      const std::vector<float> bias = random_floats(t.m, 15);
+      const kernels::cpu::RowEpilogue<float> epilogue{.bias = bias.data(), .relu = true};
+      std::vector<float> gathered(batch * c_stride, std::nanf("")), written(gathered.size());
+      const Written source{b.data(), o.args.ldb, b_stride};
+      kernels::cpu::packed_gemm_gathered(o.args, {batch, 0, c_stride}, o.a.data(),
+                                         {copy_rows, &source}, gathered.data(), true, epilogue);
+      kernels::cpu::packed_gemm(o.args, {batch, b_stride, c_stride}, 1.0f, o.a.data(), b.data(),
+                                0.0f, written.data(), true, epilogue);
+      for (int64_t at = 0; at < batch * c_stride; ++at) {
+        if (at % o.args.ldc >= t.n) continue;  // row padding
+        ASSERT_EQ(std::bit_cast<uint32_t>(gathered[at]), std::bit_cast<uint32_t>(written[at]))
+            << "n = " << n << ", batch = " << batch << ", element " << at;
+      }
+    }
+}
+
 // Eigen, the reference kernel, and the packed one agree within the float bound on a
 // convolution-sized product.
 TEST(Gemm, AgreesWithEigenOnAConvolutionShape) {
