@@ -769,6 +769,10 @@ struct SharedB {
 constexpr int64_t kSliceFloats = kDepth * kBlockCapacity;
 constexpr int64_t kPanelFloats = kRows * kDepth;
 
+// Slices of at most kGroupDepth steps run kGroupTiles row tiles side by side (run_block).
+constexpr int64_t kGroupDepth = 64;
+constexpr int64_t kGroupTiles = 8;
+
 void run_block(const Product& p, const Block& block, const SharedB& shared, const float* packed_a,
                bool b_in_place) {
   PackBuffers& buffers = pack_buffers();
@@ -794,7 +798,13 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
     pack_tail_columns(p, b_rows, panels, k0, depth, buffers.tails.get());
     const float c_scale = k0 == 0 ? p.beta : 1.0f;
     const bool last_slice = k0 + kDepth >= p.shape.k;
-    for (int64_t i = block.i_begin; i < block.i_end; i += kRows) {
+    // A row tile's A and the store of its results.
+    struct Tile {
+      ATile at;
+      const MicroKernel* kernels;
+      Store out;
+    };
+    const auto tile_at = [&](int64_t i) {
       const int rows = static_cast<int>(std::min<int64_t>(kRows, block.i_end - i));
       ATile at{buffers.a.get(), 1, kRows};
       ALayout layout = ALayout::packed;
@@ -808,43 +818,62 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
       } else if (packed_a != nullptr)
         at.a = packed_a + (i / kRows * slice_count(p.shape.k) + k0 / kDepth) * kPanelFloats;
       else
-        pack_a(p.a, i, rows, k0, depth, buffers.a.get());
-      const MicroKernel* kernels = kMicroKernels[b_in_place][static_cast<int>(layout)];
+        pack_a(p.a, i, rows, k0, depth, buffers.a.get());  // (only a block's last tile)
       const int64_t row = i * p.shape.ldc;
-      Store out{
-          .c = p.c + row,
-          .ldc = p.shape.ldc,
-          .rows = rows,
-          .segment_at = {},
-          .segment_mask = {},
-          .alpha = p.alpha,
-          .c_scale = c_scale,
-          .bias = last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
-          .relu = last_slice && p.epilogue.relu,
-          .mask =
-              last_slice && p.epilogue.relu_mask != nullptr ? p.epilogue.relu_mask + row : nullptr,
-          .addend = last_slice && p.epilogue.addend != nullptr ? p.epilogue.addend + row : nullptr,
-          .stream = c_scale == 0.0f && last_slice &&
-                    p.batch.batch * std::max(p.batch.c_stride, p.shape.m * p.shape.ldc) *
-                            int64_t(sizeof(float)) >=
-                        kStreamBytes};
-      for (int64_t q = 0; q < panels.count; ++q) {
-        const int64_t vectors = stored_width(panels.width[q]) / 16;
-        panel_segments(p, panels, q, out);
-        if (q == 1) at.next = nullptr;  // fetched during the first panel
-        if (b_in_place)
-          kernels[vectors - 1](depth, at, b_rows.at(panels.image[q], k0, panels.start[q]),
-                               b_rows.ld, out);
-        else
-          kernels[vectors - 1](depth, at, packed + panels.offset[q] * depth, 0, out);
-      }
+      return Tile{
+          at, kMicroKernels[b_in_place][static_cast<int>(layout)],
+          Store{.c = p.c + row,
+                .ldc = p.shape.ldc,
+                .rows = rows,
+                .segment_at = {},
+                .segment_mask = {},
+                .alpha = p.alpha,
+                .c_scale = c_scale,
+                .bias = last_slice && p.epilogue.bias != nullptr ? p.epilogue.bias + i : nullptr,
+                .relu = last_slice && p.epilogue.relu,
+                .mask = last_slice && p.epilogue.relu_mask != nullptr ? p.epilogue.relu_mask + row
+                                                                      : nullptr,
+                .addend =
+                    last_slice && p.epilogue.addend != nullptr ? p.epilogue.addend + row : nullptr,
+                .stream = c_scale == 0.0f && last_slice &&
+                          p.batch.batch * std::max(p.batch.c_stride, p.shape.m * p.shape.ldc) *
+                                  int64_t(sizeof(float)) >=
+                              kStreamBytes}};
+    };
+    const auto run_panel = [&](Tile& tile, int64_t q) {
+      const int64_t vectors = stored_width(panels.width[q]) / 16;
+      panel_segments(p, panels, q, tile.out);
+      if (q == 1) tile.at.next = nullptr;  // fetched during the first panel
+      if (b_in_place)
+        tile.kernels[vectors - 1](depth, tile.at, b_rows.at(panels.image[q], k0, panels.start[q]),
+                                  b_rows.ld, tile.out);
+      else
+        tile.kernels[vectors - 1](depth, tile.at, packed + panels.offset[q] * depth, 0, tile.out);
+    };
+    const auto run_tails = [&](const Tile& tile) {
       for (int64_t q = 0; q < panels.tails; ++q) {
         float sums[kMaxTailColumns * kRows];
-        tail_sums(depth, at, buffers.tails.get() + q * kMaxTailColumns * depth,
+        tail_sums(depth, tile.at, buffers.tails.get() + q * kMaxTailColumns * depth,
                   panels.tail_width[q], sums);
-        store_tail(out, panels.tail_image[q] * p.batch.c_stride + panels.tail_start[q],
+        store_tail(tile.out, panels.tail_image[q] * p.batch.c_stride + panels.tail_start[q],
                    panels.tail_width[q], sums);
       }
+    };
+    // A short slice's tiles sweep the panels in groups of kGroupTiles row tiles, panel after
+    // panel, so that a panel of B (48 x depth) is read from L1 by every tile of the group, whose
+    // A (kGroupTiles x 8 x depth) stays there too; a longer slice's panel fills L1 by itself, so
+    // each row tile keeps its A in L1 and sweeps the panels. (Grouped tiles need A in place or
+    // packed beforehand: only a plain A's partial last tile is packed here, into the one buffer.)
+    const bool a_ready = !p.a.transposed || packed_a != nullptr;
+    const int64_t group = depth <= kGroupDepth && a_ready ? kGroupTiles * kRows : kRows;
+    for (int64_t i0 = block.i_begin; i0 < block.i_end; i0 += group) {
+      Tile tiles[kGroupTiles];
+      int64_t count = 0;
+      for (int64_t i = i0; i < std::min(block.i_end, i0 + group); i += kRows)
+        tiles[count++] = tile_at(i);
+      for (int64_t q = 0; q < panels.count; ++q)
+        for (int64_t t = 0; t < count; ++t) run_panel(tiles[t], q);
+      for (int64_t t = 0; t < count; ++t) run_tails(tiles[t]);
     }
   }
   _mm_sfence();  // streamed stores are weakly ordered: visible before the task reports done
