@@ -107,21 +107,26 @@ void unfold_block(const void* context, int64_t image, int64_t k0, int64_t depth,
   const int64_t out_w = g.out_w(), plane = g.in_h * g.in_w, taps = g.kernel_h * g.kernel_w;
   const int64_t first_y = j0 / out_w, first_x = j0 % out_w, last_y = (j0 + width - 1) / out_w;
   const float* image_data = input + image * g.in_channels * plane;
-  // The input rows the block reads of a channel, a contiguous band: fetched for the next channel
-  // when a channel starts (a block's few rows of each channel are too short a run for the
-  // hardware prefetchers, and its loads had waited on the last-level cache).
+  // The input rows the block reads of a channel, a contiguous band, fetched for the next channel
+  // a part per tap of this one (a block's few rows of each channel are too short a run for the
+  // hardware prefetchers, and its loads had waited on the last-level cache; the whole band at a
+  // channel's start, a hundred lines at once, had stalled on the fill buffers).
   const int64_t band_begin = std::clamp<int64_t>(first_y * g.stride_h - g.pad_h, 0, g.in_h);
   const int64_t band_end = std::clamp<int64_t>(
       last_y * g.stride_h - g.pad_h + (g.kernel_h - 1) * g.dilation_h + 1, band_begin, g.in_h);
-  const auto fetch_band = [&](int64_t c) {
-    if (c < g.in_channels)
-      prefetch_run(image_data + c * plane + band_begin * g.in_w,
-                   (band_end - band_begin) * g.in_w * int64_t(sizeof(float)));
+  const int64_t band_bytes = (band_end - band_begin) * g.in_w * int64_t(sizeof(float));
+  const int64_t part_bytes = (band_bytes / taps + 63) / 64 * 64;
+  const auto fetch_band_part = [&](int64_t c, int64_t part) {
+    const int64_t from = part * part_bytes;
+    if (c < g.in_channels && from < band_bytes)
+      prefetch_run(
+          reinterpret_cast<const char*>(image_data + c * plane + band_begin * g.in_w) + from,
+          std::min(part_bytes, band_bytes - from));
   };
   // Row k is (channel, ki, kj), stepped rather than divided out: 7 x 7 maps' runs are 7 long.
   int64_t channel = k0 / taps, ki = (k0 / g.kernel_w) % g.kernel_h, kj = k0 % g.kernel_w;
   for (int64_t k = 0; k < depth; ++k) {
-    if (ki == 0 && kj == 0) fetch_band(channel + 1);
+    fetch_band_part(channel + 1, ki * g.kernel_w + kj);
     const int64_t column_offset = kj * g.dilation_w - g.pad_w;
     const ValidRange valid = valid_columns(column_offset, g.stride_w, g.in_w, out_w);
     const float* source = image_data + channel * plane;
