@@ -689,6 +689,25 @@ void pack_b_slice(const Product& p, const BRows& rows, const Panels& panels, int
                               packed + panels.offset[q] * depth);
     return;
   }
+  if (panels.image_columns > 0 && p.gathered != nullptr) {
+    // straddling, gathered: each image's run of a panel made in place (rows a panel's width apart)
+    const int64_t n = panels.image_columns;
+    for (int64_t q = 0; q < panels.count; ++q) {
+      const int64_t stored = stored_width(panels.width[q]);
+      float* panel = packed + panels.offset[q] * depth;
+      for (int64_t j = 0; j < panels.width[q];) {
+        const int64_t column = panels.start[q] + j;
+        const int64_t image = panels.image[q] + column / n, within = column % n;
+        const int64_t run = std::min(n - within, panels.width[q] - j);
+        p.gathered->fill(p.gathered->context, image, k0, depth, within, run, panel + j, stored);
+        j += run;
+      }
+      if (stored > panels.width[q])
+        for (int64_t k = 0; k < depth; ++k)
+          std::fill(panel + k * stored + panels.width[q], panel + (k + 1) * stored, 0.0f);
+    }
+    return;
+  }
   if (panels.image_columns > 0) {  // straddling: each panel row gathered from its images' rows
     const int64_t n = panels.image_columns;
     for (int64_t k = 0; k < depth; ++k)
@@ -777,9 +796,9 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
                bool b_in_place) {
   PackBuffers& buffers = pack_buffers();
   const Panels panels = block_panels(block, straddles(p));
-  // A gathered B's rows of this block, one k slice at a time, unless shared.
-  const bool gathers =
-      p.gathered != nullptr && shared.packed == nullptr && shared.gathered == nullptr;
+  // A gathered B read in place: its rows of this block, one k slice at a time, unless shared.
+  // (Straddling panels are gathered straight into the panels, pack_b_slice.)
+  const bool gathers = p.gathered != nullptr && b_in_place && shared.gathered == nullptr;
   Scratch<float> gathered(gathers ? gathered_floats(block) : 0);
   for (int64_t k0 = 0; k0 < p.shape.k; k0 += kDepth) {
     const int64_t depth = std::min(kDepth, p.shape.k - k0), slice = k0 / kDepth;
@@ -986,10 +1005,7 @@ void run_product(const Product& p, bool parallel) {
         gather_block(p, block, k0, depth, shared.data() + t * gathered_slice);
         return;
       }
-      Scratch<float> gathered(p.gathered != nullptr ? gathered_floats(block) : 0);
-      const BRows rows =
-          p.gathered != nullptr ? gather_block(p, block, k0, depth, gathered.data()) : rows_of(p);
-      pack_b_slice(p, rows, block_panels(block, straddle), k0, depth,
+      pack_b_slice(p, rows_of(p), block_panels(block, straddle), k0, depth,
                    shared.data() + t * kSliceFloats);
     });
   auto task = [&](int64_t t) {
