@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/scratch.h"
@@ -799,14 +800,17 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
   // A gathered B read in place: its rows of this block, one k slice at a time, unless shared.
   // (Straddling panels are gathered straight into the panels, pack_b_slice.)
   const bool gathers = p.gathered != nullptr && b_in_place && shared.gathered == nullptr;
-  Scratch<float> gathered(gathers ? gathered_floats(block) : 0);
+  // (Allocated only when used: a task's empty scratch would still take a block from the cache,
+  // and how many the threads hold at once would decide how many a pass allocates.)
+  std::optional<Scratch<float>> gathered;
+  if (gathers) gathered.emplace(gathered_floats(block));
   for (int64_t k0 = 0; k0 < p.shape.k; k0 += kDepth) {
     const int64_t depth = std::min(kDepth, p.shape.k - k0), slice = k0 / kDepth;
     BRows b_rows = rows_of(p);
     if (shared.gathered != nullptr)
       b_rows = gathered_rows(block, k0, depth, shared.gathered + slice * shared.gathered_slice);
     else if (gathers)
-      b_rows = gather_block(p, block, k0, depth, gathered.data());
+      b_rows = gather_block(p, block, k0, depth, gathered->data());
     const float* packed = buffers.b.get();
     if (b_in_place)
       packed = nullptr;
