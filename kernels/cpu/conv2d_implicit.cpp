@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/conv2d_plan.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/scratch.h"
 
 namespace saliency::kernels::cpu {
@@ -318,14 +319,10 @@ struct ScatterTo {
   const float* relu_mask;
   const float* addend;
   float* image;
-  bool stream = false;  // plain copies bypass the caches (kStreamBytes)
+  // Plain copies bypass the caches: the batch's target reaches kStreamBytes (prefetch.h; the stem's
+  // copy had spent its time at batch 8 reading each line in before writing it).
+  bool stream = false;
 };
-
-// A batch's target of at least this size is written with non-temporal stores where a block is
-// copied as it is (no addend, no mask, unit steps): at batch 8 the stem's output is 26 MB, more
-// than the last-level cache, and the copy had spent its time reading each line in before writing
-// it. Smaller targets stay cached for the next op. (The packed GEMM's threshold, gemm_packed.cpp.)
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
 
 // out[q] = in[q] for q < count, whole 64-byte lines of `out` with non-temporal stores (ordered
 // for other threads by the sfence at the end of scatter_block).

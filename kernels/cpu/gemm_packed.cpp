@@ -15,6 +15,7 @@
 #include <optional>
 
 #include "kernels/cpu/parallel.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/scratch.h"
 
 namespace saliency::kernels::cpu {
@@ -51,13 +52,9 @@ constexpr int64_t kShortSlice = 96;
 constexpr int64_t kEpilogueLead = 64;
 static_assert(kEpilogueLead >= kRows * kVectors && kShortSlice >= kEpilogueLead + kRows * kVectors,
               "a long slice's two fetching phases must not overlap");
-// A product whose C (all images) is at least this large stores it with non-temporal stores when
-// C is not read (beta 0, a single k slice): at batch 16 a 56 x 56 layer's output (51 MB) is far
-// larger than the last-level cache (32 MB here), so the next layer reads it from memory whatever
-// this one does, and an ordinary store first reads each line in (a third of the traffic of a
-// forward with a residual). Smaller outputs stay cached for the next layer.
-// (Gemm.StreamedStoresOfALargeBatchGiveTheSameBits stores a 19 MB C to exercise this path.)
-constexpr int64_t kStreamBytes = int64_t(16) << 20;
+// A C of at least kStreamBytes (prefetch.h) is stored with non-temporal stores when C is not read
+// (beta 0, a single k slice). (Gemm.StreamedStoresOfALargeBatchGiveTheSameBits stores a 19 MB C
+// to exercise this path.)
 // Parallel products are cut into at least this many tasks when their shape allows, so that a
 // core slowed by another process does not leave the other idle for long at the end.
 constexpr int64_t kMinTasks = 4;
@@ -679,6 +676,20 @@ void panel_segments(const Product& p, const Panels& panels, int64_t q, Store& ou
   }
 }
 
+// A straddling panel q's columns as runs of one image each: visit(image, within, run, j) for the
+// run of `run` columns from the image's column `within`, at the panel's column j.
+template <typename Visit>
+void for_each_image_run(const Panels& panels, int64_t q, const Visit& visit) {
+  const int64_t n = panels.image_columns;
+  for (int64_t j = 0; j < panels.width[q];) {
+    const int64_t column = panels.start[q] + j;
+    const int64_t image = panels.image[q] + column / n, within = column % n;
+    const int64_t run = std::min(n - within, panels.width[q] - j);
+    visit(image, within, run, j);
+    j += run;
+  }
+}
+
 // Packs one k slice of a block's B: panel q at packed + offset[q] * depth. A plain B is copied
 // k step by k step across all panels, so each source row is read once, front to back.
 void pack_b_slice(const Product& p, const BRows& rows, const Panels& panels, int64_t k0,
@@ -692,17 +703,12 @@ void pack_b_slice(const Product& p, const BRows& rows, const Panels& panels, int
   }
   if (panels.image_columns > 0 && p.gathered != nullptr) {
     // straddling, gathered: each image's run of a panel made in place (rows a panel's width apart)
-    const int64_t n = panels.image_columns;
     for (int64_t q = 0; q < panels.count; ++q) {
       const int64_t stored = stored_width(panels.width[q]);
       float* panel = packed + panels.offset[q] * depth;
-      for (int64_t j = 0; j < panels.width[q];) {
-        const int64_t column = panels.start[q] + j;
-        const int64_t image = panels.image[q] + column / n, within = column % n;
-        const int64_t run = std::min(n - within, panels.width[q] - j);
+      for_each_image_run(panels, q, [&](int64_t image, int64_t within, int64_t run, int64_t j) {
         p.gathered->fill(p.gathered->context, image, k0, depth, within, run, panel + j, stored);
-        j += run;
-      }
+      });
       if (stored > panels.width[q])
         for (int64_t k = 0; k < depth; ++k)
           std::fill(panel + k * stored + panels.width[q], panel + (k + 1) * stored, 0.0f);
@@ -710,17 +716,12 @@ void pack_b_slice(const Product& p, const BRows& rows, const Panels& panels, int
     return;
   }
   if (panels.image_columns > 0) {  // straddling: each panel row gathered from its images' rows
-    const int64_t n = panels.image_columns;
     for (int64_t k = 0; k < depth; ++k)
       for (int64_t q = 0; q < panels.count; ++q) {
         float* target = packed + panels.offset[q] * depth + k * stored_width(panels.width[q]);
-        for (int64_t j = 0; j < panels.width[q];) {
-          const int64_t column = panels.start[q] + j;
-          const int64_t image = panels.image[q] + column / n, within = column % n;
-          const int64_t run = std::min(n - within, panels.width[q] - j);
+        for_each_image_run(panels, q, [&](int64_t image, int64_t within, int64_t run, int64_t j) {
           std::copy_n(rows.at(image, k0 + k, within), run, target + j);
-          j += run;
-        }
+        });
         std::fill(target + panels.width[q], target + stored_width(panels.width[q]), 0.0f);
       }
     return;

@@ -7,6 +7,14 @@
 
 namespace saliency::kernels::cpu {
 
+// Kernels whose whole output (all images) is at least this large write it with non-temporal
+// stores where they store it as it is: at batch 16 a 56 x 56 layer's output (51 MB) is far larger
+// than the last-level cache (32 MB here), so the next op reads it from memory whatever this one
+// does, and an ordinary store first reads each line in (a third of the traffic of a forward with a
+// residual). Smaller outputs stay cached for the next op. Used by the packed GEMM and the implicit
+// convolution's block copies (the stem's output at batch 8 is 26 MB).
+constexpr int64_t kStreamBytes = int64_t(16) << 20;
+
 // The lines of [begin, begin + bytes); for_write: with intent to write (prefetchw), so that the
 // store that follows need not ask for the line again. Lines are walked as addresses (a run may
 // start mid-line; its first line may begin before the array).
