@@ -14,9 +14,9 @@
 // ReLU (conv2d_forward_residual_relu/), the reducing ones backward with the ReLU mask and the
 // shortcut's gradient (conv2d_backward_input_relu_addend/).
 //
-// Backward runs read the weight's transposed copy where the layer's backward takes one, as a
-// network's folded layers do (TransposedWeight in autograd/ops/conv2d.h); before 2026-12-07 they
-// packed the transpose on every call.
+// Runs read the weight's copy where the layer's pass takes one, as a network's folded layers do
+// (WeightCopies in autograd/ops/conv2d.h): before 2026-12-07 backward runs packed the transpose on
+// every call; before 2026-12-08 only backward runs read a copy (a transpose).
 #include <benchmark/benchmark.h>
 
 #include <utility>
@@ -58,28 +58,34 @@ Copies weights_of(const Conv2dGeometry& g, bool cold, saliency::Generator& gen) 
   return Copies({g.out_channels, g.in_channels, g.kernel_h, g.kernel_w}, cold, gen);
 }
 
-// A layer's weights for its backward, each with its transposed copy where the backward takes one.
-class BackwardWeights {
+// A layer's weights for one pass, each with the copy that pass reads in its place where it reads
+// one (conv2d_weight_layout: the packed panels of the positions-as-rows kernel, a transpose), as a
+// network's folded layers do (WeightCopies in autograd/ops/conv2d.h).
+class PassWeights {
  public:
-  BackwardWeights(const Conv2dGeometry& g, bool cold, saliency::Generator& gen)
-      : weights_(weights_of(g, cold, gen)) {
-    if (!saliency::kernels::cpu::conv2d_backward_input_takes_transposed_weight(g)) return;
+  using Pass = saliency::kernels::cpu::ConvPass;
+  PassWeights(const Conv2dGeometry& g, Pass pass, bool cold, saliency::Generator& gen)
+      : weights_(weights_of(g, cold, gen)),
+        layout_(saliency::kernels::cpu::conv2d_weight_layout<float>(g, pass)) {
+    const int64_t size = saliency::kernels::cpu::conv2d_weight_copy_size<float>(g, pass);
+    if (size == 0) return;
     for (size_t i = 0; i < weights_.size(); ++i) {
-      transposed_.push_back(saliency::Tensor::empty({g.patch_size(), g.out_channels}));
-      saliency::kernels::cpu::transpose_conv_weight(g, weights_.at(i),
-                                                    transposed_.back().data<float>());
+      copies_.push_back(saliency::Tensor::empty({size}));
+      saliency::kernels::cpu::make_conv2d_weight_copy(g, pass, weights_.at(i),
+                                                      copies_.back().data<float>());
     }
   }
-  // The next weight and its copy (null where the layer's backward takes none).
-  std::pair<const float*, const float*> next() {
+  // The next weight and its copy (layout none where the pass reads none).
+  std::pair<const float*, saliency::kernels::cpu::ConvWeightCopy<float>> next() {
     const size_t call = next_++;
-    return {weights_.at(call),
-            transposed_.empty() ? nullptr : transposed_[call % transposed_.size()].data<float>()};
+    if (copies_.empty()) return {weights_.at(call), {}};
+    return {weights_.at(call), {layout_, copies_[call % copies_.size()].data<float>()}};
   }
 
  private:
   Copies weights_;
-  std::vector<saliency::Tensor> transposed_;
+  saliency::kernels::cpu::ConvWeightLayout layout_;
+  std::vector<saliency::Tensor> copies_;
   size_t next_ = 0;
 };
 
@@ -93,12 +99,13 @@ void Forward(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(1);
   const auto input = saliency::randn({g.batch, g.in_channels, g.in_h, g.in_w}, gen);
-  Copies weights = weights_of(g, state.range(1) != 0, gen);
+  PassWeights weights(g, PassWeights::Pass::forward, state.range(1) != 0, gen);
   auto output = saliency::zeros({g.batch, g.out_channels, g.out_h(), g.out_w()});
   for (auto _ : state) {
-    saliency::kernels::cpu::conv2d_forward(g, input.data<float>(), weights.next(),
-                                           static_cast<const float*>(nullptr),
-                                           output.data<float>());
+    const auto [weight, copy] = weights.next();
+    saliency::kernels::cpu::conv2d_forward(
+        g, input.data<float>(), weight, static_cast<const float*>(nullptr), output.data<float>(),
+        saliency::kernels::cpu::ConvActivation::none, static_cast<const float*>(nullptr), copy);
     benchmark::ClobberMemory();
   }
   set_flops(state, g);
@@ -108,13 +115,12 @@ void BackwardInput(benchmark::State& state, ConvLayer layer) {
   const Conv2dGeometry g = geometry(layer, state.range(0));
   saliency::Generator gen(2);
   const auto grad_output = saliency::randn({g.batch, g.out_channels, g.out_h(), g.out_w()}, gen);
-  BackwardWeights weights(g, state.range(1) != 0, gen);
+  PassWeights weights(g, PassWeights::Pass::backward_input, state.range(1) != 0, gen);
   auto grad_input = saliency::zeros({g.batch, g.in_channels, g.in_h, g.in_w});
   for (auto _ : state) {
-    const auto [weight, transposed] = weights.next();
-    saliency::kernels::cpu::conv2d_backward_input<float>(g, grad_output.data<float>(), weight,
-                                                         grad_input.data<float>(), nullptr, nullptr,
-                                                         transposed);
+    const auto [weight, copy] = weights.next();
+    saliency::kernels::cpu::conv2d_backward_input<float>(
+        g, grad_output.data<float>(), weight, grad_input.data<float>(), nullptr, nullptr, copy);
     benchmark::ClobberMemory();
   }
   set_flops(state, g);
@@ -153,13 +159,13 @@ void BackwardInputReluAddend(benchmark::State& state, ConvLayer layer) {
   Copies grad_outputs({g.batch, g.out_channels, g.out_h(), g.out_w()}, true, gen),
       masks(input_shape, true, gen), addends(input_shape, true, gen),
       grad_inputs(input_shape, true, gen);
-  BackwardWeights weights(g, false, gen);
+  PassWeights weights(g, PassWeights::Pass::backward_input, false, gen);
   size_t call = 0;
   for (auto _ : state) {
-    const auto [weight, transposed] = weights.next();
+    const auto [weight, copy] = weights.next();
     saliency::kernels::cpu::conv2d_backward_input<float>(
         g, grad_outputs.at(call), weight, grad_inputs.at(call), masks.at(call),
-        static_cast<const float*>(addends.at(call)), transposed);
+        static_cast<const float*>(addends.at(call)), copy);
     ++call;
     benchmark::ClobberMemory();
   }

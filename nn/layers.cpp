@@ -60,9 +60,9 @@ void Conv2d::absorb_batch_norm(BatchNorm2d& batch_norm) {
     }
   });
   batch_norm.mark_folded();
-  // An inference layer from now on: its backward to the input may keep the weight's transpose
-  // (made again if the weight is rewritten through fill, set or copy_from).
-  conv_options_.transposed_weight = std::make_shared<TransposedWeight>();
+  // An inference layer from now on: it may keep its weight in the layouts the kernels read (made
+  // again if the weight is rewritten through fill, set or copy_from).
+  conv_options_.weight_copies = std::make_shared<WeightCopies>();
 }
 
 BatchNorm2d::BatchNorm2d(int64_t channels, double eps, double momentum)

@@ -29,9 +29,9 @@ class Conv2d : public Module {
   // Inference-time BatchNorm folding: with s = gamma / sqrt(var + eps), weight *= s per output
   // channel and bias = (bias - mean) * s + beta (a bias is added when the conv had none); the
   // BatchNorm then passes its input through. Exact up to float32 rounding. Afterwards the state
-  // dict is no longer torchvision's (convs carry biases), and the layer keeps its weight's
-  // transpose for the backward to the input (TransposedWeight, made on the first recorded call,
-  // made again after the weight is written through fill, set or copy_from, not through data()).
+  // dict is no longer torchvision's (convs carry biases), and the layer keeps its weight in the
+  // layouts the CPU kernels read in its place (WeightCopies, made on first use, made again after
+  // the weight is written through fill, set or copy_from, not through data()).
   void absorb_batch_norm(class BatchNorm2d& batch_norm);
   const Tensor& weight() const { return weight_; }
   const Tensor& bias() const { return bias_; }

@@ -64,38 +64,55 @@ void check_device_geometry(const char* op, Device device, const cpu::Conv2dGeome
 
 template <typename T>
 void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& weight,
-             const Tensor& bias, const Tensor& output) {
+             const Tensor& bias, const Tensor& output, const WeightCopies::Copy& weight_copy) {
   if (input.device().is_cpu()) {
     cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
-                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>());
+                        bias.defined() ? bias.data<T>() : nullptr, output.data<T>(),
+                        cpu::ConvActivation::none, static_cast<const T*>(nullptr),
+                        weight_copy.view<T>());
     return;
   }
   cuda::conv2d_forward(g, input.device_data<T>(), weight.device_data<T>(),
                        bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
 
-// The weight's transposed copy for a recorded layer's backward, where its options keep one.
-Tensor transposed_weight_for(const Conv2dOptions& options, const Tensor& weight,
-                             const cpu::Conv2dGeometry& g) {
-  return options.transposed_weight ? options.transposed_weight->of(weight, g) : Tensor();
+// The weight's copy for `pass`, where the layer's options keep them.
+WeightCopies::Copy weight_copy_for(const Conv2dOptions& options, const Tensor& weight,
+                                   const cpu::Conv2dGeometry& g, cpu::ConvPass pass) {
+  return options.weight_copies ? options.weight_copies->of(weight, g, pass) : WeightCopies::Copy{};
 }
 
 }  // namespace
 
-Tensor TransposedWeight::of(const Tensor& weight, const cpu::Conv2dGeometry& g) {
-  if (!weight.device().is_cpu() || !cpu::conv2d_backward_input_takes_transposed_weight(g))
-    return {};
+WeightCopies::Copy WeightCopies::of(const Tensor& weight, const cpu::Conv2dGeometry& g,
+                                    cpu::ConvPass pass) {
+  if (!weight.device().is_cpu()) return {};
+  cpu::Conv2dGeometry one = g;
+  one.batch = 1;
+  Copy wanted;
+  dispatch_dtype(weight.dtype(),
+                 [&]<typename T>() { wanted.layout = cpu::conv2d_weight_layout<T>(g, pass); });
+  if (wanted.layout == cpu::ConvWeightLayout::none) return {};
   std::lock_guard lock(mutex_);
+  Kept& kept = kept_[pass == cpu::ConvPass::forward ? 0 : 1];
   const uint64_t version = weight.version();  // read first: a write after it makes another
-  if (copy_.defined() && source_ == weight.raw_data() && source_version_ == version) return copy_;
+  const cpu::Conv2dGeometry& k = kept.geometry;
+  const bool same_layer =
+      k.in_channels == one.in_channels && k.in_h == one.in_h && k.in_w == one.in_w &&
+      k.out_channels == one.out_channels && k.kernel_h == one.kernel_h &&
+      k.kernel_w == one.kernel_w && k.stride_h == one.stride_h && k.stride_w == one.stride_w &&
+      k.pad_h == one.pad_h && k.pad_w == one.pad_w && k.dilation_h == one.dilation_h &&
+      k.dilation_w == one.dilation_w && k.groups == one.groups;
+  if (kept.copy.layout == wanted.layout && same_layer && kept.source == weight.raw_data() &&
+      kept.source_version == version)
+    return kept.copy;
   // A new tensor each time: nodes recorded earlier keep the copy they were given.
-  copy_ = Tensor::empty({g.patch_size(), g.out_channels}, weight.dtype());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
-    cpu::transpose_conv_weight(g, weight.data<T>(), copy_.data<T>());
+    wanted.tensor = Tensor::empty({cpu::conv2d_weight_copy_size<T>(g, pass)}, weight.dtype());
+    cpu::make_conv2d_weight_copy(g, pass, weight.data<T>(), wanted.tensor.data<T>());
   });
-  source_ = weight.raw_data();
-  source_version_ = version;
-  return copy_;
+  kept = {wanted, one, weight.raw_data(), version};
+  return wanted;
 }
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
@@ -105,13 +122,15 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
       Tensor::empty({g.batch, g.out_channels, g.out_h(), g.out_w()}, input.dtype(), input.device());
   dispatch_dtype(input.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
-    forward<T>(g, input, weight, bias, output);
+    forward<T>(g, input, weight, bias, output,
+               weight_copy_for(options, weight, g, cpu::ConvPass::forward));
   });
   if (!autograd::should_record({&input, &weight, &bias})) return output;
-  return autograd::attach(output, std::make_shared<autograd::Conv2dNode>(
-                                      autograd::edges_to({&input, &weight, &bias}), input.detach(),
-                                      weight.detach(), bias.defined() ? bias.detach() : Tensor(), g,
-                                      transposed_weight_for(options, weight, g)));
+  return autograd::attach(
+      output, std::make_shared<autograd::Conv2dNode>(
+                  autograd::edges_to({&input, &weight, &bias}), input.detach(), weight.detach(),
+                  bias.defined() ? bias.detach() : Tensor(), g,
+                  weight_copy_for(options, weight, g, cpu::ConvPass::backward_input)));
 }
 
 namespace {
@@ -136,14 +155,15 @@ Tensor fused_conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor
     cpu::conv2d_forward(g, input.data<T>(), weight.data<T>(),
                         bias.defined() ? bias.data<T>() : nullptr, output.data<T>(),
                         cpu::ConvActivation::relu,
-                        residual.defined() ? residual.data<T>() : nullptr);
+                        residual.defined() ? residual.data<T>() : nullptr,
+                        weight_copy_for(options, weight, g, cpu::ConvPass::forward).view<T>());
   });
   if (!autograd::should_record({&input, &weight, &bias, &residual})) return output;
   Tensor before_relu = autograd::attach(
-      output.detach(),
-      std::make_shared<autograd::Conv2dNode>(
-          autograd::edges_to({&input, &weight, &bias}), input.detach(), weight.detach(),
-          bias.defined() ? bias.detach() : Tensor(), g, transposed_weight_for(options, weight, g)));
+      output.detach(), std::make_shared<autograd::Conv2dNode>(
+                           autograd::edges_to({&input, &weight, &bias}), input.detach(),
+                           weight.detach(), bias.defined() ? bias.detach() : Tensor(), g,
+                           weight_copy_for(options, weight, g, cpu::ConvPass::backward_input)));
   if (residual.defined())
     before_relu = autograd::attach(
         output.detach(), std::make_shared<autograd::BinaryNode>(
@@ -172,7 +192,7 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
 
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                              const cpu::Conv2dGeometry& g, const Tensor& relu_output,
-                             const Tensor& addend, const Tensor& transposed_weight) {
+                             const Tensor& addend, const WeightCopies::Copy& weight_copy) {
   SALIENCY_CHECK(grad_output.shape() == Shape({g.batch, g.out_channels, g.out_h(), g.out_w()}) &&
                      weight.shape() ==
                          Shape({g.out_channels, g.in_channels / g.groups, g.kernel_h, g.kernel_w}),
@@ -187,22 +207,19 @@ Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                                weight.device().is_cpu()),
         "conv2d_input_gradient: ", name, " ", tensor->shape(),
         " does not match the layer's input (or is not on the CPU)");
-  SALIENCY_CHECK(!transposed_weight.defined() ||
-                     (transposed_weight.shape() == Shape({g.patch_size(), g.out_channels}) &&
-                      g.groups == 1 && transposed_weight.dtype() == weight.dtype() &&
-                      transposed_weight.device().is_cpu() && weight.device().is_cpu()),
-                 "conv2d_input_gradient: transposed weight ", transposed_weight.shape(),
-                 " does not match the layer's weight ", weight.shape(), " (or is not on the CPU)");
+  SALIENCY_CHECK(!weight_copy.tensor.defined() ||
+                     (weight_copy.tensor.dtype() == weight.dtype() &&
+                      weight_copy.tensor.device().is_cpu() && weight.device().is_cpu()),
+                 "conv2d_input_gradient: the weight's copy is not of its type (or not on the CPU)");
   Tensor grad_input =
       Tensor::empty({g.batch, g.in_channels, g.in_h, g.in_w}, weight.dtype(), weight.device());
   dispatch_dtype(weight.dtype(), [&]<typename T>() {
     autograd::FlopCounter::add(g.forward_flops());
     if (weight.device().is_cpu())
-      cpu::conv2d_backward_input(
-          g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>(),
-          relu_output.defined() ? relu_output.data<T>() : nullptr,
-          addend.defined() ? addend.data<T>() : nullptr,
-          transposed_weight.defined() ? transposed_weight.data<T>() : nullptr);
+      cpu::conv2d_backward_input(g, grad_output.data<T>(), weight.data<T>(), grad_input.data<T>(),
+                                 relu_output.defined() ? relu_output.data<T>() : nullptr,
+                                 addend.defined() ? addend.data<T>() : nullptr,
+                                 weight_copy.view<T>());
     else
       cuda::conv2d_backward_input(g, grad_output.device_data<T>(), weight.device_data<T>(),
                                   grad_input.device_data<T>());
@@ -226,8 +243,8 @@ TensorList Conv2dNode::backward_through_relu(const Tensor& grad_output, const In
   InputMask rest = needs;
   rest[0] = false;
   TensorList grads = default_backward(grad_output, rest);
-  grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, relu_output, addend,
-                                   transposed_weight_);
+  grads[0] =
+      conv2d_input_gradient(grad_output, weight_, geometry_, relu_output, addend, weight_copy_);
   return grads;
 }
 
@@ -235,7 +252,7 @@ TensorList Conv2dNode::default_backward(const Tensor& grad_output, const InputMa
   TensorList grads(3);
   dispatch_dtype(grad_output.dtype(), [&]<typename T>() {
     if (needs[0])
-      grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, {}, {}, transposed_weight_);
+      grads[0] = conv2d_input_gradient(grad_output, weight_, geometry_, {}, {}, weight_copy_);
     const Device device = grad_output.device();
     if (needs[1]) {
       check_same_dtype_device("conv2d weight gradient", grad_output, input_);

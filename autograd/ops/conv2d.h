@@ -15,26 +15,39 @@ struct Size2 {
   Size2(int64_t height, int64_t width) : h(height), w(width) {}
 };
 
-// A convolution's weight transposed to [in * kh * kw, out] (kernels::cpu::transpose_conv_weight),
-// made on first use and then kept: for a layer whose weights no longer change (nn::Conv2d once a
-// BatchNorm is folded into it). A recorded conv takes it along for its backward to the input,
-// which reads it where that backward is a product with the weight's transpose instead of packing
-// the transpose again on every call (kernels::cpu::conv2d_backward_input).
-class TransposedWeight {
+// A convolution's weight in the layouts the CPU kernels read in its place
+// (kernels::cpu::conv2d_weight_layout: the positions-as-rows kernel's packed panels, forward and
+// backward; the transpose a backward product reads), made on first use and then kept: for a layer
+// whose weights no longer change (nn::Conv2d once a BatchNorm is folded into it). A recorded conv
+// takes the backward's copy along. Packing such a copy on every call (at batch 1 the weights come
+// from memory) had made the backward of ResNet-50's 1x1 layers 20-70% slower than their forward.
+class WeightCopies {
  public:
-  // The copy of `weight` for layer `g`, made now if it was not, or was made from other values:
-  // another tensor (the weight moved to another device and back) or this one before a fill, set
-  // or copy_from (Tensor::version: the model randomization test redraws weights that way).
-  // Undefined where the layer's backward does not read one
-  // (kernels::cpu::conv2d_backward_input_takes_transposed_weight) or the weight is not on the
-  // CPU. Writes through data() are not seen: a layer keeping a copy must not be changed so.
-  Tensor of(const Tensor& weight, const kernels::cpu::Conv2dGeometry& g);
+  struct Copy {
+    Tensor tensor;  // undefined for layout none
+    kernels::cpu::ConvWeightLayout layout = kernels::cpu::ConvWeightLayout::none;
+    template <typename T>
+    kernels::cpu::ConvWeightCopy<T> view() const {
+      return {layout, tensor.defined() ? tensor.data<T>() : nullptr};
+    }
+  };
+  // `pass`'s copy of `weight` for layer `g`, made now if it was not, or was made from other
+  // values (another tensor, as after the weight moved to another device and back, or this one
+  // before a fill, set or copy_from: Tensor::version; the model randomization test redraws
+  // weights that way), for another input size or in another layout (the algorithm chosen since).
+  // Layout none where the pass reads the weight itself or the weight is not on the CPU. Writes
+  // through data() are not seen: a layer keeping copies must not be changed so.
+  Copy of(const Tensor& weight, const kernels::cpu::Conv2dGeometry& g, kernels::cpu::ConvPass pass);
 
  private:
+  struct Kept {
+    Copy copy;
+    kernels::cpu::Conv2dGeometry geometry;  // batch 1
+    const void* source = nullptr;
+    uint64_t source_version = 0;
+  };
   std::mutex mutex_;
-  Tensor copy_;
-  const void* source_ = nullptr;
-  uint64_t source_version_ = 0;
+  Kept kept_[2];  // per pass
 };
 
 struct Conv2dOptions {
@@ -42,9 +55,9 @@ struct Conv2dOptions {
   Size2 padding{0};
   Size2 dilation{1};
   int64_t groups = 1;
-  // Optional: where the weight's transposed copy is kept (see TransposedWeight). Only for
-  // weights changed, if at all, through Tensor's fill, set or copy_from.
-  std::shared_ptr<TransposedWeight> transposed_weight = nullptr;
+  // Optional: where the weight's copies are kept (see WeightCopies). Only for weights changed,
+  // if at all, through Tensor's fill, set or copy_from.
+  std::shared_ptr<WeightCopies> weight_copies = nullptr;
 };
 
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias = {},
@@ -69,27 +82,27 @@ Tensor conv2d_add_relu(const Tensor& input, const Tensor& weight, const Tensor& 
 // weights). Records no graph. For the engine's ReLU fusion (CPU only), an addend (the gradient
 // the layer's input already received from other consumers) is added and, with a relu_output
 // (the output of the ReLU the layer's input came from), the ReLU's backward applied as the
-// gradient is stored: 0 where relu_output <= 0. A transposed_weight (TransposedWeight::of this
-// weight) is read in place of the weight where the kernel takes one.
+// gradient is stored: 0 where relu_output <= 0. A weight copy (WeightCopies::of this weight, for
+// the backward) is read in place of the weight where the kernel wants its layout.
 Tensor conv2d_input_gradient(const Tensor& grad_output, const Tensor& weight,
                              const kernels::cpu::Conv2dGeometry& geometry,
                              const Tensor& relu_output = {}, const Tensor& addend = {},
-                             const Tensor& transposed_weight = {});
+                             const WeightCopies::Copy& weight_copy = {});
 
 namespace autograd {
 
 // Saves input, weight and bias (shared storage, not copies): the input gradient needs the
 // weight, the weight gradient needs the input, and LRP rules need all three. A layer with a
-// TransposedWeight also holds its copy (shared), for the input gradient.
+// WeightCopies also holds its backward's copy (shared), for the input gradient.
 class Conv2dNode final : public Node {
  public:
   Conv2dNode(std::vector<Edge> inputs, Tensor input, Tensor weight, Tensor bias,
-             kernels::cpu::Conv2dGeometry geometry, Tensor transposed_weight = {})
+             kernels::cpu::Conv2dGeometry geometry, WeightCopies::Copy weight_copy = {})
       : Node(OpKind::Conv2d, std::move(inputs)),
         input_(std::move(input)),
         weight_(std::move(weight)),
         bias_(std::move(bias)),
-        transposed_weight_(std::move(transposed_weight)),
+        weight_copy_(std::move(weight_copy)),
         geometry_(geometry) {}
   TensorList default_backward(const Tensor& grad_output, const InputMask& needs) const override;
   // default_backward followed by the backward of the ReLU whose output is this layer's input
@@ -106,8 +119,12 @@ class Conv2dNode final : public Node {
   Conv2dOptions options() const;  // stride, padding, dilation, groups as given to conv2d
 
  private:
-  void clear_saved() override { input_ = weight_ = bias_ = transposed_weight_ = Tensor(); }
-  Tensor input_, weight_, bias_, transposed_weight_;
+  void clear_saved() override {
+    input_ = weight_ = bias_ = Tensor();
+    weight_copy_ = {};
+  }
+  Tensor input_, weight_, bias_;
+  WeightCopies::Copy weight_copy_;
   kernels::cpu::Conv2dGeometry geometry_;
 };
 

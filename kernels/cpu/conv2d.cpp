@@ -709,7 +709,8 @@ void im2col_conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output,
 // groups) im2col paths: they are applied as the product is stored.
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
-                    T* output, ConvActivation activation, const T* residual) {
+                    T* output, ConvActivation activation, const T* residual,
+                    ConvWeightCopy<T> weight_copy) {
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_forward(
@@ -717,15 +718,17 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
           {.bias = bias, .relu = activation == ConvActivation::relu, .addend = residual});
       return;
     }
-    if (implicit_conv2d_applies(g)) {
-      // The kernel stores bias and ReLU itself; a residual comes between them, so then the
+    const bool packed = weight_copy.layout == ConvWeightLayout::position_rows &&
+                        conv2d_weight_layout<T>(g, ConvPass::forward) == weight_copy.layout;
+    if (packed || implicit_conv2d_applies(g)) {
+      // The kernels store bias and ReLU themselves; a residual comes between them, so then the
       // residual and the ReLU follow in a pass of their own.
-      if (residual == nullptr) {
-        implicit_conv2d_forward(g, input, weight, bias, output, activation == ConvActivation::relu);
-      } else {
-        implicit_conv2d_forward(g, input, weight, bias, output, false);
-        finish_output<T>(g, nullptr, residual, activation, output);
-      }
+      const bool relu = residual == nullptr && activation == ConvActivation::relu;
+      if (packed)
+        position_rows_conv2d_forward(g, input, weight_copy.data, bias, output, relu);
+      else
+        implicit_conv2d_forward(g, input, weight, bias, output, relu);
+      if (residual != nullptr) finish_output<T>(g, nullptr, residual, activation, output);
       return;
     }
   }
@@ -735,11 +738,17 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input, const T* relu_output, const T* addend,
-                           const T* transposed_weight) {
+                           ConvWeightCopy<T> weight_copy) {
+  const ConvWeightLayout wanted = conv2d_weight_layout<T>(g, ConvPass::backward_input);
+  const T* copy = weight_copy.layout == wanted ? weight_copy.data : nullptr;
   if constexpr (std::is_same_v<T, float>) {
     if (winograd_conv2d_applies(g)) {
       winograd_conv2d_backward_input(g, grad_output, weight, grad_input,
                                      {.relu_mask = relu_output, .addend = addend});
+      return;
+    }
+    if (copy != nullptr && wanted == ConvWeightLayout::position_rows) {
+      position_rows_conv2d_backward_input(g, grad_output, copy, grad_input, relu_output, addend);
       return;
     }
     if (implicit_conv2d_applies(g)) {
@@ -748,11 +757,40 @@ void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const 
     }
   }
   im2col_backward_input<T>(g, grad_output, weight, {relu_output, addend}, grad_input,
-                           g.groups == 1 ? transposed_weight : nullptr);
+                           wanted == ConvWeightLayout::transposed ? copy : nullptr);
 }
 
-bool conv2d_backward_input_takes_transposed_weight(const Conv2dGeometry& g) {
-  return g.groups == 1 && !winograd_conv2d_applies(g) && !implicit_conv2d_applies(g);
+template <typename T>
+ConvWeightLayout conv2d_weight_layout(const Conv2dGeometry& g, ConvPass pass) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (winograd_conv2d_applies(g)) return ConvWeightLayout::none;
+    if (position_rows_conv2d_applies(g, pass)) return ConvWeightLayout::position_rows;
+    if (implicit_conv2d_applies(g)) return ConvWeightLayout::none;
+  }
+  return pass == ConvPass::backward_input && g.groups == 1 ? ConvWeightLayout::transposed
+                                                           : ConvWeightLayout::none;
+}
+
+template <typename T>
+int64_t conv2d_weight_copy_size(const Conv2dGeometry& g, ConvPass pass) {
+  switch (conv2d_weight_layout<T>(g, pass)) {
+    case ConvWeightLayout::position_rows:
+      return position_rows_weight_size(g, pass);
+    case ConvWeightLayout::transposed:
+      return g.patch_size() * g.out_channels;
+    case ConvWeightLayout::none:
+      break;
+  }
+  return 0;
+}
+
+template <typename T>
+void make_conv2d_weight_copy(const Conv2dGeometry& g, ConvPass pass, const T* weight, T* copy) {
+  const ConvWeightLayout layout = conv2d_weight_layout<T>(g, pass);
+  if constexpr (std::is_same_v<T, float>)
+    if (layout == ConvWeightLayout::position_rows)
+      return pack_position_rows_weight(g, pass, weight, copy);
+  if (layout == ConvWeightLayout::transposed) transpose_conv_weight(g, weight, copy);
 }
 
 namespace {
@@ -849,9 +887,12 @@ void conv2d_backward_bias(const Conv2dGeometry& g, const T* grad_output, T* grad
   template void im2col_conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, T*);          \
   template void im2col_conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*);   \
   template void conv2d_forward<T>(const Conv2dGeometry&, const T*, const T*, const T*, T*,        \
-                                  ConvActivation, const T*);                                      \
+                                  ConvActivation, const T*, ConvWeightCopy<T>);                   \
   template void conv2d_backward_input<T>(const Conv2dGeometry&, const T*, const T*, T*, const T*, \
-                                         const T*, const T*);                                     \
+                                         const T*, ConvWeightCopy<T>);                            \
+  template ConvWeightLayout conv2d_weight_layout<T>(const Conv2dGeometry&, ConvPass);             \
+  template int64_t conv2d_weight_copy_size<T>(const Conv2dGeometry&, ConvPass);                   \
+  template void make_conv2d_weight_copy<T>(const Conv2dGeometry&, ConvPass, const T*, T*);        \
   template void transpose_conv_weight<T>(const Conv2dGeometry&, const T*, T*);                    \
   template void conv2d_backward_weight<T>(const Conv2dGeometry&, const T*, const T*, T*);         \
   template void conv2d_backward_bias<T>(const Conv2dGeometry&, const T*, T*);

@@ -57,6 +57,18 @@ void set_exact_convolutions_required(bool required);
 // The values are those of conv2d_forward followed by relu_forward, bit for bit.
 enum class ConvActivation { none, relu };
 
+// The passes a layer's weight copy is made for, and the copies' layouts: none (the pass reads the
+// weight as it is), transposed (transpose_conv_weight: a product with the weight's transpose) or
+// position_rows (pack_position_rows_weight, conv2d_implicit.h).
+enum class ConvPass { forward, backward_input };
+enum class ConvWeightLayout { none, transposed, position_rows };
+// A copy of the weight and its layout; a pass reads it only where it wants that layout now.
+template <typename T>
+struct ConvWeightCopy {
+  ConvWeightLayout layout = ConvWeightLayout::none;
+  const T* data = nullptr;
+};
+
 // output[N, out_channels, out_h, out_w]; bias may be null. A residual (shaped as the output: a
 // residual block's shortcut) is added after the bias, before the activation: bit for bit the
 // forward, an add and relu_forward, with no pass of their own except on grouped layers (and the
@@ -64,7 +76,7 @@ enum class ConvActivation { none, relu };
 template <typename T>
 void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, const T* bias,
                     T* output, ConvActivation activation = ConvActivation::none,
-                    const T* residual = nullptr);
+                    const T* residual = nullptr, ConvWeightCopy<T> weight_copy = {});
 
 // grad_input[N, in_channels, in_h, in_w] = d output / d input applied to grad_output. Two
 // optional steps run as every path but grouped pointwise layers stores it (those take passes of
@@ -73,22 +85,32 @@ void conv2d_forward(const Conv2dGeometry& g, const T* input, const T* weight, co
 // relu_output (the output of the ReLU the layer's input came from), the ReLU's backward: 0
 // wherever relu_output is not > 0. Bit for bit the plain result, an add and relu_backward.
 //
-// Where the backward is a product with the weight's transpose (below), a transposed copy of the
-// weight (transpose_conv_weight) may be given: it is then read in place, as the forward reads the
-// weight, instead of packed from the weight on every call. At batch 1, where the weights come from
-// memory, that packing made the backward of ResNet-50's 1x1 layers 20-70% slower than the
-// forward of the same product. The sums are the same except in a product's tail columns (1-4
-// past its 48-column panels: a 7 x 7 map's 49th), which are summed along k in an order that
-// depends on the operand's orientation (gemm_packed.h): there the two may differ in the last bits.
+// Where the backward is a product with the weight's transpose (conv2d_weight_layout: transposed),
+// a transposed copy of the weight (transpose_conv_weight) may be given: it is then read in place,
+// as the forward reads the weight, instead of packed from the weight on every call. At batch 1,
+// where the weights come from memory, that packing made the backward of ResNet-50's 1x1 layers
+// 20-70% slower than the forward of the same product. The sums are the same except in a product's
+// tail columns (1-4 past its 48-column panels: a 7 x 7 map's 49th), which are summed along k in an
+// order that depends on the operand's orientation (gemm_packed.h): there the two may differ in the
+// last bits.
 template <typename T>
 void conv2d_backward_input(const Conv2dGeometry& g, const T* grad_output, const T* weight,
                            T* grad_input, const T* relu_output = nullptr, const T* addend = nullptr,
-                           const T* transposed_weight = nullptr);
+                           ConvWeightCopy<T> weight_copy = {});
 
-// Whether conv2d_backward_input runs this layer as a product with the weight's transpose (1x1
-// layers and those on im2col, without groups), and so reads a transposed copy when given one.
-// It follows the algorithm chosen now (set_conv_algorithm, exact_convolutions_required).
-bool conv2d_backward_input_takes_transposed_weight(const Conv2dGeometry& g);
+// The layout of the weight copy that `pass` of layer g reads when given one: position_rows for
+// float layers the positions-as-rows kernel takes (conv2d_implicit.h: given the copy, it runs in
+// place of the flat tiles or im2col), transposed for a backward that is a product with the
+// weight's transpose (1x1 layers and those on im2col, without groups), none otherwise (Winograd,
+// the flat tiles without a copy). It follows the algorithm chosen now (set_conv_algorithm,
+// exact_convolutions_required): a copy made for another layout is not read.
+template <typename T>
+ConvWeightLayout conv2d_weight_layout(const Conv2dGeometry& g, ConvPass pass);
+// Floats of that copy (0 for none) and the copy itself.
+template <typename T>
+int64_t conv2d_weight_copy_size(const Conv2dGeometry& g, ConvPass pass);
+template <typename T>
+void make_conv2d_weight_copy(const Conv2dGeometry& g, ConvPass pass, const T* weight, T* copy);
 
 // transposed[in_channels * kernel_h * kernel_w, out_channels] = the weight [out_channels,
 // in_channels * kernel_h * kernel_w] transposed (groups 1): the copy conv2d_backward_input reads.

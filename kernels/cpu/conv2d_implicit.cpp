@@ -55,6 +55,10 @@ struct View {
   const float* data;
   int64_t row, outer;
   const int64_t* tap;
+  // Optional, for B: memory the tile fetches into L2 as it goes, fetch_step bytes per outer (the
+  // positions-as-rows kernel's weights for the slice after this one).
+  const char* fetch = nullptr;
+  int64_t fetch_step = 0;
 };
 
 // One Rows x (Vectors * 16) tile of C at `c` over a k slice of `outers` x `taps`: written when
@@ -78,6 +82,7 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
   for (int64_t o = 0; o < outers; ++o) {
     const float* a_outer = a.data + o * a.outer;
     const float* b_outer = b.data + o * b.outer;
+    if (b.fetch != nullptr) prefetch_run_to_l2(b.fetch + o * b.fetch_step, b.fetch_step);
 #pragma GCC unroll 9
     for (int64_t t = 0; t < taps; ++t) {
       const float* a_tap = a_outer + a.tap[t];
@@ -475,6 +480,198 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
   });
 }
 
+// ---- Positions as rows --------------------------------------------------------------------------
+//
+// The same correlations with the GEMM turned around: C'[position][target channel] = B'^T A'^T.
+// A tile is kPositionRows consecutive positions of one output row (rows of the tile, each value
+// of the planes broadcast) by kPanel target channels (vectors of the weights, packed per layer:
+// pack_position_rows_weight). The flat layout's thrown-away columns and lanes are gone: a row of
+// 14 or 7 positions is two tiles or one, and ResNet's channel counts are multiples of 64. A
+// strided layer's taps are contiguous runs of its phase planes here too, so it needs no im2col.
+// One core, ResNet-50's 3x3 layers at batch 1, operands from L2 (a prototype of this loop):
+// 88-95% of the FMA peak against the flat tiles' 71-81% (stride 1) and 64-69% (stride 2). See
+// conv2d_implicit.h for where it runs.
+constexpr int kPositionRows = 7;
+constexpr int kChannelVectors = 4;
+constexpr int64_t kPanel = 16 * kChannelVectors;
+// k steps per slice: a slice of a panel's weights is 288 KB, read from L2 by every tile of the
+// task's band. Slices of 28 channels (the flat tiles' 252 steps) measured 10% slower: the band's
+// partial sums are loaded and stored once per slice.
+constexpr int64_t kPositionRowsDepth = 1152;
+constexpr int64_t kBandPositions = 112;  // a task's output positions, whole rows, at least one
+
+int64_t panels_of(int64_t channels) {
+  return (channels + kPanel - 1) / kPanel;
+}
+
+int64_t packed_plan_size(const Correlation& plan) {
+  return panels_of(plan.target_channels) * kPanel * plan.planes.channels *
+         static_cast<int64_t>(plan.a_tap.size());
+}
+
+// packed[panel][outer o][tap t][lane] = A(panel * kPanel + lane, o, t), zero past the last target
+// channel: a k step's kPanel weights are one run of 256 bytes.
+void pack_plan(const Correlation& plan, const float* weight, float* packed) {
+  const int64_t taps = static_cast<int64_t>(plan.a_tap.size()), outers = plan.planes.channels;
+  parallel_for(0, panels_of(plan.target_channels) * outers, grain_for(taps * kPanel),
+               [&](int64_t lo, int64_t hi) {
+                 for (int64_t at = lo; at < hi; ++at) {
+                   const int64_t panel = at / outers, o = at % outers;
+                   float* to = packed + at * taps * kPanel;
+                   for (int64_t t = 0; t < taps; ++t)
+                     for (int64_t lane = 0; lane < kPanel; ++lane) {
+                       const int64_t i = panel * kPanel + lane;
+                       to[t * kPanel + lane] =
+                           i < plan.target_channels
+                               ? weight[i * plan.a_row + o * plan.a_outer + plan.a_tap[t]]
+                               : 0.0f;
+                     }
+                 }
+               });
+}
+
+TileFunction position_tile_for(int64_t taps, int64_t rows, int64_t vectors) {
+  const auto& tiles = taps == 9 ? kTiles<9, kPositionRows, kChannelVectors>
+                                : kTiles<0, kPositionRows, kChannelVectors>;
+  return tiles[rows - 1][vectors - 1];
+}
+
+// Memory to fetch into L2 while a task runs its last slice: the first slice of the task its
+// thread likely takes next.
+struct Run {
+  const char* data = nullptr;
+  int64_t bytes = 0;
+};
+
+// Output rows [r_begin, r_end) of one panel: every k slice into `block` (position (r, q) at
+// ((r - r_begin) * width + q) * kPanel), slice after slice over all the band's tiles.
+//
+// Each slice's weights are read by the band's first tile, then from L2 by the rest. At batch 1
+// they come from memory, and the first tile would wait for all of them at once (layer4's 3x3 with
+// weights from memory: 0.72-0.78 ms against 0.54 cached); so every tile fetches its share of the
+// next slice (the next task's first, during the last) a few lines per outer step.
+void run_position_rows(const Correlation& plan, const float* planes, const float* panel_weights,
+                       int64_t lanes, int64_t r_begin, int64_t r_end, Run after, float* block) {
+  const PhasePlanes& p = plan.planes;
+  const int64_t taps = static_cast<int64_t>(plan.b_tap.size()), width = plan.at.columns;
+  const int64_t slice = std::max<int64_t>(1, kPositionRowsDepth / taps);
+  const int64_t vectors = (lanes + 15) / 16, tail = lanes - 16 * (vectors - 1);
+  const auto last = static_cast<__mmask16>((1u << tail) - 1);
+  std::array<int64_t, 64> packed_tap{};
+  SALIENCY_ASSERT(taps <= 64, "implicit conv2d: more than 64 taps per plan");
+  for (int64_t t = 0; t < taps; ++t) packed_tap[t] = t * kPanel;
+  const int64_t tiles = (r_end - r_begin) * ((width + kPositionRows - 1) / kPositionRows);
+  for (int64_t o0 = 0; o0 < p.channels; o0 += slice) {
+    const int64_t outers = std::min(p.channels, o0 + slice) - o0;
+    View b{panel_weights + o0 * taps * kPanel, 0, taps * kPanel, packed_tap.data()};
+    Run next = after;
+    if (o0 + outers < p.channels)
+      next = {reinterpret_cast<const char*>(b.data + outers * taps * kPanel),
+              int64_t(sizeof(float)) * std::min(slice, p.channels - o0 - outers) * taps * kPanel};
+    // A tile's share, in whole lines, spread over its outer steps.
+    const int64_t share = (next.bytes / 64 + tiles - 1) / tiles * 64;
+    b.fetch_step = (share / 64 + outers - 1) / outers * 64;
+    int64_t tile_index = 0;
+    for (int64_t r = r_begin; r < r_end; ++r)
+      for (int64_t q = 0; q < width; q += kPositionRows, ++tile_index) {
+        const int64_t rows = std::min<int64_t>(kPositionRows, width - q);
+        b.fetch = next.data != nullptr && tile_index * share < next.bytes
+                      ? next.data + tile_index * share
+                      : nullptr;
+        const View a{planes + plan.first + r * p.columns + q + o0 * p.channel(), 1, p.channel(),
+                     plan.b_tap.data()};
+        position_tile_for(taps, rows, vectors)(outers, taps, a, b,
+                                               block + ((r - r_begin) * width + q) * kPanel, kPanel,
+                                               last, o0 > 0, nullptr, false);
+      }
+  }
+}
+
+// The band's block turned channel-major, as the flat tiles leave theirs (channel i's position
+// (r, q) at i * ldc + (r - r_begin) * columns + q), with the bias and ReLU applied on the way.
+void transpose_position_rows(const float* block, int64_t width, int64_t rows, int64_t lanes,
+                             const float* bias, bool relu, int64_t columns, float* out,
+                             int64_t ldc) {
+  const __m512i lane_stride =
+      _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
+                         _mm512_set1_epi32(static_cast<int>(kPanel)));
+  for (int64_t i = 0; i < lanes; ++i) {
+    const __m512 shift = _mm512_set1_ps(bias == nullptr ? 0.0f : bias[i]);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < width; q += 16) {
+        const auto mask =
+            static_cast<__mmask16>(width - q >= 16 ? 0xFFFF : (1u << (width - q)) - 1);
+        __m512 value = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_stride,
+                                                block + (r * width + q) * kPanel + i, 4);
+        if (bias != nullptr) value = _mm512_add_ps(value, shift);
+        if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+        _mm512_mask_storeu_ps(out + i * ldc + r * columns + q, mask, value);
+      }
+  }
+}
+
+// One image of one plan: tasks are (panel, band of output rows), each computed into scratch of
+// its own and copied out through scatter_block while it is in cache.
+void execute_position_rows_image(const Correlation& plan, const float* planes, const float* packed,
+                                 const float* bias, bool relu, const ScatterTo& to) {
+  const int64_t width = plan.at.columns, height = plan.at.rows, columns = plan.planes.columns;
+  const int64_t band = std::clamp<int64_t>((kBandPositions + width - 1) / width, 1, height);
+  const int64_t bands = (height + band - 1) / band, panels = panels_of(plan.target_channels);
+  const int64_t taps = static_cast<int64_t>(plan.b_tap.size());
+  const int64_t panel_size = plan.planes.channels * taps * kPanel;
+  const int64_t first_slice =
+      std::min(plan.planes.channels, std::max<int64_t>(1, kPositionRowsDepth / taps)) * taps *
+      kPanel * int64_t(sizeof(float));
+  // Tasks run in order on one thread inside a region (a batch's whole images), else in turn.
+  const int64_t next_task = detail::inside_parallel_region() ? 1 : num_threads();
+  parallel_tasks(panels * bands, [&](int64_t task) {
+    const int64_t panel = task / bands, r0 = task % bands * band, r1 = std::min(height, r0 + band);
+    const int64_t i0 = panel * kPanel, lanes = std::min(kPanel, plan.target_channels - i0);
+    Run after;
+    if (task + next_task < panels * bands)
+      after = {reinterpret_cast<const char*>(packed + (task + next_task) / bands * panel_size),
+               first_slice};
+    Scratch<float> block((r1 - r0) * width * kPanel);
+    run_position_rows(plan, planes, packed + panel * panel_size, lanes, r0, r1, after,
+                      block.data());
+    const int64_t j_begin = r0 * columns, j_end = (r1 - 1) * columns + width;
+    Scratch<float> channels(lanes * (j_end - j_begin));
+    transpose_position_rows(block.data(), width, r1 - r0, lanes,
+                            bias == nullptr ? nullptr : bias + i0, relu, columns, channels.data(),
+                            j_end - j_begin);
+    scatter_block(channels.data(), j_end - j_begin, columns, to, i0, i0 + lanes, j_begin, j_end);
+  });
+}
+
+// execute's counterpart: the plans' packed weights one after another in `packed`.
+void execute_position_rows(int64_t batch, std::span<const Correlation> plans, const float* packed,
+                           const float* bias, bool relu, const float* relu_mask,
+                           const float* addend, const float* source, float* target) {
+  const PhasePlanes& planes = plans.front().planes;
+  const Correlation& any = plans.front();
+  const int64_t source_size = planes.channels * planes.height * planes.width;
+  const int64_t target_size = any.target_channels * any.at.height * any.at.width;
+  const bool stream = batch * target_size * int64_t(sizeof(float)) >= kStreamBytes;
+  parallel_items(batch, [&](int64_t image) {
+    const ScatterTo to{any.at, relu_mask == nullptr ? nullptr : relu_mask + image * target_size,
+                       addend == nullptr ? nullptr : addend + image * target_size,
+                       target + image * target_size, stream};
+    Scratch<float> split(planes.channels * planes.channel());
+    split_phases(planes, source + image * source_size, split.data());
+    const float* weights = packed;
+    for (const Correlation& plan : plans) {
+      const ScatterTo placed{plan.at, to.relu_mask, to.addend, to.image, stream};
+      if (plan.b_tap.empty()) {
+        scatter_block(nullptr, 0, plan.at.columns, placed, 0, plan.target_channels, 0,
+                      plan.at.rows * plan.at.columns);
+        continue;
+      }
+      execute_position_rows_image(plan, split.data(), weights, bias, relu, placed);
+      weights += packed_plan_size(plan);
+    }
+  });
+}
+
 }  // namespace
 
 bool implicit_conv2d_supports(const Conv2dGeometry& g) {
@@ -509,6 +706,61 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
   execute(g.batch, plans, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
 }
 
+bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
+  // A panel is 64 target channels: fewer (an image stem's backward: 3) would leave it mostly
+  // empty. Rows of the pass's targets (a stride phase's, backward) wider than 16 positions fill
+  // the flat tiles' vectors well: see the header.
+  constexpr int64_t kMinTargetChannels = 32;
+  constexpr int64_t kMaxRowWidth = 16;
+  const bool forward = pass == ConvPass::forward;
+  const int64_t targets = forward ? g.out_channels : g.in_channels;
+  const int64_t width = forward ? g.out_w() : (g.in_w + g.stride_w - 1) / g.stride_w;
+  return implicit_conv2d_supports(g) && targets >= kMinTargetChannels && width <= kMaxRowWidth &&
+         requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
+}
+
+namespace {
+std::vector<Correlation> plans_for(const Conv2dGeometry& g, ConvPass pass) {
+  if (pass == ConvPass::forward) return {forward_correlation(g)};
+  return backward_input_correlations(g);
+}
+}  // namespace
+
+int64_t position_rows_weight_size(const Conv2dGeometry& g, ConvPass pass) {
+  int64_t size = 0;
+  for (const Correlation& plan : plans_for(g, pass))
+    if (!plan.b_tap.empty()) size += packed_plan_size(plan);
+  return size;
+}
+
+void pack_position_rows_weight(const Conv2dGeometry& g, ConvPass pass, const float* weight,
+                               float* packed) {
+  SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
+  for (const Correlation& plan : plans_for(g, pass)) {
+    if (plan.b_tap.empty()) continue;
+    pack_plan(plan, weight, packed);
+    packed += packed_plan_size(plan);
+  }
+}
+
+void position_rows_conv2d_forward(const Conv2dGeometry& g, const float* input,
+                                  const float* packed_weight, const float* bias, float* output,
+                                  bool relu) {
+  SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
+  const Correlation plan = forward_correlation(g);
+  execute_position_rows(g.batch, {&plan, 1}, packed_weight, bias, relu, nullptr, nullptr, input,
+                        output);
+}
+
+void position_rows_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
+                                         const float* packed_weight, float* grad_input,
+                                         const float* relu_mask, const float* addend) {
+  SALIENCY_ASSERT(implicit_conv2d_supports(g), "implicit conv2d: unsupported geometry");
+  const std::vector<Correlation> plans = backward_input_correlations(g);
+  SALIENCY_ASSERT(!plans.empty(), "implicit conv2d: no input phase");
+  execute_position_rows(g.batch, plans, packed_weight, nullptr, false, relu_mask, addend,
+                        grad_output, grad_input);
+}
 }  // namespace saliency::kernels::cpu
 
 #else  // no AVX-512: the im2col path serves every convolution
@@ -533,6 +785,27 @@ void implicit_conv2d_backward_input(const Conv2dGeometry&, const float*, const f
   SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
 }
 
+bool position_rows_conv2d_applies(const Conv2dGeometry&, ConvPass) {
+  return false;
+}
+
+int64_t position_rows_weight_size(const Conv2dGeometry&, ConvPass) {
+  return 0;
+}
+
+void pack_position_rows_weight(const Conv2dGeometry&, ConvPass, const float*, float*) {
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+}
+
+void position_rows_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
+                                  float*, bool) {
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+}
+
+void position_rows_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
+                                         const float*, const float*) {
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+}
 }  // namespace saliency::kernels::cpu
 
 #endif

@@ -73,4 +73,33 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
                                     const float* relu_mask = nullptr,
                                     const float* addend = nullptr);
 
+// Positions as rows: the same correlations with output positions as the tiles' rows (seven of
+// one output row, each input value broadcast) and 64 target channels along their vectors (the
+// weights, packed once per layer). No thrown-away columns or lanes on 14 x 14 and 7 x 7 maps, and
+// a strided layer's phases read in place (no im2col). Where the weight's packed copy is given
+// (conv2d_forward's and conv2d_backward_input's weight copy, ConvWeightLayout::position_rows),
+// conv2d.cpp runs this for the layers the flat tiles support whose pass has at least 32 target
+// channels (output channels forward, input channels backward) in rows of at most 16 positions
+// (a stride phase's rows, backward). bench_conv2d, ResNet-50's 3x3 layers, min of 3 interleaved
+// rounds, ms, flat tiles or im2col -> positions as rows, at batch 1 with weights from memory /
+// batch 8 with cached ones: layer3's 3x3 (14 x 14) forward 0.527 -> 0.514 / 4.11 -> 3.80,
+// backward 0.539 -> 0.500 / 4.10 -> 3.80; layer4's (7 x 7) 0.565 -> 0.519 / 4.57 -> 3.78 and
+// 0.570 -> 0.521 / 4.11 -> 3.74; layer3's 3x3/2 -1 to -3%; layer4's 3x3/2 forward at batch 8
+// 4.65 -> 4.35, the rest within 1%. Wider rows lose: layer1's 3x3 (56 x 56) 2-9% slower,
+// layer2's (28 x 28) 2-4% slower or even, layer2's 3x3/2 even (its backward's phases are 28 wide).
+bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
+// Floats of the packed copy and the copy itself: per correlation (conv2d_plan.h) and per panel of
+// 64 target channels, [source channel][tap][64 targets], zero past the last target.
+int64_t position_rows_weight_size(const Conv2dGeometry& g, ConvPass pass);
+void pack_position_rows_weight(const Conv2dGeometry& g, ConvPass pass, const float* weight,
+                               float* packed);
+// As implicit_conv2d_forward / implicit_conv2d_backward_input, reading the packed weight.
+void position_rows_conv2d_forward(const Conv2dGeometry& g, const float* input,
+                                  const float* packed_weight, const float* bias, float* output,
+                                  bool relu = false);
+void position_rows_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_output,
+                                         const float* packed_weight, float* grad_input,
+                                         const float* relu_mask = nullptr,
+                                         const float* addend = nullptr);
+
 }  // namespace saliency::kernels::cpu

@@ -34,4 +34,19 @@ inline void prefetch_run(const void* begin, int64_t bytes, bool for_write = fals
   }
 }
 
+// The lines of [begin, begin + bytes) into L2 only (prefetcht1): data needed after the work at
+// hand, which would crowd that work's operands out of L1.
+inline void prefetch_run_to_l2(const void* begin, int64_t bytes) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(begin) / 64 * 64;
+  const uintptr_t end = reinterpret_cast<uintptr_t>(begin) + static_cast<uintptr_t>(bytes);
+  for (uintptr_t line = first; line < end; line += 64) {
+    const char* address = reinterpret_cast<const char*>(line);
+#if defined(__x86_64__)
+    asm volatile("prefetcht1 %0" : : "m"(*address));
+#else
+    __builtin_prefetch(address, 0, 2);
+#endif
+  }
+}
+
 }  // namespace saliency::kernels::cpu

@@ -324,7 +324,9 @@ TEST(Conv2dBackward, TransposedWeightCopyGivesTheWeightsGradient) {
                                          .stride_w = c.stride,
                                          .pad_h = c.pad,
                                          .pad_w = c.pad};
-    ASSERT_TRUE(kernels::cpu::conv2d_backward_input_takes_transposed_weight(g)) << c.name;
+    ASSERT_EQ(kernels::cpu::conv2d_weight_layout<float>(g, kernels::cpu::ConvPass::backward_input),
+              kernels::cpu::ConvWeightLayout::transposed)
+        << c.name;
     const int64_t in_count = g.batch * g.in_channels * g.in_h * g.in_w;
     const auto grad_output =
         testing::random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 71);
@@ -340,9 +342,9 @@ TEST(Conv2dBackward, TransposedWeightCopyGivesTheWeightsGradient) {
     std::vector<float> packed(in_count, nan), copied(in_count, nan);
     kernels::cpu::conv2d_backward_input<float>(g, grad_output.data(), weight.data(), packed.data(),
                                                relu_output.data(), addend.data());
-    kernels::cpu::conv2d_backward_input<float>(g, grad_output.data(), weight.data(), copied.data(),
-                                               relu_output.data(), addend.data(),
-                                               transposed.data());
+    kernels::cpu::conv2d_backward_input<float>(
+        g, grad_output.data(), weight.data(), copied.data(), relu_output.data(), addend.data(),
+        {kernels::cpu::ConvWeightLayout::transposed, transposed.data()});
     int64_t differing = 0;
     for (int64_t i = 0; i < in_count; ++i) {
       ASSERT_FALSE(std::isnan(copied[i])) << c.name << " element " << i;
@@ -388,14 +390,17 @@ TEST(Conv2dBackward, TransposedWeightOfAnyShapeHasEveryElementInPlace) {
   }
 }
 
-// A layer whose options keep a TransposedWeight: recorded convs take the copy along (made once,
-// shared), the input gradient is the plain layer's, and layers whose backward is not a product
-// with the transpose (the implicit path), grouped ones and other weights get none or their own.
-TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsTransposedCopy) {
+// A layer whose options keep WeightCopies: recorded convs take the backward's copy along (made
+// once, shared), the input gradient is the plain layer's, and each pass's copy has the layout the
+// kernels want: a transpose for a 1x1 layer's backward, packed panels for a 3x3 layer with at
+// least 32 target channels (the positions-as-rows kernel, AVX-512 builds), none for a grouped
+// layer's forward and backward.
+TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsCopies) {
+  using kernels::cpu::ConvPass, kernels::cpu::ConvWeightLayout;
   Generator gen(12);
   const Tensor x = randn({2, 32, 8, 6}, gen), w = randn({48, 32, 1, 1}, gen), b = randn({48}, gen);
   const Conv2dOptions plain{};
-  const Conv2dOptions kept{.transposed_weight = std::make_shared<TransposedWeight>()};
+  const Conv2dOptions kept{.weight_copies = std::make_shared<WeightCopies>()};
   Tensor leaf = x.clone().set_requires_grad(true), reference = x.clone().set_requires_grad(true);
   autograd::backward(sum(conv2d_relu(leaf, w, b, kept)));
   autograd::backward(sum(conv2d_relu(reference, w, b, plain)));
@@ -404,62 +409,82 @@ TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsTransposedCopy) {
 
   const kernels::cpu::Conv2dGeometry g{
       .batch = 2, .in_channels = 32, .in_h = 8, .in_w = 6, .out_channels = 48};
-  const Tensor copy = kept.transposed_weight->of(w, g);
-  ASSERT_TRUE(copy.defined());
-  EXPECT_EQ(copy.shape(), Shape({32, 48}));
-  EXPECT_TRUE(kept.transposed_weight->of(w, g).shares_storage_with(copy));  // made once
-  EXPECT_EQ(copy.to_vector(), permute(reshape(w, {48, 32}), {1, 0}).to_vector());
+  const WeightCopies::Copy copy = kept.weight_copies->of(w, g, ConvPass::backward_input);
+  ASSERT_EQ(copy.layout, ConvWeightLayout::transposed);
+  EXPECT_EQ(kept.weight_copies->of(w, g, ConvPass::forward).layout, ConvWeightLayout::none);
+  EXPECT_TRUE(kept.weight_copies->of(w, g, ConvPass::backward_input)
+                  .tensor.shares_storage_with(copy.tensor));  // made once
+  EXPECT_EQ(copy.tensor.to_vector(), permute(reshape(w, {48, 32}), {1, 0}).to_vector());
   const Tensor other = randn({48, 32, 1, 1}, gen);  // another weight: a copy of its own
-  EXPECT_EQ(kept.transposed_weight->of(other, g).to_vector(),
+  EXPECT_EQ(kept.weight_copies->of(other, g, ConvPass::backward_input).tensor.to_vector(),
             permute(reshape(other, {48, 32}), {1, 0}).to_vector());
-  kernels::cpu::Conv2dGeometry three = g;  // 3x3, stride 1, padded, 48 positions
+  kernels::cpu::Conv2dGeometry three = g;  // 3x3, stride 1, padded, 96 positions
   three.kernel_h = three.kernel_w = 3;
   three.pad_h = three.pad_w = 1;
   three.in_h = 12;
   three.in_w = 8;
-  EXPECT_EQ(kernels::cpu::conv2d_backward_input_takes_transposed_weight(three),
-            !kernels::cpu::implicit_conv2d_applies(three) &&
-                !kernels::cpu::winograd_conv2d_applies(three));
-  if (kernels::cpu::implicit_conv2d_applies(three)) {
-    EXPECT_FALSE(TransposedWeight().of(randn({48, 32, 3, 3}, gen), three).defined());
+  const Tensor w3 = randn({48, 32, 3, 3}, gen);
+  WeightCopies copies;
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_input}) {
+    const ConvWeightLayout layout = kernels::cpu::conv2d_weight_layout<float>(three, pass);
+    EXPECT_EQ(copies.of(w3, three, pass).layout, layout);
+    if (kernels::cpu::position_rows_conv2d_applies(three, pass) &&
+        !kernels::cpu::winograd_conv2d_applies(three)) {
+      EXPECT_EQ(layout, ConvWeightLayout::position_rows);
+      EXPECT_EQ(copies.of(w3, three, pass).tensor.numel(),
+                kernels::cpu::position_rows_weight_size(three, pass));
+      // Another input size: a copy of its own (a strided layer's phases follow the input).
+      const Tensor first = copies.of(w3, three, pass).tensor;
+      const auto wider = testing::changed(three, [](auto& c) { c.in_w = 9; });
+      EXPECT_FALSE(copies.of(w3, wider, pass).tensor.shares_storage_with(first));
+    }
   }
   kernels::cpu::Conv2dGeometry grouped = g;
   grouped.groups = 2;
-  EXPECT_FALSE(kernels::cpu::conv2d_backward_input_takes_transposed_weight(grouped));
+  for (ConvPass pass : {ConvPass::forward, ConvPass::backward_input})
+    EXPECT_EQ(kernels::cpu::conv2d_weight_layout<float>(grouped, pass), ConvWeightLayout::none);
 }
 
 // A folded layer's weights redrawn in place (the model randomization test's copy_from, a fill):
-// the transposed copy is made again, so the input gradient is the new weights' (a stale copy
-// would give the old weights' backward under the new forward).
-TEST(Conv2dBackward, TransposedCopyFollowsWeightsWrittenInPlace) {
+// the copies are made again, so the output and the input gradient are the new weights' (a stale
+// copy would give the old weights' result). A 1x1 layer (a transposed copy for its backward) and
+// a 3x3 one (packed copies for both passes, on AVX-512 builds).
+TEST(Conv2dBackward, WeightCopiesFollowWeightsWrittenInPlace) {
   Generator gen(13);
-  nn::Conv2d layer(32, 48, 1, {.bias = false});
-  layer.initialize(gen);
-  nn::BatchNorm2d batch_norm(48);
-  layer.absorb_batch_norm(batch_norm);
-  const Tensor x = randn({2, 32, 8, 6}, gen);
-  auto input_gradient = [&](const Tensor& weight, bool through_layer) {
-    Tensor leaf = x.clone().set_requires_grad(true);
-    autograd::backward(sum(through_layer ? layer.forward_relu(leaf)
-                                         : conv2d_relu(leaf, weight, layer.bias(), {})));
-    return leaf.grad().to_vector();
-  };
-  Tensor weight = layer.weight();
-  const uint64_t before = weight.version();
-  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
-  weight.copy_from(randn(weight.shape(), gen));
-  EXPECT_GT(weight.version(), before);
-  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
-  weight.fill(0.25);
-  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
-  const uint64_t filled = weight.version();
-  weight.set({0, 0, 0, 0}, -1.0);
-  EXPECT_GT(weight.version(), filled);
-  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
-  // A view of the storage writes the same count.
-  Tensor view = weight.detach();
-  view.fill(0.5);
-  EXPECT_EQ(input_gradient(weight, true), input_gradient(weight, false));
+  for (int64_t kernel : {1, 3}) {
+    nn::Conv2d layer(32, 48, kernel, {.padding = kernel / 2, .bias = false});
+    layer.initialize(gen);
+    nn::BatchNorm2d batch_norm(48);
+    layer.absorb_batch_norm(batch_norm);
+    const Tensor x = randn({2, 32, 8, 6}, gen);
+    auto output_and_gradient = [&](const Tensor& weight, bool through_layer) {
+      Tensor leaf = x.clone().set_requires_grad(true);
+      // The reference makes fresh copies: the same kernels, from the weights as they are now.
+      const Tensor y = through_layer
+                           ? layer.forward_relu(leaf)
+                           : conv2d_relu(leaf, weight, layer.bias(),
+                                         {.padding = kernel / 2,
+                                          .weight_copies = std::make_shared<WeightCopies>()});
+      autograd::backward(sum(y));
+      return std::pair{y.to_vector(), leaf.grad().to_vector()};
+    };
+    Tensor weight = layer.weight();
+    const uint64_t before = weight.version();
+    EXPECT_EQ(output_and_gradient(weight, true), output_and_gradient(weight, false)) << kernel;
+    weight.copy_from(randn(weight.shape(), gen));
+    EXPECT_GT(weight.version(), before);
+    EXPECT_EQ(output_and_gradient(weight, true), output_and_gradient(weight, false)) << kernel;
+    weight.fill(0.25);
+    EXPECT_EQ(output_and_gradient(weight, true), output_and_gradient(weight, false)) << kernel;
+    const uint64_t filled = weight.version();
+    weight.set({0, 0, 0, 0}, -1.0);
+    EXPECT_GT(weight.version(), filled);
+    EXPECT_EQ(output_and_gradient(weight, true), output_and_gradient(weight, false)) << kernel;
+    // A view of the storage writes the same count.
+    Tensor view = weight.detach();
+    view.fill(0.5);
+    EXPECT_EQ(output_and_gradient(weight, true), output_and_gradient(weight, false)) << kernel;
+  }
 }
 
 // The implicit-GEMM path (float, any stride) against the im2col path run in float64 on the same
@@ -586,6 +611,76 @@ TEST_P(Conv2dImplicit, BackwardInputMatchesIm2colInFloat64) {
   testing::expect_conv_backward_input_within_bound(g, dy, w, dx);
 }
 
+// A weight packed for both passes of the positions-as-rows kernel (conv2d_implicit.h).
+struct PositionRowsWeights {
+  std::vector<float> forward, backward;
+  PositionRowsWeights(const kernels::cpu::Conv2dGeometry& g, const std::vector<float>& weight) {
+    using kernels::cpu::ConvPass;
+    forward.resize(kernels::cpu::position_rows_weight_size(g, ConvPass::forward));
+    backward.resize(kernels::cpu::position_rows_weight_size(g, ConvPass::backward_input));
+    kernels::cpu::pack_position_rows_weight(g, ConvPass::forward, weight.data(), forward.data());
+    kernels::cpu::pack_position_rows_weight(g, ConvPass::backward_input, weight.data(),
+                                            backward.data());
+  }
+};
+
+// The positions-as-rows kernel (conv2d_implicit.h) on every geometry the implicit path supports,
+// reading the weight packed for each pass: within the float32 bound of the float64 im2col result,
+// every element written (outputs poisoned with NaN). The cases' channel counts leave a panel of
+// 64 target channels partly empty, and their widths end tiles of seven positions anywhere.
+TEST_P(Conv2dImplicit, PositionRowsMatchIm2colInFloat64) {
+  using kernels::cpu::ConvPass;
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  if (!kernels::cpu::implicit_conv2d_supports(g)) GTEST_SKIP() << "not an implicit geometry";
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 51);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 52);
+  const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 53);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> y(dy.size(), nan), dx(x.size(), nan);
+  const PositionRowsWeights packed(g, w);
+  const std::vector<float>&forward = packed.forward, &backward = packed.backward;
+  kernels::cpu::position_rows_conv2d_forward(g, x.data(), forward.data(), nullptr, y.data());
+  testing::expect_conv_forward_within_bound(g, x, w, y);
+  kernels::cpu::position_rows_conv2d_backward_input(g, dy.data(), backward.data(), dx.data());
+  testing::expect_conv_backward_input_within_bound(g, dy, w, dx);
+}
+
+// Its stores: the bias and ReLU forward, the addend and ReLU mask backward, give the plain
+// result through the separate passes bit for bit (the sum is finished before either is applied).
+TEST_P(Conv2dImplicit, PositionRowsEpilogueEqualsThePlainResultThenThePasses) {
+  using kernels::cpu::ConvPass;
+  const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
+  if (!kernels::cpu::implicit_conv2d_supports(g)) GTEST_SKIP() << "not an implicit geometry";
+  const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 54);
+  const auto w = random_floats(g.out_channels * g.patch_size(), 55);
+  const auto bias = random_floats(g.out_channels, 56);
+  const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 57);
+  const auto addend = random_floats(x.size(), 58);
+  auto mask = random_floats(x.size(), 59);
+  kernels::cpu::relu_forward<float>(int64_t(mask.size()), mask.data(), mask.data());
+  const PositionRowsWeights packed(g, w);
+  const std::vector<float>&forward = packed.forward, &backward = packed.backward;
+  std::vector<float> plain(dy.size()), fused(dy.size());
+  kernels::cpu::position_rows_conv2d_forward(g, x.data(), forward.data(), nullptr, plain.data());
+  kernels::cpu::position_rows_conv2d_forward(g, x.data(), forward.data(), bias.data(), fused.data(),
+                                             /*relu=*/true);
+  const int64_t plane = g.out_h() * g.out_w();
+  for (size_t i = 0; i < plain.size(); ++i) {
+    const float value = plain[i] + bias[i / plane % g.out_channels];
+    ASSERT_EQ(std::bit_cast<uint32_t>(fused[i]),
+              std::bit_cast<uint32_t>(value > 0.0f ? value : 0.0f))
+        << "forward element " << i;
+  }
+  std::vector<float> gradient(x.size()), through(x.size());
+  kernels::cpu::position_rows_conv2d_backward_input(g, dy.data(), backward.data(), gradient.data());
+  kernels::cpu::position_rows_conv2d_backward_input(g, dy.data(), backward.data(), through.data(),
+                                                    mask.data(), addend.data());
+  for (size_t i = 0; i < x.size(); ++i)
+    ASSERT_EQ(std::bit_cast<uint32_t>(through[i]),
+              std::bit_cast<uint32_t>(mask[i] > 0.0f ? addend[i] + gradient[i] : 0.0f))
+        << "backward element " << i;
+}
+
 // The float32 im2col path on every geometry, including those the implicit path takes: it is the
 // path of strided layers' backward (col2im's vector spreading of stride 2 over odd and even widths,
 // tails of 1-8 values) and of batched image groups forward.
@@ -678,6 +773,71 @@ TEST(Conv2dImplicit, AnImagesResultDoesNotDependOnItsBatchOrTheThreads) {
           ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]), std::bit_cast<uint32_t>(dx[at + i]))
               << threads << " threads, backward, image " << image << " element " << i;
       }
+    }
+  }
+  kernels::cpu::set_num_threads(previous);
+}
+
+// The positions-as-rows kernel on layers with two panels (72 target channels, the second partly
+// empty), two k slices (136 source channels x 9 taps, over 1152 steps) and several bands of
+// output rows (rows of 13 and 7), stride 1 and 2: an image's result is the one it gets alone, bit
+// for bit, forward and backward, on one thread and on two; and conv2d_forward /
+// conv2d_backward_input given the packed copies run it (the same bits), while without a copy they
+// run another path.
+TEST(Conv2dImplicit, PositionRowsResultsDoNotDependOnTheBatchOrTheThreads) {
+  using kernels::cpu::ConvPass, kernels::cpu::ConvWeightLayout;
+  const kernels::cpu::Conv2dGeometry layer = changed(testing::small_3x3_geometry(), [](auto& c) {
+    c.batch = 3, c.in_channels = 136, c.in_h = 30, c.in_w = 13, c.out_channels = 72;
+  });
+  if (!kernels::cpu::implicit_conv2d_supports(layer)) GTEST_SKIP() << "implicit path not built";
+  const auto strided = changed(layer, [](auto& c) { c.stride_h = c.stride_w = 2; });
+  const int previous = kernels::cpu::num_threads();
+  for (const kernels::cpu::Conv2dGeometry& g : {layer, strided}) {
+    const int64_t in_image = g.in_channels * g.in_h * g.in_w,
+                  out_image = g.out_channels * g.out_h() * g.out_w();
+    const auto x = random_floats(g.batch * in_image, 61);
+    const auto w = random_floats(g.out_channels * g.patch_size(), 62);
+    const auto dy = random_floats(g.batch * out_image, 63);
+    const PositionRowsWeights packed(g, w);
+    const std::vector<float>&forward = packed.forward, &backward = packed.backward;
+    const auto one = changed(g, [](auto& c) { c.batch = 1; });
+    for (int threads : {1, 2}) {
+      kernels::cpu::set_num_threads(threads);
+      std::vector<float> y(g.batch * out_image), dx(g.batch * in_image),
+          alone(std::max(in_image, out_image));
+      kernels::cpu::position_rows_conv2d_forward(g, x.data(), forward.data(), nullptr, y.data());
+      kernels::cpu::position_rows_conv2d_backward_input(g, dy.data(), backward.data(), dx.data());
+      for (int64_t image = 0; image < g.batch; ++image) {
+        kernels::cpu::position_rows_conv2d_forward(one, x.data() + image * in_image, forward.data(),
+                                                   nullptr, alone.data());
+        for (int64_t i = 0; i < out_image; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]),
+                    std::bit_cast<uint32_t>(y[image * out_image + i]))
+              << g.stride_h << " stride, " << threads << " threads, forward, image " << image
+              << " element " << i;
+        kernels::cpu::position_rows_conv2d_backward_input(one, dy.data() + image * out_image,
+                                                          backward.data(), alone.data());
+        for (int64_t i = 0; i < in_image; ++i)
+          ASSERT_EQ(std::bit_cast<uint32_t>(alone[i]),
+                    std::bit_cast<uint32_t>(dx[image * in_image + i]))
+              << g.stride_h << " stride, " << threads << " threads, backward, image " << image
+              << " element " << i;
+      }
+      if (kernels::cpu::conv2d_weight_layout<float>(g, ConvPass::forward) !=
+          ConvWeightLayout::position_rows)
+        continue;  // the im2col algorithm chosen
+      std::vector<float> dispatched(y.size()), unpacked(y.size());
+      kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), nullptr, dispatched.data(),
+                                          kernels::cpu::ConvActivation::none, nullptr,
+                                          {ConvWeightLayout::position_rows, forward.data()});
+      kernels::cpu::conv2d_forward<float>(g, x.data(), w.data(), nullptr, unpacked.data());
+      EXPECT_EQ(dispatched, y);
+      EXPECT_NE(unpacked, y);  // another summation order
+      std::vector<float> gradient(dx.size());
+      kernels::cpu::conv2d_backward_input<float>(
+          g, dy.data(), w.data(), gradient.data(), nullptr, nullptr,
+          {ConvWeightLayout::position_rows, backward.data()});
+      EXPECT_EQ(gradient, dx);
     }
   }
   kernels::cpu::set_num_threads(previous);
