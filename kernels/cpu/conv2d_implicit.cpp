@@ -610,6 +610,104 @@ void transpose_position_rows(const float* block, int64_t width, int64_t rows, in
   }
 }
 
+// rows[i] = column i of the 16 x 16 block rows[0..15], in registers: pairs of lanes, then pairs
+// of pairs, then 128-bit quarters. (The masked forms with every lane set: GCC 12's unmasked
+// unpacks and shuffles start from an undefined vector, which -Wmaybe-uninitialized reports.)
+void transpose_16x16(__m512 rows[16]) {
+  constexpr __mmask16 kAll = 0xFFFF;
+  constexpr __mmask8 kAllPairs = 0xFF;
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_mask_unpacklo_ps(rows[i], kAll, rows[i], rows[i + 1]);
+    t[i + 1] = _mm512_mask_unpackhi_ps(rows[i], kAll, rows[i], rows[i + 1]);
+  }
+  const auto pairs = [](__m512 a, __m512 b, bool high) {
+    const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
+    return _mm512_castpd_ps(high ? _mm512_mask_unpackhi_pd(x, kAllPairs, x, y)
+                                 : _mm512_mask_unpacklo_pd(x, kAllPairs, x, y));
+  };
+  for (int i = 0; i < 16; i += 4) {
+    rows[i] = pairs(t[i], t[i + 2], false);
+    rows[i + 1] = pairs(t[i], t[i + 2], true);
+    rows[i + 2] = pairs(t[i + 1], t[i + 3], false);
+    rows[i + 3] = pairs(t[i + 1], t[i + 3], true);
+  }
+  const auto quarters = [](__m512 a, __m512 b, bool odd) {
+    return odd ? _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0xdd)
+               : _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0x88);
+  };
+  for (int i = 0; i < 4; ++i) {
+    t[i] = quarters(rows[i], rows[i + 4], false);
+    t[i + 4] = quarters(rows[i], rows[i + 4], true);
+    t[i + 8] = quarters(rows[i + 8], rows[i + 12], false);
+    t[i + 12] = quarters(rows[i + 8], rows[i + 12], true);
+  }
+  for (int i = 0; i < 8; ++i) {
+    rows[i] = quarters(t[i], t[i + 8], false);
+    rows[i + 8] = quarters(t[i], t[i + 8], true);
+  }
+}
+
+// Where 16 consecutive positions of a band land in a target plane of rows `width` apart: a run
+// per band row they touch (four for rows of 7), each a lane mask and the address lane 0 would
+// have.
+struct Runs {
+  int count = 0;
+  std::array<__mmask16, 16> mask;
+  std::array<int64_t, 16> origin;
+};
+Runs runs_of(int64_t first, int64_t positions, int64_t band_width, int64_t row0, int64_t width) {
+  Runs runs;
+  const int64_t end = std::min(positions, first + 16);
+  for (int64_t p = first; p < end;) {
+    const int64_t r = p / band_width, stop = std::min(end, (r + 1) * band_width);
+    const auto lanes = static_cast<uint32_t>(((1u << (stop - p)) - 1) << (p - first));
+    runs.mask[runs.count] = static_cast<__mmask16>(lanes);
+    runs.origin[runs.count++] = (row0 + r) * width + (first - r * band_width);
+    p = stop;
+  }
+  return runs;
+}
+
+// The band's block stored straight into a target placed as is (a forward's output, a stride-1
+// backward's input gradient), 16 positions by 16 channels at a time through a transpose in
+// registers, with the bias and ReLU, or the addend and ReLU mask, applied on the way: the same
+// values as transpose_position_rows and scatter_block (the sum finished, then each step).
+void store_position_rows(const float* block, int64_t band_width, int64_t rows, int64_t lanes,
+                         const float* bias, bool relu, const ScatterTo& to, int64_t channel0,
+                         int64_t row0) {
+  const int64_t width = to.at.width, plane = to.at.height * width, positions = rows * band_width;
+  for (int64_t first = 0; first < positions; first += 16) {
+    const Runs runs = runs_of(first, positions, band_width, row0, width);
+    for (int64_t l0 = 0; l0 < lanes; l0 += 16) {
+      __m512 v[16];
+      for (int k = 0; k < 16; ++k)
+        v[k] = first + k < positions ? _mm512_loadu_ps(block + (first + k) * kPanel + l0)
+                                     : _mm512_setzero_ps();
+      transpose_16x16(v);
+      for (int64_t c = 0; c < std::min<int64_t>(16, lanes - l0); ++c) {
+        const int64_t channel = channel0 + l0 + c;
+        __m512 value = v[c];
+        if (bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(bias[l0 + c]));
+        if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+        for (int run = 0; run < runs.count; ++run) {
+          const int64_t at = channel * plane + runs.origin[run];
+          const __mmask16 mask = runs.mask[run];
+          __m512 stored = value;
+          if (to.addend != nullptr)
+            stored = _mm512_add_ps(stored, _mm512_maskz_loadu_ps(mask, to.addend + at));
+          if (to.relu_mask != nullptr)
+            stored = _mm512_maskz_mov_ps(
+                _mm512_mask_cmp_ps_mask(mask, _mm512_maskz_loadu_ps(mask, to.relu_mask + at),
+                                        _mm512_setzero_ps(), _CMP_GT_OQ),
+                stored);
+          _mm512_mask_storeu_ps(to.image + at, mask, stored);
+        }
+      }
+    }
+  }
+}
+
 // One image of one plan: tasks are (panel, band of output rows), each computed into scratch of
 // its own and copied out through scatter_block while it is in cache.
 void execute_position_rows_image(const Correlation& plan, const float* planes, const float* packed,
@@ -634,6 +732,12 @@ void execute_position_rows_image(const Correlation& plan, const float* planes, c
     Scratch<float> block((r1 - r0) * width * kPanel);
     run_position_rows(plan, planes, packed + panel * panel_size, lanes, r0, r1, after,
                       block.data());
+    const Placement& at = plan.at;
+    if (at.row0 == 0 && at.row_step == 1 && at.column0 == 0 && at.column_step == 1) {
+      store_position_rows(block.data(), width, r1 - r0, lanes,
+                          bias == nullptr ? nullptr : bias + i0, relu, to, i0, r0);
+      return;
+    }
     const int64_t j_begin = r0 * columns, j_end = (r1 - 1) * columns + width;
     Scratch<float> channels(lanes * (j_end - j_begin));
     transpose_position_rows(block.data(), width, r1 - r0, lanes,
