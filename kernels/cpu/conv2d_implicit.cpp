@@ -587,8 +587,10 @@ void run_position_rows(const Correlation& plan, const float* planes, const float
   }
 }
 
-// The band's block turned channel-major, as the flat tiles leave theirs (channel i's position
-// (r, q) at i * ldc + (r - r_begin) * columns + q), with the bias and ReLU applied on the way.
+// For targets placed otherwise (a strided backward's phases, every other column): the band's
+// block turned channel-major, as the flat tiles leave theirs (channel i's position (r, q) at
+// i * ldc + (r - r_begin) * columns + q), with the bias and ReLU applied on the way, for
+// scatter_block to place.
 void transpose_position_rows(const float* block, int64_t width, int64_t rows, int64_t lanes,
                              const float* bias, bool relu, int64_t columns, float* out,
                              int64_t ldc) {
@@ -709,7 +711,8 @@ void store_position_rows(const float* block, int64_t band_width, int64_t rows, i
 }
 
 // One image of one plan: tasks are (panel, band of output rows), each computed into scratch of
-// its own and copied out through scatter_block while it is in cache.
+// its own and stored while it is in cache (store_position_rows, or through a channel-major copy
+// and scatter_block for a strided backward's phases).
 void execute_position_rows_image(const Correlation& plan, const float* planes, const float* packed,
                                  const float* bias, bool relu, const ScatterTo& to) {
   const int64_t width = plan.at.columns, height = plan.at.rows, columns = plan.planes.columns;
