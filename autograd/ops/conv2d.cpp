@@ -1,5 +1,8 @@
 #include "autograd/ops/conv2d.h"
 
+#include <cstring>
+#include <type_traits>
+
 #include "autograd/flop_counter.h"
 #include "autograd/grad_mode.h"
 #include "autograd/ops/elementwise.h"
@@ -76,6 +79,13 @@ void forward(const cpu::Conv2dGeometry& g, const Tensor& input, const Tensor& we
                        bias.defined() ? bias.device_data<T>() : nullptr, output.device_data<T>());
 }
 
+// Every field equal (a geometry is integers only, without padding: nvcc's C++17 has no defaulted
+// operator== for the kernels' shared header).
+bool same_geometry(const cpu::Conv2dGeometry& a, const cpu::Conv2dGeometry& b) {
+  static_assert(std::has_unique_object_representations_v<cpu::Conv2dGeometry>);
+  return std::memcmp(&a, &b, sizeof a) == 0;
+}
+
 // The weight's copy for `pass`, where the layer's options keep them.
 WeightCopies::Copy weight_copy_for(const Conv2dOptions& options, const Tensor& weight,
                                    const cpu::Conv2dGeometry& g, cpu::ConvPass pass) {
@@ -96,15 +106,8 @@ WeightCopies::Copy WeightCopies::of(const Tensor& weight, const cpu::Conv2dGeome
   std::lock_guard lock(mutex_);
   Kept& kept = kept_[pass == cpu::ConvPass::forward ? 0 : 1];
   const uint64_t version = weight.version();  // read first: a write after it makes another
-  const cpu::Conv2dGeometry& k = kept.geometry;
-  const bool same_layer =
-      k.in_channels == one.in_channels && k.in_h == one.in_h && k.in_w == one.in_w &&
-      k.out_channels == one.out_channels && k.kernel_h == one.kernel_h &&
-      k.kernel_w == one.kernel_w && k.stride_h == one.stride_h && k.stride_w == one.stride_w &&
-      k.pad_h == one.pad_h && k.pad_w == one.pad_w && k.dilation_h == one.dilation_h &&
-      k.dilation_w == one.dilation_w && k.groups == one.groups;
-  if (kept.copy.layout == wanted.layout && same_layer && kept.source == weight.raw_data() &&
-      kept.source_version == version)
+  if (kept.copy.layout == wanted.layout && same_geometry(kept.geometry, one) &&
+      kept.source == weight.raw_data() && kept.source_version == version)
     return kept.copy;
   // A new tensor each time: nodes recorded earlier keep the copy they were given.
   dispatch_dtype(weight.dtype(), [&]<typename T>() {

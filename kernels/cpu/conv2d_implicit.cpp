@@ -500,6 +500,11 @@ constexpr int64_t kPanel = 16 * kChannelVectors;
 constexpr int64_t kPositionRowsDepth = 1152;
 constexpr int64_t kBandPositions = 112;  // a task's output positions, whole rows, at least one
 
+// Source channels per k slice.
+int64_t slice_of(int64_t taps) {
+  return std::max<int64_t>(1, kPositionRowsDepth / taps);
+}
+
 int64_t panels_of(int64_t channels) {
   return (channels + kPanel - 1) / kPanel;
 }
@@ -554,7 +559,7 @@ void run_position_rows(const Correlation& plan, const float* planes, const float
                        int64_t lanes, int64_t r_begin, int64_t r_end, Run after, float* block) {
   const PhasePlanes& p = plan.planes;
   const int64_t taps = static_cast<int64_t>(plan.b_tap.size()), width = plan.at.columns;
-  const int64_t slice = std::max<int64_t>(1, kPositionRowsDepth / taps);
+  const int64_t slice = slice_of(taps);
   const int64_t vectors = (lanes + 15) / 16, tail = lanes - 16 * (vectors - 1);
   const auto last = static_cast<__mmask16>((1u << tail) - 1);
   std::array<int64_t, 64> packed_tap{};
@@ -589,24 +594,19 @@ void run_position_rows(const Correlation& plan, const float* planes, const float
 
 // For targets placed otherwise (a strided backward's phases, every other column): the band's
 // block turned channel-major, as the flat tiles leave theirs (channel i's position (r, q) at
-// i * ldc + (r - r_begin) * columns + q), with the bias and ReLU applied on the way, for
-// scatter_block to place.
+// i * ldc + (r - r_begin) * columns + q), for scatter_block to place (with the addend and mask).
 void transpose_position_rows(const float* block, int64_t width, int64_t rows, int64_t lanes,
-                             const float* bias, bool relu, int64_t columns, float* out,
-                             int64_t ldc) {
+                             int64_t columns, float* out, int64_t ldc) {
   const __m512i lane_stride =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                          _mm512_set1_epi32(static_cast<int>(kPanel)));
   for (int64_t i = 0; i < lanes; ++i) {
-    const __m512 shift = _mm512_set1_ps(bias == nullptr ? 0.0f : bias[i]);
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t q = 0; q < width; q += 16) {
         const auto mask =
             static_cast<__mmask16>(width - q >= 16 ? 0xFFFF : (1u << (width - q)) - 1);
-        __m512 value = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_stride,
-                                                block + (r * width + q) * kPanel + i, 4);
-        if (bias != nullptr) value = _mm512_add_ps(value, shift);
-        if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+        const __m512 value = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mask, lane_stride,
+                                                      block + (r * width + q) * kPanel + i, 4);
         _mm512_mask_storeu_ps(out + i * ldc + r * columns + q, mask, value);
       }
   }
@@ -721,8 +721,7 @@ void execute_position_rows_image(const Correlation& plan, const float* planes, c
   const int64_t taps = static_cast<int64_t>(plan.b_tap.size());
   const int64_t panel_size = plan.planes.channels * taps * kPanel;
   const int64_t first_slice =
-      std::min(plan.planes.channels, std::max<int64_t>(1, kPositionRowsDepth / taps)) * taps *
-      kPanel * int64_t(sizeof(float));
+      std::min(plan.planes.channels, slice_of(taps)) * taps * kPanel * int64_t(sizeof(float));
   // Tasks run in order on one thread inside a region (a batch's whole images), else in turn.
   const int64_t next_task = detail::inside_parallel_region() ? 1 : num_threads();
   parallel_tasks(panels * bands, [&](int64_t task) {
@@ -741,10 +740,10 @@ void execute_position_rows_image(const Correlation& plan, const float* planes, c
                           bias == nullptr ? nullptr : bias + i0, relu, to, i0, r0);
       return;
     }
+    SALIENCY_ASSERT(bias == nullptr && !relu, "positions-as-rows conv2d: a forward placed apart");
     const int64_t j_begin = r0 * columns, j_end = (r1 - 1) * columns + width;
     Scratch<float> channels(lanes * (j_end - j_begin));
-    transpose_position_rows(block.data(), width, r1 - r0, lanes,
-                            bias == nullptr ? nullptr : bias + i0, relu, columns, channels.data(),
+    transpose_position_rows(block.data(), width, r1 - r0, lanes, columns, channels.data(),
                             j_end - j_begin);
     scatter_block(channels.data(), j_end - j_begin, columns, to, i0, i0 + lanes, j_begin, j_end);
   });
