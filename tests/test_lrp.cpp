@@ -69,8 +69,10 @@ void PrintTo(const LrpCase& c, std::ostream* out) {
 
 class LrpParity : public ::testing::TestWithParam<LrpCase> {};
 
-// Our float32 relevance per image against Zennit's float64 one. Zennit's own float32 error is
-// 6e-7 to 6e-6 here; allowed: 3x that with a floor of 2e-6, as for the Captum methods.
+// Our float32 relevance per image against Zennit's float64 one. Zennit's own float32 error for
+// the same image is 4e-7 to 6e-6 here; allowed: 3x that with a floor of 2e-6, as for the Captum
+// methods. (Per image: the batch's error, which the fixtures had held alone, sits between the
+// two images' and had bounded an image 1.4x above it.)
 TEST_P(LrpParity, MatchesZennitWithinTheFloat32Floor) {
   const LrpCase& c = GetParam();
   const std::string name = c.model + "_" + c.composite;
@@ -81,8 +83,10 @@ TEST_P(LrpParity, MatchesZennitWithinTheFloat32Floor) {
   const Tensor expected = weights::read_npy(fixture("lrp/" + name + ".npy"));
   MethodOptions options;
   options.lrp.custom = composite_named(c.composite);
-  const double zennit_error = expected_info["zennit_float32_error"];
+  const std::vector<double> zennit_errors = expected_info["zennit_float32_errors"];
+  ASSERT_EQ(int64_t(zennit_errors.size()), batch.size(0));
   for (int64_t n = 0; n < batch.size(0); ++n) {
+    const double zennit_error = zennit_errors[size_t(n)];
     const int64_t target = expected_info["targets"][n];
     const Explanation ours = explain(classifier, image_of(batch, n), Method::Lrp, target, options);
     const Tensor reference = image_of(expected, n);
