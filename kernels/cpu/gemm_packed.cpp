@@ -4,15 +4,16 @@
 #include <string_view>
 
 #include "core/error.h"
+#include "kernels/cpu/simd.h"
 
-#if defined(__AVX512F__)
-
-#include <immintrin.h>
+#if defined(SALIENCY_SIMD)
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <memory>
 #include <optional>
+#include <utility>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/prefetch.h"
@@ -21,17 +22,30 @@
 namespace saliency::kernels::cpu {
 namespace {
 
-// The micro-kernel's tile of C: 8 rows x 3 vectors of 16 columns, 24 accumulators; per k step
-// 3 aligned loads of B and 8 broadcasts of A feed 24 FMAs.
-constexpr int kRows = 8;
-constexpr int kVectors = 3;
-constexpr int64_t kPanelWidth = 16 * kVectors;
-// A k slice of one A panel is kRows x kDepth (8 KB: L1); a packed block of B is kDepth x
-// kBlockColumns (384 KB: L2), read once per 8 rows of A. Blocks of straddling panels may hold
-// kStraddleColumns, up to kBlockCapacity stored (plan_blocks below).
+using simd::kLanes;
+using simd::Lanes;
+using simd::Vec;
+
+// The micro-kernel's tile of C: kRows rows x kVectors vectors of columns, one accumulator each;
+// per k step kVectors aligned loads of B and kRows broadcasts of A feed them. With AVX-512 (32
+// registers) 8 rows x 3 vectors of 16 columns, 24 accumulators. With AVX2 (16 registers) 6 rows
+// x 2 vectors of 8, 12 accumulators: a tile loop alone, operands in L1, measured 103 GFLOP/s on
+// one Zen 3 core (its FMA peak: 104) against 76 for 4 x 3 vectors and 67 for 3 x 4. (Numbers
+// quoted below were measured with AVX-512 unless they say otherwise.)
+constexpr int kRows = kLanes == 16 ? 8 : 6;
+constexpr int kVectors = kLanes == 16 ? 3 : 2;
+constexpr int64_t kPanelWidth = kLanes * kVectors;
+// Floats per 64-byte cache line.
+constexpr int64_t kLineFloats = 16;
+// A k slice of one A panel is kRows x kDepth (8 KB with AVX-512: L1); a packed block of B is
+// kDepth x kBlockColumns (384 KB: L2), read once per kRows rows of A. Blocks of straddling panels
+// may hold kStraddleColumns, up to kBlockCapacity stored (plan_blocks below). (With AVX2's
+// 24-column panels, blocks of 8 panels had cut a 14 x 14 map's 196 columns into 192 and 4, the
+// second block reading all of A for 4 columns: layer3's 3x3 at batch 1 ran at a third of peak.)
 constexpr int64_t kDepth = 256;
-constexpr int64_t kBlockColumns = 8 * kPanelWidth;
-constexpr int64_t kStraddleColumns = kBlockColumns + 16;
+constexpr int64_t kBlockColumns = 384;
+static_assert(kBlockColumns % kPanelWidth == 0, "blocks are whole panels");
+constexpr int64_t kStraddleColumns = kBlockColumns + kLanes;
 constexpr int64_t kBlockCapacity = kBlockColumns + kPanelWidth;
 // B's panel streams from L2 (A's tile stays in L1); the hardware prefetcher alone left the
 // kernel waiting on it: a 49-column product over 6 images ran at 84 GFLOP/s on one core without
@@ -121,11 +135,10 @@ void transpose_runs(const float* source, int64_t ld, int64_t runs, int64_t lines
 // batch 1 of layer4's 1x1 0.78 -> 0.59 ms, its downsample 1.70 -> 1.24, its 3x3/2 1.56 -> 1.35,
 // layer3's 1x1 0.34 -> 0.30; warm weights and batch 8 the same or a little faster.
 void pack_a(const Operand& a, int64_t i0, int64_t rows, int64_t k0, int64_t depth, float* panel) {
-  if (a.transposed) {              // op(A)(i, k) = a[k * ld + i]: each k step is a contiguous run
-    constexpr int64_t kLine = 16;  // floats
+  if (a.transposed) {  // op(A)(i, k) = a[k * ld + i]: each k step is a contiguous run
     for (int64_t k = 0; k < depth; ++k) {
       const float* source = a.data + (k0 + k) * a.ld + i0;
-      _mm_prefetch(reinterpret_cast<const char*>(source + kLine), _MM_HINT_T1);
+      _mm_prefetch(reinterpret_cast<const char*>(source + kLineFloats), _MM_HINT_T1);
       float* target = panel + k * kRows;
       for (int64_t r = 0; r < rows; ++r) target[r] = source[r];
       for (int64_t r = rows; r < kRows; ++r) target[r] = 0.0f;
@@ -139,7 +152,7 @@ void pack_a(const Operand& a, int64_t i0, int64_t rows, int64_t k0, int64_t dept
 // How wide a panel of `width` columns is stored: whole vectors, the columns past `width` zero.
 // Row k of a panel holds op(B)(k0 + k, j0 + j) at panel[k * stored_width + j].
 int64_t stored_width(int64_t width) {
-  return (width + 15) / 16 * 16;
+  return (width + kLanes - 1) / kLanes * kLanes;
 }
 
 // A panel of a transposed B: op(B)(k, j) = b[j * ld + k], each column a run of k steps.
@@ -150,11 +163,8 @@ void pack_transposed_b_panel(const Operand& b, int64_t k0, int64_t depth, int64_
 
 // Row k of a plain B's panel: `width` floats, zero up to the stored width.
 void copy_b_row(const float* source, int64_t width, float* target) {
-  for (int64_t v = 0; v < stored_width(width); v += 16) {
-    const int64_t left = std::min<int64_t>(16, width - v);
-    const auto mask = static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
-    _mm512_store_ps(target + v, _mm512_maskz_loadu_ps(mask, source + v));
-  }
+  for (int64_t v = 0; v < stored_width(width); v += kLanes)
+    simd::store(target + v, simd::load_lanes(simd::first_lanes(width - v), source + v));
 }
 
 // How a tile's sum meets C: C = alpha * sum + c_scale * C, C not read when c_scale is 0
@@ -167,7 +177,7 @@ struct Store {
   int64_t ldc;
   int rows;
   int64_t segment_at[kVectors][2];
-  __mmask16 segment_mask[kVectors][2];
+  Lanes segment_mask[kVectors][2];
   float alpha, c_scale;
   const float* bias;    // added to row i after the sum (on the last k slice), or null
   bool relu;            // max(0, value) after the bias (on the last k slice)
@@ -212,14 +222,20 @@ enum class ALayout { packed, rows, steps };
 // -> 4.88-5.17 ms, its 256 -> 64 backward with the ReLU mask and addend 6.20-6.35 -> 5.66-5.82.
 enum class EpilogueFetch { into_l1, into_l2, into_l1_next_into_l2 };
 
+// Where a tile's B comes from: a packed panel (aligned, zero past its columns), or read in place,
+// where a panel's last vector may hold fewer columns than lanes: loaded under a mask then
+// (in_place_masked). AVX-512's masks are free; AVX2's take a vector register, which a 4 x 3 tile
+// has none to spare for (its loop spilled): its full panels take the unmasked kernel.
+enum class BSource { packed, in_place, in_place_masked };
+
 // One k step of a tile: acc += A's 8 rows at step k times B's row k, with the prefetches.
 // last_mask: the lanes of the last vector that a B read in place may load.
-template <int Vectors, bool InPlace, ALayout Layout>
+template <int Vectors, BSource Source, ALayout Layout>
 [[gnu::always_inline]] inline void k_step(int64_t k, int64_t depth, const ATile& at, const float* b,
-                                          int64_t b_step, __mmask16 last_mask,
-                                          __m512 (&acc)[kRows][Vectors]) {
+                                          int64_t b_step, Lanes last_mask,
+                                          Vec (&acc)[kRows][Vectors]) {
   const float* a = at.a;
-  __m512 columns[Vectors];
+  Vec columns[Vectors];
   // A transposed tile read in place fetches its own steps ahead (into L1: its lines are lda apart,
   // where the hardware prefetchers do not follow); a plain one the next tile's rows: step k
   // fetches line k / 8 of its row k % 8 (within this slice's k range).
@@ -227,9 +243,15 @@ template <int Vectors, bool InPlace, ALayout Layout>
     if (k + kPrefetchSteps < depth)
       _mm_prefetch(reinterpret_cast<const char*>(a + (k + kPrefetchSteps) * at.step), _MM_HINT_T0);
   } else if constexpr (Layout == ALayout::rows) {
-    if (at.next != nullptr && k / kRows * 16 < depth)
-      _mm_prefetch(reinterpret_cast<const char*>(at.next + (k % kRows) * at.row + k / kRows * 16),
-                   _MM_HINT_T1);
+    // (With 6 rows (AVX2) the division by kRows cost more integer work than the loop's FMAs
+    // left room for: steps k with k % 16 < kRows fetch line k / 16 of row k % 16 instead.)
+    constexpr bool kRowsPowerOfTwo = (kRows & (kRows - 1)) == 0;
+    constexpr int64_t kCycle = kRowsPowerOfTwo ? kRows : kLineFloats;
+    if (at.next != nullptr && (kRowsPowerOfTwo || k % kCycle < kRows) &&
+        k / kCycle * kLineFloats < depth)
+      _mm_prefetch(
+          reinterpret_cast<const char*>(at.next + (k % kCycle) * at.row + k / kCycle * kLineFloats),
+          _MM_HINT_T1);
   }
   // A(i, k) for the tile's rows (rows in place: base + row * {0, 1, 2} from two bases, and the
   // fourth row one lea further).
@@ -241,32 +263,37 @@ template <int Vectors, bool InPlace, ALayout Layout>
     const char* base = i < 4 ? row_base : row_base + 4 * row_bytes;
     return reinterpret_cast<const float*>(base + (i % 4) * row_bytes);
   };
+  // (B's step ahead, a line at a time: with 8 lanes two vectors share a line)
+#pragma GCC unroll 3
+  for (int64_t line = 0; line < Vectors * kLanes; line += kLineFloats)
+    _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + line),
+                 _MM_HINT_T0);
 #pragma GCC unroll 3
   for (int v = 0; v < Vectors; ++v) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + (k + kPrefetchSteps) * b_step + 16 * v),
-                 _MM_HINT_T0);
-    if constexpr (InPlace)
-      columns[v] = v + 1 == Vectors ? _mm512_maskz_loadu_ps(last_mask, b + k * b_step + 16 * v)
-                                    : _mm512_loadu_ps(b + k * b_step + 16 * v);
+    const float* column = b + k * b_step + kLanes * v;
+    if constexpr (Source == BSource::packed)
+      columns[v] = simd::load(column);
+    else if (Source == BSource::in_place_masked && v + 1 == Vectors)
+      columns[v] = simd::load_lanes(last_mask, column);
     else
-      columns[v] = _mm512_load_ps(b + k * b_step + 16 * v);
+      columns[v] = simd::loadu(column);
   }
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i) {
-    const __m512 weight = _mm512_set1_ps(*a_value(i));
+    const Vec weight = simd::broadcast(*a_value(i));
 #pragma GCC unroll 3
-    for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
+    for (int v = 0; v < Vectors; ++v) acc[i][v] = simd::fmadd(weight, columns[v], acc[i][v]);
   }
 }
 
 // Steps [from, to) of a tile.
-template <int Vectors, bool InPlace, ALayout Layout>
+template <int Vectors, BSource Source, ALayout Layout>
 [[gnu::always_inline]] inline void k_steps(int64_t from, int64_t to, int64_t depth, const ATile& at,
-                                           const float* b, int64_t b_step, __mmask16 last_mask,
-                                           __m512 (&acc)[kRows][Vectors]) {
+                                           const float* b, int64_t b_step, Lanes last_mask,
+                                           Vec (&acc)[kRows][Vectors]) {
 #pragma GCC unroll 2
   for (int64_t k = from; k < to; ++k)
-    k_step<Vectors, InPlace, Layout>(k, depth, at, b, b_step, last_mask, acc);
+    k_step<Vectors, Source, Layout>(k, depth, at, b, b_step, last_mask, acc);
 }
 
 // The lines of a tile's epilogue, Store's fields copied once so that the steps that fetch them
@@ -319,11 +346,11 @@ struct EpilogueLines {
 // kRows * Vectors steps from `from`, step from + r * Vectors + v fetching row r's vector v of the
 // epilogue (rows and vectors as loops of their own: a step counter divided into them had cost
 // each fetching step a dozen integer instructions).
-template <int Vectors, bool InPlace, ALayout Layout, EpilogueFetch Fetch>
+template <int Vectors, BSource Source, ALayout Layout, EpilogueFetch Fetch>
 [[gnu::always_inline]] inline void fetching_steps(int64_t from, int64_t depth, const ATile& at,
-                                                  const float* b, int64_t b_step,
-                                                  __mmask16 last_mask, const EpilogueLines& lines,
-                                                  __m512 (&acc)[kRows][Vectors]) {
+                                                  const float* b, int64_t b_step, Lanes last_mask,
+                                                  const EpilogueLines& lines,
+                                                  Vec (&acc)[kRows][Vectors]) {
   int64_t k = from;
   for (int r = 0; r < kRows; ++r) {
     const bool fetch = r < lines.rows;
@@ -331,7 +358,7 @@ template <int Vectors, bool InPlace, ALayout Layout, EpilogueFetch Fetch>
 #pragma GCC unroll 3
     for (int v = 0; v < Vectors; ++v, ++k) {
       if (fetch) lines.fetch<Fetch>(row_at, v);
-      k_step<Vectors, InPlace, Layout>(k, depth, at, b, b_step, last_mask, acc);
+      k_step<Vectors, Source, Layout>(k, depth, at, b, b_step, last_mask, acc);
     }
   }
 }
@@ -340,139 +367,132 @@ template <int Vectors, bool InPlace, ALayout Layout, EpilogueFetch Fetch>
 // per step, 64-byte aligned). 8 x Vectors steps fetch the epilogue's lines: a short slice's
 // first steps into L1 (and the next tile's into L2); a long one's first into L2, then those from
 // kEpilogueLead before its end into L1 again. The steps between fetch nothing for it.
-template <int Vectors, bool InPlace, ALayout Layout>
+template <int Vectors, BSource Source, ALayout Layout>
 void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step,
                   const Store& out) {
-  if constexpr (!InPlace) b_step = 16 * Vectors;
-  __m512 acc[kRows][Vectors];
+  if constexpr (Source == BSource::packed) b_step = kLanes * Vectors;
+  Vec acc[kRows][Vectors];
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i)
 #pragma GCC unroll 3
-    for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < Vectors; ++v) acc[i][v] = simd::zero();
   constexpr int64_t kLines = kRows * Vectors;
   using enum EpilogueFetch;
-  const __mmask16 last_mask = out.segment_mask[Vectors - 1][0];
+  const Lanes last_mask = out.segment_mask[Vectors - 1][0];
   const EpilogueLines lines(out);
   if (depth < kLines) {  // too few steps to spread the fetches over
     for (int r = 0; r < lines.rows; ++r)
       for (int v = 0; v < Vectors; ++v) lines.fetch<into_l1>(r * lines.ldc, v);
-    k_steps<Vectors, InPlace, Layout>(0, depth, depth, at, b, b_step, last_mask, acc);
+    k_steps<Vectors, Source, Layout>(0, depth, depth, at, b, b_step, last_mask, acc);
   } else if (depth <= kShortSlice) {
-    fetching_steps<Vectors, InPlace, Layout, into_l1_next_into_l2>(0, depth, at, b, b_step,
-                                                                   last_mask, lines, acc);
-    k_steps<Vectors, InPlace, Layout>(kLines, depth, depth, at, b, b_step, last_mask, acc);
+    fetching_steps<Vectors, Source, Layout, into_l1_next_into_l2>(0, depth, at, b, b_step,
+                                                                  last_mask, lines, acc);
+    k_steps<Vectors, Source, Layout>(kLines, depth, depth, at, b, b_step, last_mask, acc);
   } else {
     const int64_t again = depth - kEpilogueLead;  // > kLines: the phases do not overlap
-    fetching_steps<Vectors, InPlace, Layout, into_l2>(0, depth, at, b, b_step, last_mask, lines,
-                                                      acc);
-    k_steps<Vectors, InPlace, Layout>(kLines, again, depth, at, b, b_step, last_mask, acc);
-    fetching_steps<Vectors, InPlace, Layout, into_l1>(again, depth, at, b, b_step, last_mask, lines,
-                                                      acc);
-    k_steps<Vectors, InPlace, Layout>(again + kLines, depth, depth, at, b, b_step, last_mask, acc);
+    fetching_steps<Vectors, Source, Layout, into_l2>(0, depth, at, b, b_step, last_mask, lines,
+                                                     acc);
+    k_steps<Vectors, Source, Layout>(kLines, again, depth, at, b, b_step, last_mask, acc);
+    fetching_steps<Vectors, Source, Layout, into_l1>(again, depth, at, b, b_step, last_mask, lines,
+                                                     acc);
+    k_steps<Vectors, Source, Layout>(again + kLines, depth, depth, at, b, b_step, last_mask, acc);
   }
-  const __m512 alpha = _mm512_set1_ps(out.alpha), c_scale = _mm512_set1_ps(out.c_scale);
+  const Vec alpha = simd::broadcast(out.alpha), c_scale = simd::broadcast(out.c_scale);
 #pragma GCC unroll 8
   for (int i = 0; i < kRows; ++i) {
     if (i >= out.rows) break;
     const int64_t row = i * out.ldc;
 #pragma GCC unroll 3
     for (int v = 0; v < Vectors; ++v) {
-      const __mmask16 first = out.segment_mask[v][0], second = out.segment_mask[v][1];
+      const Lanes first = out.segment_mask[v][0], second = out.segment_mask[v][1];
       const int64_t first_at = row + out.segment_at[v][0], next_at = row + out.segment_at[v][1];
       // C, the addend and the mask as laid out at this vector's lanes: one run, or two where a
       // straddling panel's vector crosses into the next image.
       auto load = [=](const float* base) {
-        const __m512 value = _mm512_maskz_loadu_ps(first, base + first_at);
-        return second == 0 ? value : _mm512_mask_loadu_ps(value, second, base + next_at);
+        const Vec value = simd::load_lanes(first, base + first_at);
+        return second == 0 ? value : simd::load_lanes_into(value, second, base + next_at);
       };
-      __m512 value = _mm512_mul_ps(alpha, acc[i][v]);
-      if (out.c_scale != 0.0f) value = _mm512_fmadd_ps(c_scale, load(out.c), value);
-      if (out.bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(out.bias[i]));
-      if (out.addend != nullptr) value = _mm512_add_ps(value, load(out.addend));
-      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
-      if (out.relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
-      if (out.mask != nullptr)  // NaN in the mask compares false: 0, as relu_backward
-        value = _mm512_maskz_mov_ps(
-            _mm512_cmp_ps_mask(load(out.mask), _mm512_setzero_ps(), _CMP_GT_OQ), value);
-      if (out.stream && first == 0xFFFF && second == 0 &&
-          reinterpret_cast<uintptr_t>(out.c + first_at) % 64 == 0) {
-        _mm512_stream_ps(out.c + first_at, value);
+      Vec value = simd::mul(alpha, acc[i][v]);
+      if (out.c_scale != 0.0f) value = simd::fmadd(c_scale, load(out.c), value);
+      if (out.bias != nullptr) value = simd::add(value, simd::broadcast(out.bias[i]));
+      if (out.addend != nullptr) value = simd::add(value, load(out.addend));
+      if (out.relu) value = simd::relu(value);
+      if (out.mask != nullptr) value = simd::keep_where_positive(load(out.mask), value);
+      if (out.stream && first == simd::kAllLanes && second == 0 &&
+          reinterpret_cast<uintptr_t>(out.c + first_at) % sizeof(Vec) == 0) {
+        simd::stream(out.c + first_at, value);
         continue;
       }
-      _mm512_mask_storeu_ps(out.c + first_at, first, value);
-      if (second != 0) _mm512_mask_storeu_ps(out.c + next_at, second, value);
+      simd::store_lanes(out.c + first_at, first, value);
+      if (second != 0) simd::store_lanes(out.c + next_at, second, value);
     }
   }
 }
 
-// sums[r] = the sum of acc[r]'s lanes, r < kRows: pairs of vectors folded into each other by
-// 128-bit blocks, then within blocks.
-void store_lane_sums(const __m512 (&acc)[kRows], float* sums) {
-  constexpr __mmask16 kAll = 0xFFFF;  // masked forms: GCC 12 warns on the unmasked ones' headers
-  __m512 pairs[kRows / 2];            // blocks: acc[2p]'s two half sums, then acc[2p + 1]'s
-  for (int q = 0; q < kRows / 2; ++q)
-    pairs[q] = _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, acc[2 * q], acc[2 * q + 1], 0x44),
-                             _mm512_maskz_shuffle_f32x4(kAll, acc[2 * q], acc[2 * q + 1], 0xEE));
-  __m512 quads[2];  // block j: four partial sums of acc[4h + j]
-  for (int h = 0; h < 2; ++h)
-    quads[h] =
-        _mm512_add_ps(_mm512_maskz_shuffle_f32x4(kAll, pairs[2 * h], pairs[2 * h + 1], 0x88),
-                      _mm512_maskz_shuffle_f32x4(kAll, pairs[2 * h], pairs[2 * h + 1], 0xDD));
-  const __m512 halves = _mm512_add_ps(_mm512_maskz_unpacklo_ps(kAll, quads[0], quads[1]),
-                                      _mm512_maskz_unpackhi_ps(kAll, quads[0], quads[1]));
-  // block j: acc[j]'s sum, acc[4 + j]'s, twice
-  const __m512 totals = _mm512_add_ps(halves, _mm512_maskz_shuffle_ps(kAll, halves, halves, 0x4E));
-  const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 0, 0, 0, 0, 0, 0, 0, 0);
-  _mm512_mask_storeu_ps(sums, 0x00FF, _mm512_maskz_permutexvar_ps(kAll, order, totals));
+// sums[r] = the sum of acc[r]'s lanes, r < Rows.
+template <int Rows>
+void store_lane_sums(const Vec (&acc)[Rows], float* sums) {
+  if constexpr (2 * Rows == kLanes)
+    simd::store_lane_sums(acc, sums);
+  else
+    for (int r = 0; r < Rows; ++r) sums[r] = simd::lane_sum(acc[r]);
 }
 
 // sums[t * kRows + r] = the sum over one k slice of A(r, k) * column t of the tail (columns[t *
 // depth + k]) for a tile's rows: a plain A read in place (each row a run of k steps, vectors
-// along k), or a packed or in-place transposed one (each k step a run of the 8 rows: a vector
-// holds two k steps, one load when packed). The k order differs from the micro-kernel's; each
-// element's is still fixed by the shape (not by threads, tasks or where A is read from).
+// along k), or a packed or in-place transposed one (each k step a run of the tile's rows: where
+// they are half a vector, a vector holds two k steps, one load when packed). The k order differs
+// from the micro-kernel's; each element's is still fixed by the shape (not by threads, tasks or
+// where A is read from).
 void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t count, float* sums) {
   for (int64_t t = 0; t < count; ++t) {
     const float* column = columns + t * depth;
     if (at.step == 1) {
-      __m512 acc[kRows];
-      for (int r = 0; r < kRows; ++r) acc[r] = _mm512_setzero_ps();
-      for (int64_t k = 0; k < depth; k += 16) {
-        const auto mask =
-            static_cast<__mmask16>(depth - k >= 16 ? 0xFFFF : (1u << (depth - k)) - 1);
-        const __m512 b = _mm512_maskz_loadu_ps(mask, column + k);
+      Vec acc[kRows];
+      for (int r = 0; r < kRows; ++r) acc[r] = simd::zero();
+      for (int64_t k = 0; k < depth; k += kLanes) {
+        const Lanes mask = simd::first_lanes(depth - k);
+        const Vec b = simd::load_lanes(mask, column + k);
 #pragma GCC unroll 8
         for (int r = 0; r < kRows; ++r)
-          acc[r] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask, at.a + r * at.row + k), b, acc[r]);
+          acc[r] = simd::fmadd(simd::load_lanes(mask, at.a + r * at.row + k), b, acc[r]);
       }
       store_lane_sums(acc, sums + t * kRows);
       continue;
     }
     constexpr int kChains = 4;  // independent sums, so that the FMAs do not wait on each other
-    __m512 acc[kChains];
-    for (int u = 0; u < kChains; ++u) acc[u] = _mm512_setzero_ps();
+    Vec acc[kChains];
+    for (int u = 0; u < kChains; ++u) acc[u] = simd::zero();
+    const Lanes rows_lanes = simd::first_lanes(kRows);
     int64_t k = 0;
+    if constexpr (2 * kRows != kLanes) {  // a k step a vector, its lanes past kRows zero
+      for (; k + kChains <= depth; k += kChains)
+#pragma GCC unroll 4
+        for (int u = 0; u < kChains; ++u)
+          acc[u] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + (k + u) * at.step),
+                               simd::broadcast(column[k + u]), acc[u]);
+      for (; k < depth; ++k)
+        acc[0] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + k * at.step),
+                             simd::broadcast(column[k]), acc[0]);
+      const Vec all = simd::add(simd::add(acc[0], acc[1]), simd::add(acc[2], acc[3]));
+      simd::store_lanes(sums + t * kRows, rows_lanes, all);
+      continue;
+    }
     for (; k + 2 * kChains <= depth; k += 2 * kChains)
 #pragma GCC unroll 4
       for (int u = 0; u < kChains; ++u) {
-        const int64_t step = k + 2 * u;  // lanes 0-7: k step `step`, lanes 8-15: step + 1
-        const __m512 b = _mm512_mask_broadcastss_ps(_mm512_set1_ps(column[step]), 0xFF00,
-                                                    _mm_load_ss(column + step + 1));
+        const int64_t step = k + 2 * u;  // low half: k step `step`, high half: step + 1
+        const Vec b = simd::halves(column[step], column[step + 1]);
         const float* rows = at.a + step * at.step;
-        const __m512 a = at.step == kRows
-                             ? _mm512_loadu_ps(rows)
-                             : _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(rows)),
-                                                  _mm256_loadu_ps(rows + at.step), 1);
-        acc[u] = _mm512_fmadd_ps(a, b, acc[u]);
+        const Vec a =
+            at.step == kRows ? simd::loadu(rows) : simd::load_halves(rows, rows + at.step);
+        acc[u] = simd::fmadd(a, b, acc[u]);
       }
     for (; k < depth; ++k)
-      acc[0] = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(0x00FF, at.a + k * at.step),
-                               _mm512_set1_ps(column[k]), acc[0]);
-    const __m512 both = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-    // lanes 0-7 plus lanes 8-15
-    _mm512_mask_storeu_ps(
-        sums + t * kRows, 0x00FF,
-        _mm512_add_ps(both, _mm512_maskz_shuffle_f32x4(0xFFFF, both, both, 0x4E)));
+      acc[0] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + k * at.step),
+                           simd::broadcast(column[k]), acc[0]);
+    const Vec both = simd::add(simd::add(acc[0], acc[1]), simd::add(acc[2], acc[3]));
+    simd::store_folded_halves(sums + t * kRows, both);  // low half plus high half
   }
 }
 
@@ -493,16 +513,32 @@ void store_tail(const Store& out, int64_t column_at, int64_t count, const float*
 }
 
 using MicroKernel = void (*)(int64_t, const ATile&, const float*, int64_t, const Store&);
-template <bool InPlace, ALayout Layout>
-constexpr MicroKernel kKernelsByWidth[kVectors] = {&micro_kernel<1, InPlace, Layout>,
-                                                   &micro_kernel<2, InPlace, Layout>,
-                                                   &micro_kernel<3, InPlace, Layout>};
-// [B in place][A's layout][vectors - 1]
-constexpr const MicroKernel* kMicroKernels[2][3] = {
-    {kKernelsByWidth<false, ALayout::packed>, kKernelsByWidth<false, ALayout::rows>,
-     kKernelsByWidth<false, ALayout::steps>},
-    {kKernelsByWidth<true, ALayout::packed>, kKernelsByWidth<true, ALayout::rows>,
-     kKernelsByWidth<true, ALayout::steps>}};
+template <BSource Source, ALayout Layout, int... Widths>
+constexpr std::array<MicroKernel, kVectors> kernels_by_width(
+    std::integer_sequence<int, Widths...>) {
+  return {&micro_kernel<Widths + 1, Source, Layout>...};
+}
+// [vectors - 1]
+template <BSource Source, ALayout Layout>
+constexpr std::array<MicroKernel, kVectors> kKernelsByWidth =
+    kernels_by_width<Source, Layout>(std::make_integer_sequence<int, kVectors>{});
+template <BSource Source>
+constexpr const MicroKernel* kKernelsByLayout[3] = {kKernelsByWidth<Source, ALayout::packed>.data(),
+                                                    kKernelsByWidth<Source, ALayout::rows>.data(),
+                                                    kKernelsByWidth<Source, ALayout::steps>.data()};
+// [B's source][A's layout][vectors - 1]
+constexpr const MicroKernel* const* kMicroKernels[3] = {kKernelsByLayout<BSource::packed>,
+                                                        kKernelsByLayout<BSource::in_place>,
+                                                        kKernelsByLayout<BSource::in_place_masked>};
+
+// The kernel for a panel: B packed or in place, the last vector masked where it must be.
+MicroKernel micro_kernel_for(bool b_in_place, ALayout layout, int64_t vectors, Lanes last_lanes) {
+  BSource source = BSource::packed;
+  if (b_in_place)
+    source =
+        last_lanes == simd::kAllLanes && kLanes == 8 ? BSource::in_place : BSource::in_place_masked;
+  return kMicroKernels[static_cast<int>(source)][static_cast<int>(layout)][vectors - 1];
+}
 
 struct Product {
   GemmArgs shape;
@@ -545,7 +581,7 @@ struct Block {
 // one-vector tile is bound by its loads (9 per 8 FMAs), and 49-column products (7 x 7 maps) would
 // otherwise spend a third of their time in one. A block may hold several images' columns (batched
 // products); panels straddle images only when the images are small (straddles() below).
-constexpr int64_t kMaxPanels = kBlockCapacity / 16;
+constexpr int64_t kMaxPanels = kBlockCapacity / kLanes;
 struct Panels {
   int64_t count = 0, stored = 0;  // stored: the packed block's width, whole vectors
   int64_t image[kMaxPanels], start[kMaxPanels], width[kMaxPanels], offset[kMaxPanels];
@@ -573,10 +609,10 @@ struct Panels {
       width[count++] = std::min(kPanelWidth, columns - j);
     }
     const int64_t remainder = columns % kPanelWidth;
-    if (count - begin >= 2 && remainder > 0 && remainder <= 16) {
-      width[count - 2] = 32;
-      start[count - 1] -= 16;
-      width[count - 1] = remainder + 16;
+    if (kVectors >= 3 && count - begin >= 2 && remainder > 0 && remainder <= kLanes) {
+      width[count - 2] = kPanelWidth - kLanes;
+      start[count - 1] -= kLanes;
+      width[count - 1] = remainder + kLanes;
     }
     for (int64_t q = begin; q < count; ++q) {
       offset[q] = stored;
@@ -655,10 +691,10 @@ void panel_segments(const Product& p, const Panels& panels, int64_t q, Store& ou
   for (int64_t v = 0; v < kVectors; ++v) {
     out.segment_mask[v][0] = out.segment_mask[v][1] = 0;
     out.segment_at[v][0] = out.segment_at[v][1] = 0;
-    const int64_t lanes = std::clamp<int64_t>(width - 16 * v, 0, 16);
+    const int64_t lanes = std::clamp<int64_t>(width - kLanes * v, 0, kLanes);
     if (lanes == 0) continue;
-    const int64_t column = panels.start[q] + 16 * v;  // of the panel's column space
-    const auto all = static_cast<__mmask16>((1u << lanes) - 1);
+    const int64_t column = panels.start[q] + kLanes * v;  // of the panel's column space
+    const Lanes all = simd::first_lanes(lanes);
     if (panels.image_columns == 0) {
       out.segment_at[v][0] = panels.image[q] * p.batch.c_stride + column;
       out.segment_mask[v][0] = all;
@@ -668,10 +704,10 @@ void panel_segments(const Product& p, const Panels& panels, int64_t q, Store& ou
     const int64_t within = column % panels.image_columns;
     const int64_t first = std::min(lanes, panels.image_columns - within);
     out.segment_at[v][0] = image * p.batch.c_stride + within;
-    out.segment_mask[v][0] = static_cast<__mmask16>((1u << first) - 1);
+    out.segment_mask[v][0] = simd::first_lanes(first);
     if (first < lanes) {  // lane first is column 0 of the next image
       out.segment_at[v][1] = (image + 1) * p.batch.c_stride - first;
-      out.segment_mask[v][1] = static_cast<__mmask16>(all & ~out.segment_mask[v][0]);
+      out.segment_mask[v][1] = static_cast<Lanes>(all & ~out.segment_mask[v][0]);
     }
   }
 }
@@ -751,8 +787,9 @@ void pack_tail_columns(const Product& p, const BRows& rows, const Panels& panels
 // A gathered B's rows for one block: an odd number of 64-byte lines apart, so that a slice's rows
 // spread over all L1 sets (384 columns, 24 lines, would put them in 8 of the 64).
 int64_t gathered_ld(const Block& block) {
-  const int64_t ld = stored_width(block.j_end - block.j_begin);
-  return ld / 16 % 2 == 0 ? ld + 16 : ld;
+  int64_t lines = (stored_width(block.j_end - block.j_begin) + kLineFloats - 1) / kLineFloats;
+  if (lines % 2 == 0) ++lines;
+  return lines * kLineFloats;
 }
 int64_t gathered_floats(const Block& block) {
   return block.images * kDepth * gathered_ld(block);
@@ -825,7 +862,7 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
     // A row tile's A and the store of its results.
     struct Tile {
       ATile at;
-      const MicroKernel* kernels;
+      ALayout layout;
       Store out;
     };
     const auto tile_at = [&](int64_t i) {
@@ -845,7 +882,7 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
         pack_a(p.a, i, rows, k0, depth, buffers.a.get());  // (only a block's last tile)
       const int64_t row = i * p.shape.ldc;
       return Tile{
-          at, kMicroKernels[b_in_place][static_cast<int>(layout)],
+          at, layout,
           Store{.c = p.c + row,
                 .ldc = p.shape.ldc,
                 .rows = rows,
@@ -865,14 +902,16 @@ void run_block(const Product& p, const Block& block, const SharedB& shared, cons
                               kStreamBytes}};
     };
     const auto run_panel = [&](Tile& tile, int64_t q) {
-      const int64_t vectors = stored_width(panels.width[q]) / 16;
+      const int64_t vectors = stored_width(panels.width[q]) / kLanes;
       panel_segments(p, panels, q, tile.out);
       if (q == 1) tile.at.next = nullptr;  // fetched during the first panel
+      const MicroKernel kernel =
+          micro_kernel_for(b_in_place, tile.layout, vectors, tile.out.segment_mask[vectors - 1][0]);
       if (b_in_place)
-        tile.kernels[vectors - 1](depth, tile.at, b_rows.at(panels.image[q], k0, panels.start[q]),
-                                  b_rows.ld, tile.out);
+        kernel(depth, tile.at, b_rows.at(panels.image[q], k0, panels.start[q]), b_rows.ld,
+               tile.out);
       else
-        tile.kernels[vectors - 1](depth, tile.at, packed + panels.offset[q] * depth, 0, tile.out);
+        kernel(depth, tile.at, packed + panels.offset[q] * depth, 0, tile.out);
     };
     const auto run_tails = [&](const Tile& tile) {
       for (int64_t q = 0; q < panels.tails; ++q) {
@@ -964,6 +1003,10 @@ BlockPlan plan_blocks(int64_t n, int64_t batch, bool straddle) {
 }
 
 }  // namespace
+
+PackedGemmTile packed_gemm_tile() {
+  return {kRows, kPanelWidth};
+}
 
 bool packed_gemm_applies(const GemmArgs& args) {
   static const bool eigen_requested = [] {
@@ -1068,9 +1111,13 @@ void packed_gemm_gathered(const GemmArgs& args, const BatchedColumns& batch, con
 
 }  // namespace saliency::kernels::cpu
 
-#else  // no AVX-512: Eigen serves every product
+#else  // neither AVX-512 nor AVX2: Eigen serves every product
 
 namespace saliency::kernels::cpu {
+
+PackedGemmTile packed_gemm_tile() {
+  return {};
+}
 
 bool packed_gemm_applies(const GemmArgs&) {
   return false;
@@ -1078,12 +1125,12 @@ bool packed_gemm_applies(const GemmArgs&) {
 
 void packed_gemm(const GemmArgs&, const BatchedColumns&, float, const float*, const float*, float,
                  float*, bool, RowEpilogue<float>) {
-  SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
+  SALIENCY_ASSERT(false, "packed gemm: built without AVX-512 or AVX2");
 }
 
 void packed_gemm_gathered(const GemmArgs&, const BatchedColumns&, const float*, const GatheredB&,
                           float*, bool, RowEpilogue<float>) {
-  SALIENCY_ASSERT(false, "packed gemm: built without AVX-512");
+  SALIENCY_ASSERT(false, "packed gemm: built without AVX-512 or AVX2");
 }
 
 }  // namespace saliency::kernels::cpu

@@ -1,5 +1,6 @@
-// The float GEMM (packed AVX-512 kernel where built, else Eigen) against a float64 reference
-// with the summation error bound, and against Eigen, on shapes that cover every tile edge.
+// The float GEMM (packed AVX-512 or AVX2 kernel where built, else Eigen) against a float64
+// reference with the summation error bound, and against Eigen, on shapes that cover every tile
+// edge of both kernels' tiles (8 x 48 and 6 x 16).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -109,6 +110,11 @@ std::vector<Case> edge_cases() {
       // Tail columns past the last full panel (2 and 4), an odd last k slice.
       cases.push_back({ta, tb, 16, 50, 301, 1.0f, 0.5f});
       cases.push_back({ta, tb, 11, 100, 17, -1.0f, 0.0f});
+      // AVX2's 6 x 16 tile: exactly one, a partial tile of 4 rows past two, one vector of 8
+      // columns and a tail of 3 past a panel, a last panel of one vector.
+      cases.push_back({ta, tb, 6, 16, 9, 1.0f, 0.0f});
+      cases.push_back({ta, tb, 16, 19, 260, 1.0f, 0.5f});
+      cases.push_back({ta, tb, 7, 40, 33, 2.0f, 0.0f});
     }
   return cases;
 }
@@ -153,15 +159,15 @@ TEST(Gemm, PlainBReadInPlaceOrPackedGivesTheSameBits) {
 }
 
 // A transposed A is read in place when the product has a single panel of columns (at most 48,
-// plus up to 4 tail columns) and packed when it has more. Each column's sum does not depend on
-// the others, so the single-panel product's columns must equal, bit for bit, the same columns
-// inside a wider product: B2 holds B's panel columns twice (two panels, A packed) and then B's
-// tail columns, which stay tail columns there.
+// 16 with AVX2, plus up to 4 tail columns) and packed when it has more. Each column's sum does not
+// depend on the others, so the single-panel product's columns must equal, bit for bit, the same
+// columns inside a wider product: B2 holds B's panel columns twice (two panels, A packed) and then
+// B's tail columns, which stay tail columns there.
 TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
-  // Eigen (SALIENCY_GEMM=eigen, builds without AVX-512) treats a tail column differently.
+  // Eigen (SALIENCY_GEMM=eigen, builds with neither kernel) treats a tail column differently.
   if (!kernels::cpu::packed_gemm_applies({.transpose_a = true, .m = 8, .n = 49, .k = 1}))
     GTEST_SKIP() << "the packed GEMM is not in use";
-  constexpr int64_t kPanel = 48;
+  const int64_t kPanel = kernels::cpu::packed_gemm_tile().panel_columns;
   uint32_t seed = 140;
   int compared = 0;
   for (const Case& t : edge_cases()) {
@@ -176,6 +182,7 @@ TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
     wide.c.assign(t.m * wide.args.ldc, 0.0f);
     // Where each of single's columns sits in wide.
     auto wide_column = [&](int64_t j) { return j < panel_columns ? j : 2 * kPanel + j - kPanel; };
+    // (a 19-column case is one panel and a tail of 3 with AVX2's 16-column panels)
     for (int64_t r = 0; r < t.k; ++r)
       for (int64_t j = 0; j < t.n; ++j) {
         const float value = single.b[r * single.args.ldb + j];
@@ -198,16 +205,23 @@ TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
             << "m " << t.m << " n " << t.n << " k " << t.k << ", C(" << i << ", " << j << ")";
     ++compared;
   }
-  EXPECT_GE(compared, 6);  // one tile, partial tiles, tails, several k slices, beta != 0
+  EXPECT_GE(compared, 4);  // one tile, partial tiles, tails, several k slices, beta != 0
 }
 
-TEST(Gemm, PackedKernelServesFloatProductsOfEightRowsOrMore) {
+TEST(Gemm, PackedKernelServesFloatProductsOfATileOfRowsOrMore) {
+  const int rows = kernels::cpu::packed_gemm_tile().rows;
 #if defined(__AVX512F__)
-  if (std::getenv("SALIENCY_GEMM") == nullptr) {  // SALIENCY_GEMM=eigen switches it off
-    EXPECT_TRUE(kernels::cpu::packed_gemm_applies({.m = 8, .n = 1, .k = 1}));
-  }
+  EXPECT_EQ(rows, 8);
+#elif defined(__AVX2__) && defined(__FMA__)
+  EXPECT_EQ(rows, 6);
+#else
+  EXPECT_EQ(rows, 0);
 #endif
-  EXPECT_FALSE(kernels::cpu::packed_gemm_applies({.m = 7, .n = 100, .k = 100}));
+  if (rows == 0) return;
+  if (std::getenv("SALIENCY_GEMM") == nullptr) {  // SALIENCY_GEMM=eigen switches it off
+    EXPECT_TRUE(kernels::cpu::packed_gemm_applies({.m = rows, .n = 1, .k = 1}));
+  }
+  EXPECT_FALSE(kernels::cpu::packed_gemm_applies({.m = rows - 1, .n = 100, .k = 100}));
   EXPECT_FALSE(kernels::cpu::packed_gemm_applies({.m = 100, .n = 100, .k = 0}));
 }
 
@@ -236,17 +250,18 @@ TEST(Gemm, ResultsDoNotDependOnTheThreadCount) {
   }
 }
 
-// A single image's product sums the columns past its last full 48-column panel, when there are
-// at most 4 of them (a 7 x 7 map's 49th), as dot products in another k order than the panels'
-// (a batch of such images straddles panels instead). Other columns must match `expected` bit
-// for bit; these within the float summation bound of C(r, j) = sum_k op(A)(r, k) B(k, j) with B
-// image i's (b + i * b_stride, row stride ldb).
+// A single image's product sums the columns past its last full panel (48 columns, 16 with AVX2),
+// when there are at most 4 of them (a 7 x 7 map's 49th), as dot products in another k order than
+// the panels' (a batch of such images straddles panels instead). Other columns must match
+// `expected` bit for bit; these within the float summation bound of C(r, j) = sum_k op(A)(r, k)
+// B(k, j) with B image i's (b + i * b_stride, row stride ldb).
 void expect_same_bits_but_tails(const Operands& o, const Case& t, const std::vector<float>& b,
                                 int64_t b_stride, int64_t c_stride, int64_t batch,
                                 const std::vector<float>& actual,
                                 const std::vector<float>& expected) {
-  const int64_t past_panels = t.n % 48;
-  const bool has_tail = t.n > 48 && past_panels <= 4;
+  const int64_t panel = kernels::cpu::packed_gemm_tile().panel_columns;
+  const int64_t past_panels = panel == 0 ? 0 : t.n % panel;
+  const bool has_tail = panel > 0 && t.n > panel && past_panels <= 4;
   const double eps = std::numeric_limits<float>::epsilon();
   for (int64_t i = 0; i < batch; ++i)
     for (int64_t r = 0; r < t.m; ++r)
@@ -368,7 +383,8 @@ TEST(Gemm, StreamedStoresOfALargeBatchGiveTheSameBits) {
 // gathered once for row groups that share a block (batch 1), images' tails (196 columns), panels
 // straddling images (49 columns), several k slices, and the epilogue.
 TEST(Gemm, GatheredBGivesTheBitsOfTheSameBWrittenOut) {
-  if (!kernels::cpu::packed_gemm_applies({.m = 8, .n = 1, .k = 1})) GTEST_SKIP() << "no AVX-512";
+  if (!kernels::cpu::packed_gemm_applies({.m = 8, .n = 1, .k = 1}))
+    GTEST_SKIP() << "the packed GEMM is not in use";
   struct Written {
     const float* b;
     int64_t ld, image;
