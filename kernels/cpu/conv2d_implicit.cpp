@@ -1,10 +1,11 @@
 #include "kernels/cpu/conv2d_implicit.h"
 
 #include "core/error.h"
+#include "kernels/cpu/simd.h"
 
-#if defined(__AVX512F__)
-
-#include <immintrin.h>
+// The flat-tile kernel runs on AVX-512 and AVX2 (simd.h); the positions-as-rows one (its 16 x 16
+// transposes, 64-channel panels) on AVX-512 only.
+#if defined(SALIENCY_SIMD)
 
 #include <algorithm>
 #include <array>
@@ -20,11 +21,17 @@
 namespace saliency::kernels::cpu {
 namespace {
 
-// A C tile is kRows output channels by kVectors * 16 flat positions: 24 accumulators, 3 vector
-// loads of B and 8 broadcasts of A per 24 FMAs. It measured 99% of one core's FMA peak with
-// its operands in L1, ahead of 12 x 32 and 6 x 64 once A is read in place (unpacked).
-constexpr int kRows = 8;
-constexpr int kVectors = 3;
+using simd::kLanes;
+using simd::Lanes;
+using simd::Vec;
+
+// A C tile is kRows output channels by kVectors * kLanes flat positions: with AVX-512 8 x 3
+// vectors of 16, 24 accumulators, 3 vector loads of B and 8 broadcasts of A per 24 FMAs. It
+// measured 99% of one core's FMA peak with its operands in L1, ahead of 12 x 32 and 6 x 64 once A
+// is read in place (unpacked). With AVX2 6 x 2 vectors of 8, 12 accumulators, as the packed
+// GEMM's tile (gemm_packed.cpp).
+constexpr int kRows = kLanes == 16 ? 8 : 6;
+constexpr int kVectors = kLanes == 16 ? 3 : 2;
 // Blocking: k runs in slices of about kDepth (28 channels x 9 taps for a 3x3 layer: one tile
 // column's B is then a few rows of 28 padded planes, which stay in L1); a task is kBlockRows x
 // kBlockTiles tile columns of C, and its A slice (64 KB) stays in L2.
@@ -61,7 +68,7 @@ struct View {
   int64_t fetch_step = 0;
 };
 
-// One Rows x (Vectors * 16) tile of C at `c` over a k slice of `outers` x `taps`: written when
+// One Rows x (Vectors * kLanes) tile of C at `c` over a k slice of `outers` x `taps`: written when
 // `accumulate` is false, added to otherwise; then finish[i] is added to row i when `finish` is
 // given (the bias, on the last k slice: the same rounding as a separate pass, without the pass),
 // then max(0, value) when `relu` is set (also only on the last k slice).
@@ -71,14 +78,17 @@ struct View {
 // (ResNet-50's stride-1 3x3 layers, min of 15 alternating runs: 5-15% faster than the generic
 // loop).
 template <int Rows, int Vectors, int Taps>
-void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_t ldc,
-          __mmask16 last, bool accumulate, const float* finish, bool relu) {
+void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_t ldc, Lanes last,
+          bool accumulate, const float* finish, bool relu) {
   const int64_t taps = Taps > 0 ? Taps : runtime_taps;
-  __m512 acc[Rows][Vectors];
+  // AVX2's masked load takes a vector register, which a full tile has none to spare for: its
+  // full last vectors load unmasked. (AVX-512's masks cost nothing.)
+  const bool masked_last = kLanes == 16 || last != simd::kAllLanes;
+  Vec acc[Rows][Vectors];
 #pragma GCC unroll 8
   for (int i = 0; i < Rows; ++i)
 #pragma GCC unroll 8
-    for (int v = 0; v < Vectors; ++v) acc[i][v] = _mm512_setzero_ps();
+    for (int v = 0; v < Vectors; ++v) acc[i][v] = simd::zero();
   for (int64_t o = 0; o < outers; ++o) {
     const float* a_outer = a.data + o * a.outer;
     const float* b_outer = b.data + o * b.outer;
@@ -88,32 +98,31 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
       const float* a_tap = a_outer + a.tap[t];
       const float* b_tap = b_outer + b.tap[t];
       const auto column = [&](int v) {
-        return v + 1 == Vectors ? _mm512_maskz_loadu_ps(last, b_tap + 16 * v)
-                                : _mm512_loadu_ps(b_tap + 16 * v);
+        return v + 1 == Vectors && masked_last ? simd::load_lanes(last, b_tap + kLanes * v)
+                                               : simd::loadu(b_tap + kLanes * v);
       };
       // The shorter side's operands are held while the longer side's stream past them, one at
       // a time: 24 accumulators and all of the longer side's vectors would not fit 32 registers
       // (3 x 8 tiles spilled to the stack when their 8 columns were loaded first).
       if constexpr (Rows >= Vectors) {
-        __m512 columns[Vectors];
+        Vec columns[Vectors];
 #pragma GCC unroll 8
         for (int v = 0; v < Vectors; ++v) columns[v] = column(v);
 #pragma GCC unroll 8
         for (int i = 0; i < Rows; ++i) {
-          const __m512 weight = _mm512_set1_ps(a_tap[i * a.row]);
+          const Vec weight = simd::broadcast(a_tap[i * a.row]);
 #pragma GCC unroll 8
-          for (int v = 0; v < Vectors; ++v)
-            acc[i][v] = _mm512_fmadd_ps(weight, columns[v], acc[i][v]);
+          for (int v = 0; v < Vectors; ++v) acc[i][v] = simd::fmadd(weight, columns[v], acc[i][v]);
         }
       } else {
-        __m512 weights[Rows];
+        Vec weights[Rows];
 #pragma GCC unroll 8
-        for (int i = 0; i < Rows; ++i) weights[i] = _mm512_set1_ps(a_tap[i * a.row]);
+        for (int i = 0; i < Rows; ++i) weights[i] = simd::broadcast(a_tap[i * a.row]);
 #pragma GCC unroll 8
         for (int v = 0; v < Vectors; ++v) {
-          const __m512 values = column(v);
+          const Vec values = column(v);
 #pragma GCC unroll 8
-          for (int i = 0; i < Rows; ++i) acc[i][v] = _mm512_fmadd_ps(weights[i], values, acc[i][v]);
+          for (int i = 0; i < Rows; ++i) acc[i][v] = simd::fmadd(weights[i], values, acc[i][v]);
         }
       }
     }
@@ -123,18 +132,17 @@ void tile(int64_t outers, int64_t runtime_taps, View a, View b, float* c, int64_
     float* row = c + i * ldc;
 #pragma GCC unroll 8
     for (int v = 0; v < Vectors; ++v) {
-      const __mmask16 mask = v + 1 == Vectors ? last : __mmask16(0xFFFF);
-      __m512 value = acc[i][v];
-      if (accumulate) value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(mask, row + 16 * v));
-      if (finish != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(finish[i]));
-      // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select.
-      if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
-      _mm512_mask_storeu_ps(row + 16 * v, mask, value);
+      const Lanes mask = v + 1 == Vectors ? last : simd::kAllLanes;
+      Vec value = acc[i][v];
+      if (accumulate) value = simd::add(value, simd::load_lanes(mask, row + kLanes * v));
+      if (finish != nullptr) value = simd::add(value, simd::broadcast(finish[i]));
+      if (relu) value = simd::relu(value);  // NaN and -0 -> 0, as relu_forward's select
+      simd::store_lanes(row + kLanes * v, mask, value);
     }
   }
 }
 
-using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, __mmask16, bool,
+using TileFunction = void (*)(int64_t, int64_t, View, View, float*, int64_t, Lanes, bool,
                               const float*, bool);
 
 // Tiles<Taps, MaxRows, MaxVectors>[rows - 1][vectors - 1]: full tiles and every edge shape.
@@ -153,12 +161,12 @@ constexpr auto kTiles = make_tiles<Taps, MaxRows, MaxVectors>(
     std::make_index_sequence<MaxRows>{}, std::make_index_sequence<MaxVectors>{});
 
 // Products with at most kFewRows rows (the backward of an image stem: 3 input channels) take
-// tiles of kFewRows x kFewVectors instead, again 24 accumulators, rather than a 3 x 3 edge of the
-// 8 x 3 tile (9 accumulators, 6 loads per 9 FMAs). The stem's backward (bench_conv2d, medians
-// of 3 in 3 interleaved rounds, ms, batch 1 / 8): im2col 0.840 / 7.72, 3 x 3 tiles 0.886 /
-// 7.51, 3 x 8 tiles 0.771 / 6.47.
+// tiles of kFewRows x kFewVectors instead, again 24 accumulators (12 with AVX2), rather than a
+// 3 x 3 edge of the 8 x 3 tile (9 accumulators, 6 loads per 9 FMAs). The stem's backward
+// (bench_conv2d, medians of 3 in 3 interleaved rounds, ms, batch 1 / 8): im2col 0.840 / 7.72, 3 x 3
+// tiles 0.886 / 7.51, 3 x 8 tiles 0.771 / 6.47.
 constexpr int kFewRows = 3;
-constexpr int kFewVectors = 8;
+constexpr int kFewVectors = kLanes == 16 ? 8 : 4;
 
 // The tile function for a rows x vectors tile of this product.
 TileFunction tile_for(const ImplicitGemm& g, int64_t rows, int64_t vectors) {
@@ -169,7 +177,7 @@ TileFunction tile_for(const ImplicitGemm& g, int64_t rows, int64_t vectors) {
 }
 
 int64_t tile_width(const ImplicitGemm& g) {
-  return 16 * (g.m <= kFewRows ? kFewVectors : kVectors);
+  return kLanes * (g.m <= kFewRows ? kFewVectors : kVectors);
 }
 
 // One task: a block of C, every k slice in order, tiles column by column so that one tile
@@ -184,8 +192,8 @@ void run_block(const ImplicitGemm& g, int64_t i_begin, int64_t i_end, int64_t j_
     const int64_t outers = std::min(g.outers, o0 + slice) - o0;
     for (int64_t j = j_begin; j < j_end; j += step) {
       const int64_t width = std::min(step, j_end - j);
-      const int64_t vectors = (width + 15) / 16, tail = width - 16 * (vectors - 1);
-      const auto last = static_cast<__mmask16>((1u << tail) - 1);
+      const int64_t vectors = (width + kLanes - 1) / kLanes, tail = width - kLanes * (vectors - 1);
+      const Lanes last = simd::first_lanes(tail);
       const View b{g.b + o0 * g.b_outer + (j - g.b_origin), 0, g.b_outer, g.b_tap};
       for (int64_t i = i_begin; i < i_end; i += kRows) {
         const int64_t rows = std::min<int64_t>(kRows, i_end - i);
@@ -336,7 +344,7 @@ void stream_copy(const float* in, int64_t count, float* out) {
   const int64_t head = std::min(count, (16 - misaligned) % 16);
   std::copy_n(in, head, out);
   int64_t q = head;
-  for (; q + 16 <= count; q += 16) _mm512_stream_ps(out + q, _mm512_loadu_ps(in + q));
+  for (; q + kLanes <= count; q += kLanes) simd::stream(out + q, simd::loadu(in + q));
   std::copy_n(in + q, count - q, out + q);
 }
 
@@ -345,10 +353,12 @@ void stream_copy(const float* in, int64_t count, float* out) {
 // lanes and stored under that mask, instead of one scalar store each.
 void copy_to_even_columns(const float* in, int64_t count, float* out) {
   int64_t q = 0;
+#if defined(__AVX512F__)
   for (; q + 8 <= count; q += 8)
     _mm512_mask_storeu_ps(
         out + 2 * q, 0x5555,
         _mm512_maskz_expand_ps(0x5555, _mm512_castps256_ps512(_mm256_loadu_ps(in + q))));
+#endif
   for (; q < count; ++q) out[2 * q] = in[q];
 }
 
@@ -482,6 +492,7 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
 
 // ---- Positions as rows --------------------------------------------------------------------------
 //
+#if defined(__AVX512F__)
 // The same correlations with the GEMM turned around: C'[position][target channel] = B'^T A'^T.
 // A tile is kPositionRows consecutive positions of one output row (rows of the tile, each value
 // of the planes broadcast) by kPanel target channels (vectors of the weights, packed per layer:
@@ -778,6 +789,8 @@ void execute_position_rows(int64_t batch, std::span<const Correlation> plans, co
   });
 }
 
+#endif  // __AVX512F__: positions as rows
+
 }  // namespace
 
 bool implicit_conv2d_supports(const Conv2dGeometry& g) {
@@ -812,6 +825,7 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
   execute(g.batch, plans, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
 }
 
+#if defined(__AVX512F__)
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
   // A panel is 64 target channels: fewer (an image stem's backward: 3) would leave it mostly
   // empty. Rows of the pass's targets (a stride phase's, backward) wider than 16 positions fill
@@ -867,9 +881,10 @@ void position_rows_conv2d_backward_input(const Conv2dGeometry& g, const float* g
   execute_position_rows(g.batch, plans, packed_weight, nullptr, false, relu_mask, addend,
                         grad_output, grad_input);
 }
+#endif
 }  // namespace saliency::kernels::cpu
 
-#else  // no AVX-512: the im2col path serves every convolution
+#else  // neither AVX-512 nor AVX2: the im2col path serves every convolution
 
 namespace saliency::kernels::cpu {
 
@@ -883,13 +898,21 @@ bool implicit_conv2d_applies(const Conv2dGeometry&) {
 
 void implicit_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
                              float*, bool) {
-  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
 
 void implicit_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
                                     const float*, const float*) {
-  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
+
+}  // namespace saliency::kernels::cpu
+
+#endif
+
+#if !defined(__AVX512F__)  // positions as rows need AVX-512
+
+namespace saliency::kernels::cpu {
 
 bool position_rows_conv2d_applies(const Conv2dGeometry&, ConvPass) {
   return false;
@@ -900,18 +923,19 @@ int64_t position_rows_weight_size(const Conv2dGeometry&, ConvPass) {
 }
 
 void pack_position_rows_weight(const Conv2dGeometry&, ConvPass, const float*, float*) {
-  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
 }
 
 void position_rows_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
                                   float*, bool) {
-  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
 }
 
 void position_rows_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
                                          const float*, const float*) {
-  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
 }
+
 }  // namespace saliency::kernels::cpu
 
 #endif

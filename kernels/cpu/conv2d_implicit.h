@@ -1,5 +1,6 @@
 #pragma once
-// Float convolution as an implicit GEMM on AVX-512: no im2col matrix and no col2im.
+// Float convolution as an implicit GEMM on AVX-512 or AVX2 (the positions-as-rows kernel below:
+// AVX-512 only): no im2col matrix and no col2im.
 //
 // The input is copied once into a zero-padded plane per channel. In that plane's row-major
 // (flat) order, output position (y, x) sits at j = y * padded_width + x, and the input value
@@ -23,7 +24,7 @@
 
 namespace saliency::kernels::cpu {
 
-// Geometries the implicit path computes: AVX-512 build, no dilation, one group, a kernel
+// Geometries the implicit path computes: AVX-512 or AVX2 build, no dilation, one group, a kernel
 // larger than 1x1, padding at most kernel - 1 per side. Strided layers are split by phase
 // (conv2d_plan.h, shared with the CUDA kernels): each stride phase of the input is its own plane,
 // in which every tap is a contiguous run again; backward-to-input runs one stride-1 correlation per
@@ -87,6 +88,7 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 // 0.570 -> 0.521 / 4.11 -> 3.74; layer3's 3x3/2 -1 to -3%; layer4's 3x3/2 forward at batch 8
 // 4.65 -> 4.35, the rest within 1%. Wider rows lose: layer1's 3x3 (56 x 56) 2-9% slower,
 // layer2's (28 x 28) 2-4% slower or even, layer2's 3x3/2 even (its backward's phases are 28 wide).
+// False in AVX2 builds, which have the flat tiles only.
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
 // Floats of the packed copy and the copy itself: per correlation (conv2d_plan.h) and per panel of
 // 64 target channels, [source channel][tap][64 targets], zero past the last target.

@@ -632,6 +632,7 @@ TEST_P(Conv2dImplicit, PositionRowsMatchIm2colInFloat64) {
   using kernels::cpu::ConvPass;
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
   if (!kernels::cpu::implicit_conv2d_supports(g)) GTEST_SKIP() << "not an implicit geometry";
+  SKIP_UNLESS_POSITION_ROWS_ARE_BUILT();
   const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 51);
   const auto w = random_floats(g.out_channels * g.patch_size(), 52);
   const auto dy = random_floats(g.batch * g.out_channels * g.out_h() * g.out_w(), 53);
@@ -651,6 +652,7 @@ TEST_P(Conv2dImplicit, PositionRowsEpilogueEqualsThePlainResultThenThePasses) {
   using kernels::cpu::ConvPass;
   const kernels::cpu::Conv2dGeometry& g = GetParam().geometry;
   if (!kernels::cpu::implicit_conv2d_supports(g)) GTEST_SKIP() << "not an implicit geometry";
+  SKIP_UNLESS_POSITION_ROWS_ARE_BUILT();
   const auto x = random_floats(g.batch * g.in_channels * g.in_h * g.in_w, 54);
   const auto w = random_floats(g.out_channels * g.patch_size(), 55);
   const auto bias = random_floats(g.out_channels, 56);
@@ -790,6 +792,7 @@ TEST(Conv2dImplicit, PositionRowsResultsDoNotDependOnTheBatchOrTheThreads) {
     c.batch = 3, c.in_channels = 136, c.in_h = 30, c.in_w = 13, c.out_channels = 72;
   });
   if (!kernels::cpu::implicit_conv2d_supports(layer)) GTEST_SKIP() << "implicit path not built";
+  SKIP_UNLESS_POSITION_ROWS_ARE_BUILT();
   const auto strided = changed(layer, [](auto& c) { c.stride_h = c.stride_w = 2; });
   const int previous = kernels::cpu::num_threads();
   for (const kernels::cpu::Conv2dGeometry& g : {layer, strided}) {
