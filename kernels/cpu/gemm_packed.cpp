@@ -429,13 +429,13 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
   }
 }
 
-// sums[r] = the sum of acc[r]'s lanes, r < Rows.
-template <int Rows>
-void store_lane_sums(const Vec (&acc)[Rows], float* sums) {
-  if constexpr (2 * Rows == kLanes)
-    simd::store_lane_sums(acc, sums);
-  else
-    for (int r = 0; r < Rows; ++r) sums[r] = simd::lane_sum(acc[r]);
+// sums[r] = the sum of acc[r]'s lanes, r < kRows.
+void store_lane_sums(const Vec (&acc)[kRows], float* sums) {
+#if defined(__AVX512F__)
+  simd::store_lane_sums(acc, sums);  // 8 vectors folded into each other
+#else
+  for (int r = 0; r < kRows; ++r) sums[r] = simd::lane_sum(acc[r]);
+#endif
 }
 
 // sums[t * kRows + r] = the sum over one k slice of A(r, k) * column t of the tail (columns[t *
@@ -465,19 +465,7 @@ void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t cou
     for (int u = 0; u < kChains; ++u) acc[u] = simd::zero();
     const Lanes rows_lanes = simd::first_lanes(kRows);
     int64_t k = 0;
-    if constexpr (2 * kRows != kLanes) {  // a k step a vector, its lanes past kRows zero
-      for (; k + kChains <= depth; k += kChains)
-#pragma GCC unroll 4
-        for (int u = 0; u < kChains; ++u)
-          acc[u] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + (k + u) * at.step),
-                               simd::broadcast(column[k + u]), acc[u]);
-      for (; k < depth; ++k)
-        acc[0] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + k * at.step),
-                             simd::broadcast(column[k]), acc[0]);
-      const Vec all = simd::add(simd::add(acc[0], acc[1]), simd::add(acc[2], acc[3]));
-      simd::store_lanes(sums + t * kRows, rows_lanes, all);
-      continue;
-    }
+#if defined(__AVX512F__)  // 8 rows, half a vector: a vector holds two k steps
     for (; k + 2 * kChains <= depth; k += 2 * kChains)
 #pragma GCC unroll 4
       for (int u = 0; u < kChains; ++u) {
@@ -493,6 +481,18 @@ void tail_sums(int64_t depth, const ATile& at, const float* columns, int64_t cou
                            simd::broadcast(column[k]), acc[0]);
     const Vec both = simd::add(simd::add(acc[0], acc[1]), simd::add(acc[2], acc[3]));
     simd::store_folded_halves(sums + t * kRows, both);  // low half plus high half
+#else  // 6 rows (AVX2): a k step a vector, its lanes past kRows zero
+    for (; k + kChains <= depth; k += kChains)
+#pragma GCC unroll 4
+      for (int u = 0; u < kChains; ++u)
+        acc[u] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + (k + u) * at.step),
+                             simd::broadcast(column[k + u]), acc[u]);
+    for (; k < depth; ++k)
+      acc[0] = simd::fmadd(simd::load_lanes(rows_lanes, at.a + k * at.step),
+                           simd::broadcast(column[k]), acc[0]);
+    const Vec all = simd::add(simd::add(acc[0], acc[1]), simd::add(acc[2], acc[3]));
+    simd::store_lanes(sums + t * kRows, rows_lanes, all);
+#endif
   }
 }
 

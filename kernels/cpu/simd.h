@@ -71,6 +71,7 @@ SALIENCY_SIMD_INLINE Vec relu(Vec v) {
 SALIENCY_SIMD_INLINE Vec keep_where_positive(Vec mask, Vec v) {
   return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(mask, zero(), _CMP_GT_OQ), v);
 }
+// For the packed GEMM's 8-row tails (half a vector; AVX-512 only):
 // Lanes [0, kLanes / 2) hold `low`, the rest `high`.
 SALIENCY_SIMD_INLINE Vec halves(float low, float high) {
   return _mm512_insertf32x8(_mm512_set1_ps(low), _mm256_set1_ps(high), 1);
@@ -83,9 +84,6 @@ SALIENCY_SIMD_INLINE Vec load_halves(const float* low, const float* high) {
 SALIENCY_SIMD_INLINE void store_folded_halves(float* out, Vec v) {
   _mm512_mask_storeu_ps(out, 0x00FF,
                         _mm512_add_ps(v, _mm512_maskz_shuffle_f32x4(0xFFFF, v, v, 0x4E)));
-}
-SALIENCY_SIMD_INLINE float lane_sum(Vec v) {
-  return _mm512_reduce_add_ps(v);
 }
 // sums[r] = the sum of acc[r]'s lanes, r < kLanes / 2: pairs of vectors folded into each other by
 // 128-bit blocks, then within blocks.
@@ -168,26 +166,11 @@ SALIENCY_SIMD_INLINE Vec relu(Vec v) {
 SALIENCY_SIMD_INLINE Vec keep_where_positive(Vec mask, Vec v) {
   return _mm256_and_ps(_mm256_cmp_ps(mask, zero(), _CMP_GT_OQ), v);
 }
-SALIENCY_SIMD_INLINE Vec halves(float low, float high) {
-  return _mm256_set_m128(_mm_set1_ps(high), _mm_set1_ps(low));
-}
-SALIENCY_SIMD_INLINE Vec load_halves(const float* low, const float* high) {
-  return _mm256_loadu2_m128(high, low);
-}
-SALIENCY_SIMD_INLINE void store_folded_halves(float* out, Vec v) {
-  _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)));
-}
+// The sum of v's lanes (the packed GEMM's 6-row tails).
 SALIENCY_SIMD_INLINE float lane_sum(Vec v) {
   __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
   return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
-}
-// sums[r] = the sum of acc[r]'s lanes, r < 4: horizontal adds within 128-bit halves, then the
-// halves added.
-inline void store_lane_sums(const Vec (&acc)[kLanes / 2], float* sums) {
-  const __m256 pairs =
-      _mm256_hadd_ps(_mm256_hadd_ps(acc[0], acc[1]), _mm256_hadd_ps(acc[2], acc[3]));
-  store_folded_halves(sums, pairs);
 }
 
 #endif

@@ -205,7 +205,9 @@ TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
             << "m " << t.m << " n " << t.n << " k " << t.k << ", C(" << i << ", " << j << ")";
     ++compared;
   }
-  EXPECT_GE(compared, 4);  // one tile, partial tiles, tails, several k slices, beta != 0
+  // one tile, partial tiles, tails, several k slices, beta != 0 (AVX2's narrower panel leaves
+  // fewer single-panel cases)
+  EXPECT_GE(compared, kPanel == 48 ? 9 : 4);
 }
 
 TEST(Gemm, PackedKernelServesFloatProductsOfATileOfRowsOrMore) {
