@@ -90,7 +90,8 @@ std::vector<kernels::cpu::PoolGeometry> awkward_pools() {
   };
 }
 
-// The float kernel computes the cells whose windows lie inside the input 16 at a time; the
+// The float kernel computes the cells whose windows lie inside the input 16 (AVX-512) or 8
+// (AVX2) at a time; the
 // double kernel scans every cell one by one. On inputs full of ties, with NaN and -infinity
 // sprinkled in, both must pick the same winners (first of equal values, last NaN).
 TEST(MaxPool, VectorCellsPickTheSameWinnersAsTheScalarScan) {
