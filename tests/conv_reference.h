@@ -284,10 +284,10 @@ class ConvAlgorithmScope {
   kernels::cpu::ConvAlgorithmChoice previous_;
 };
 
-// Builds without AVX-512 have no Winograd path; its tests skip there.
+// Builds without AVX-512 or AVX2 have no Winograd path; its tests skip there.
 #define SKIP_UNLESS_WINOGRAD_IS_BUILT()                                       \
   if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry())) \
-  GTEST_SKIP() << "Winograd path not built (needs AVX-512)"
+  GTEST_SKIP() << "Winograd path not built (needs AVX-512 or AVX2)"
 
 // The positions-as-rows kernel is built with AVX-512 only (AVX2 builds have the flat tiles);
 // its tests skip elsewhere. (A 64-channel 3x3 layer on a 14 x 14 map is one it takes.)

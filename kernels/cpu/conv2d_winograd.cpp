@@ -2,9 +2,9 @@
 
 #include "core/error.h"
 
-#if defined(__AVX512F__)
+#include "kernels/cpu/simd.h"
 
-#include <immintrin.h>
+#if defined(SALIENCY_SIMD)
 
 #include <algorithm>
 
@@ -15,15 +15,21 @@
 namespace saliency::kernels::cpu {
 namespace {
 
+using simd::kLanes;  // channels travel in groups of a vector's lanes: 16 (AVX-512) or 8 (AVX2)
+using simd::Lanes;
+using simd::Vec;
+
 constexpr int kPoints = 36;  // a 6x6 input tile, transformed
-constexpr int kLanes = 16;   // floats in a vector: channels travel in groups of 16
 // Tiles transformed, multiplied and transformed back together: the 36 products then read each
 // U[e] once per block (U of a 512-channel layer is 38 MB), and V[e] of a block (96 x channels)
 // stays in L2 while U[e] streams past it.
 constexpr int64_t kBlockTiles = 96;
-// The product's register tile: kTileRows tiles by kTileVectors * 16 target channels.
+// The product's register tile: kTileRows tiles by kTileVectors vectors of target channels, 24
+// accumulators with AVX-512's 32 registers, 12 with AVX2's 16 (the packed GEMM's 6 x 2 shape).
 constexpr int kTileRows = 6;
-constexpr int kTileVectors = 4;
+constexpr int kTileVectors = kLanes == 16 ? 4 : 2;
+// Floats per 64-byte cache line.
+constexpr int64_t kLineFloats = 16;
 
 int64_t round_up(int64_t value, int64_t multiple) {
   return (value + multiple - 1) / multiple * multiple;
@@ -31,7 +37,7 @@ int64_t round_up(int64_t value, int64_t multiple) {
 
 // One correlation of a [channels, height, width] source with a 3x3 kernel, zero-padded by
 // (pad_h, pad_w), into a [out_channels, out_h, out_w] target, for every image of a batch.
-// Channels are padded to multiples of 16 in the transformed data (the padding holds zeros).
+// Channels are padded to multiples of kLanes in the transformed data (the padding holds zeros).
 struct Correlation3x3 {
   int64_t batch, channels, height, width, pad_h, pad_w, out_channels, out_h, out_w;
   int64_t tiles_h() const { return (out_h + 3) / 4; }
@@ -43,75 +49,43 @@ struct Correlation3x3 {
 };
 
 // ---------------------------------------------------------------------------------------------
-// The three transforms, each applied to six (or four) vectors whose lanes are 16 channels.
+// The three transforms, each applied to six (or four) vectors whose lanes are kLanes channels.
 
 // B^T d for a column of six input values.
-inline void input_transform(const __m512 d[6], __m512 r[6]) {
-  const __m512 two = _mm512_set1_ps(2.0f), four = _mm512_set1_ps(4.0f), five = _mm512_set1_ps(5.0f);
-  r[0] = _mm512_fmadd_ps(four, d[0], _mm512_fnmadd_ps(five, d[2], d[4]));
-  r[1] = _mm512_fnmadd_ps(four, _mm512_add_ps(d[1], d[2]), _mm512_add_ps(d[3], d[4]));
-  r[2] = _mm512_fmadd_ps(four, _mm512_sub_ps(d[1], d[2]), _mm512_sub_ps(d[4], d[3]));
-  const __m512 odd = _mm512_sub_ps(d[3], d[1]), even = _mm512_sub_ps(d[4], d[2]);
-  r[3] = _mm512_fmadd_ps(two, odd, even);
-  r[4] = _mm512_fnmadd_ps(two, odd, even);
-  r[5] = _mm512_fmadd_ps(four, d[1], _mm512_fnmadd_ps(five, d[3], d[5]));
+inline void input_transform(const Vec d[6], Vec r[6]) {
+  const Vec two = simd::broadcast(2.0f), four = simd::broadcast(4.0f), five = simd::broadcast(5.0f);
+  r[0] = simd::fmadd(four, d[0], simd::fnmadd(five, d[2], d[4]));
+  r[1] = simd::fnmadd(four, simd::add(d[1], d[2]), simd::add(d[3], d[4]));
+  r[2] = simd::fmadd(four, simd::sub(d[1], d[2]), simd::sub(d[4], d[3]));
+  const Vec odd = simd::sub(d[3], d[1]), even = simd::sub(d[4], d[2]);
+  r[3] = simd::fmadd(two, odd, even);
+  r[4] = simd::fnmadd(two, odd, even);
+  r[5] = simd::fmadd(four, d[1], simd::fnmadd(five, d[3], d[5]));
 }
 
 // G g for a column of three kernel taps.
-inline void filter_transform(const __m512 g[3], __m512 u[6]) {
-  const __m512 sum = _mm512_add_ps(g[0], g[2]);
-  const __m512 minus_sixth = _mm512_set1_ps(-1.0f / 6.0f);
-  u[0] = _mm512_mul_ps(_mm512_set1_ps(0.25f), g[0]);
-  u[1] = _mm512_mul_ps(minus_sixth, _mm512_add_ps(sum, g[1]));
-  u[2] = _mm512_mul_ps(minus_sixth, _mm512_sub_ps(sum, g[1]));
-  const __m512 outer = _mm512_fmadd_ps(_mm512_set1_ps(1.0f / 24.0f), g[0],
-                                       _mm512_mul_ps(_mm512_set1_ps(1.0f / 6.0f), g[2]));
-  const __m512 middle = _mm512_mul_ps(_mm512_set1_ps(1.0f / 12.0f), g[1]);
-  u[3] = _mm512_add_ps(outer, middle);
-  u[4] = _mm512_sub_ps(outer, middle);
+inline void filter_transform(const Vec g[3], Vec u[6]) {
+  const Vec sum = simd::add(g[0], g[2]);
+  const Vec minus_sixth = simd::broadcast(-1.0f / 6.0f);
+  u[0] = simd::mul(simd::broadcast(0.25f), g[0]);
+  u[1] = simd::mul(minus_sixth, simd::add(sum, g[1]));
+  u[2] = simd::mul(minus_sixth, simd::sub(sum, g[1]));
+  const Vec outer = simd::fmadd(simd::broadcast(1.0f / 24.0f), g[0],
+                                simd::mul(simd::broadcast(1.0f / 6.0f), g[2]));
+  const Vec middle = simd::mul(simd::broadcast(1.0f / 12.0f), g[1]);
+  u[3] = simd::add(outer, middle);
+  u[4] = simd::sub(outer, middle);
   u[5] = g[2];
 }
 
 // A^T m for a column of six products.
-inline void output_transform(const __m512 m[6], __m512 y[4]) {
-  const __m512 plus12 = _mm512_add_ps(m[1], m[2]), minus12 = _mm512_sub_ps(m[1], m[2]);
-  const __m512 plus34 = _mm512_add_ps(m[3], m[4]), minus34 = _mm512_sub_ps(m[3], m[4]);
-  y[0] = _mm512_add_ps(_mm512_add_ps(m[0], plus12), plus34);
-  y[1] = _mm512_fmadd_ps(_mm512_set1_ps(2.0f), minus34, minus12);
-  y[2] = _mm512_fmadd_ps(_mm512_set1_ps(4.0f), plus34, plus12);
-  y[3] = _mm512_add_ps(_mm512_fmadd_ps(_mm512_set1_ps(8.0f), minus34, minus12), m[5]);
-}
-
-// rows[i][j] -> rows[j][i] for a 16 x 16 block held in 16 vectors.
-inline void transpose16(__m512 rows[16]) {
-  // (The masked forms: GCC 12's unmasked ones read an undefined register and warn.)
-  constexpr __mmask16 kAll = 0xFFFF;
-  __m512 a[16], b[16];
-  for (int i = 0; i < 8; ++i) {
-    a[2 * i] = _mm512_maskz_unpacklo_ps(kAll, rows[2 * i], rows[2 * i + 1]);
-    a[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, rows[2 * i], rows[2 * i + 1]);
-  }
-  const auto pairs = [](__m512 x, __m512 y, bool high) {
-    const __m512d dx = _mm512_castps_pd(x), dy = _mm512_castps_pd(y);
-    return _mm512_castpd_ps(high ? _mm512_maskz_unpackhi_pd(0xFF, dx, dy)
-                                 : _mm512_maskz_unpacklo_pd(0xFF, dx, dy));
-  };
-  for (int i = 0; i < 4; ++i) {  // b[4i + q], 128-bit lane l: rows 4i..4i+3 at column 4l + q
-    b[4 * i + 0] = pairs(a[4 * i], a[4 * i + 2], false);
-    b[4 * i + 1] = pairs(a[4 * i], a[4 * i + 2], true);
-    b[4 * i + 2] = pairs(a[4 * i + 1], a[4 * i + 3], false);
-    b[4 * i + 3] = pairs(a[4 * i + 1], a[4 * i + 3], true);
-  }
-  for (int q = 0; q < 4; ++q) {
-    const __m512 low01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0x44);
-    const __m512 high01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0xEE);
-    const __m512 low23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0x44);
-    const __m512 high23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0xEE);
-    rows[q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0x88);
-    rows[4 + q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0xDD);
-    rows[8 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0x88);
-    rows[12 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0xDD);
-  }
+inline void output_transform(const Vec m[6], Vec y[4]) {
+  const Vec plus12 = simd::add(m[1], m[2]), minus12 = simd::sub(m[1], m[2]);
+  const Vec plus34 = simd::add(m[3], m[4]), minus34 = simd::sub(m[3], m[4]);
+  y[0] = simd::add(simd::add(m[0], plus12), plus34);
+  y[1] = simd::fmadd(simd::broadcast(2.0f), minus34, minus12);
+  y[2] = simd::fmadd(simd::broadcast(4.0f), plus34, plus12);
+  y[3] = simd::add(simd::fmadd(simd::broadcast(8.0f), minus34, minus12), m[5]);
 }
 
 // Consecutive points of a transform (of a kernel, or of a tile in V and M) are stored a point's
@@ -119,23 +93,19 @@ inline void transpose16(__m512 rows[16]) {
 // land in the same L1 set (12 ways), which evicted them as they were written. With the extra
 // line, a 14 x 14 layer at batch 1 (bench_conv2d, layer3's 3x3, the kernels' points padded) ran
 // 0.61 -> 0.32 ms forward, 0.59 -> 0.32 backward.
-constexpr int64_t kPointPad = kLanes;
+constexpr int64_t kPointPad = kLineFloats;
 
-// V[e + 1] - V[e] (M's likewise) for `tiles` tiles of `channels` (padded to 16) floats.
+// V[e + 1] - V[e] (M's likewise) for `tiles` tiles of `channels` (padded to kLanes) floats.
 // Padded too: layer3's 3x3 at batch 1 0.33 -> 0.30 ms both ways, layer4's backward at batch 8
 // 2.9 -> 2.7, others within 1-3% (min of 3-5 interleaved).
 inline int64_t tile_point_stride(int64_t tiles, int64_t channels) {
   return tiles * channels + kPointPad;
 }
 
-inline __mmask16 first_lanes(int64_t count) {
-  return count >= kLanes ? __mmask16(0xFFFF) : __mmask16((1u << count) - 1);
-}
-
 // ---------------------------------------------------------------------------------------------
-// Weights: U[e][g][c][16] = (G w_kc G^T)[e] for target k = 16 g + lane (in the vectors); zero
+// Weights: U[e][g][c][kLanes] = (G w_kc G^T)[e] for target k = kLanes g + lane; zero
 // for padded channels. w_kc is weight[k][c] as stored, or for the backward pass weight[c][k]
-// rotated by 180 degrees. Grouped by 16 targets so that both this transform (sources innermost)
+// rotated by 180 degrees. Grouped by kLanes targets so that both this transform (sources innermost)
 // and the product write and read each point's U as sequential streams: with U[e][c][k] every
 // store went to a new cache line 4 KB or more from the last, and building U took more than half
 // of a 14x14 layer's time at batch 1.
@@ -144,17 +114,36 @@ int64_t weight_lane_stride(const Correlation3x3& p, bool rotate_and_swap) {
   return rotate_and_swap ? 9 : p.channels * 9;
 }
 
-// The 36 points of the kernels from source c to targets k..k+15, point e stored at
-// out + e * point_stride. Each target's nine taps are one run of the weights: 16 runs are loaded
-// and transposed into one vector per tap. (A gather per tap took 42% of a 14 x 14 layer's time
-// at batch 1, where the kernels are transformed for every call.)
+// Tap t of the `live` targets whose nine taps are runs `lane_stride` apart from `kernel`, one
+// vector per tap (zero in lanes past `live`): the runs are loaded and transposed. With 8 lanes
+// (AVX2) a run's ninth tap is past the vector and is collected on its own.
+inline void load_taps(const float* kernel, int64_t lane_stride, int64_t live, Vec (&taps)[9]) {
+  constexpr int kInVector = kLanes >= 9 ? 9 : kLanes;
+  Vec runs[kLanes];  // target j's taps, then (transposed) tap t of every target
+  for (int j = 0; j < kLanes; ++j)
+    runs[j] = j >= live ? simd::zero()
+              : kInVector == kLanes
+                  ? simd::loadu(kernel + j * lane_stride)
+                  : simd::load_lanes(simd::first_lanes(kInVector), kernel + j * lane_stride);
+  simd::transpose(runs);
+  for (int t = 0; t < kInVector; ++t) taps[t] = runs[t];
+  if constexpr (kInVector < 9) {
+    float ninth[kLanes] = {};
+    for (int j = 0; j < live; ++j) ninth[j] = kernel[j * lane_stride + 8];
+    taps[8] = simd::loadu(ninth);
+  }
+}
+
+// The 36 points of the kernels from source c to targets k..k + kLanes - 1, point e stored at
+// out + e * point_stride. Each target's nine taps are one run of the weights: kLanes runs are
+// loaded and transposed into one vector per tap (load_taps). (A gather per tap took 42% of a 14
+// x 14 layer's time at batch 1, where the kernels are transformed for every call.)
 inline void transform_kernels(const Correlation3x3& p, const float* weight, bool rotate_and_swap,
                               int64_t lane_stride, int64_t c, int64_t k, float* out,
                               int64_t point_stride) {
   const int64_t live = c < p.channels ? std::min<int64_t>(kLanes, p.out_channels - k) : 0;
   const float* kernel =
       rotate_and_swap ? weight + (c * p.out_channels + k) * 9 : weight + (k * p.channels + c) * 9;
-  __m512 runs[kLanes];  // target j's taps, then (transposed) tap t of every target
   // At batch 1 the weights come from memory (a pass reads 100 MB of them): fetch the taps of a
   // source a few calls ahead, in the order the calls read them (the forward walks 16 targets'
   // runs side by side, each 36 bytes a call; the backward one source's run of 16 targets a call).
@@ -167,28 +156,26 @@ inline void transform_kernels(const Correlation3x3& p, const float* weight, bool
                    _MM_HINT_T0);
   } else if (c + kBackwardAhead < p.channels) {
     const float* ahead = kernel + kBackwardAhead * p.out_channels * 9;
-    for (int64_t at = 0; at < live * 9; at += kLanes)
+    for (int64_t at = 0; at < live * 9; at += kLineFloats)
       _mm_prefetch(reinterpret_cast<const char*>(ahead + at), _MM_HINT_T0);
   }
-  for (int j = 0; j < kLanes; ++j)
-    runs[j] =
-        j < live ? _mm512_maskz_loadu_ps(0x01FF, kernel + j * lane_stride) : _mm512_setzero_ps();
-  transpose16(runs);
-  __m512 taps[3][3];
+  Vec by_index[9];
+  load_taps(kernel, lane_stride, live, by_index);
+  Vec taps[3][3];
   for (int y = 0; y < 3; ++y)
     for (int x = 0; x < 3; ++x)
-      taps[y][x] = runs[rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x];
-  __m512 rows[6][3];  // G g, column by column
+      taps[y][x] = by_index[rotate_and_swap ? (2 - y) * 3 + (2 - x) : y * 3 + x];
+  Vec rows[6][3];  // G g, column by column
   for (int x = 0; x < 3; ++x) {
-    const __m512 column[3] = {taps[0][x], taps[1][x], taps[2][x]};
-    __m512 transformed[6];
+    const Vec column[3] = {taps[0][x], taps[1][x], taps[2][x]};
+    Vec transformed[6];
     filter_transform(column, transformed);
     for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
   }
   for (int i = 0; i < 6; ++i) {  // (G g) G^T, row by row
-    __m512 transformed[6];
+    Vec transformed[6];
     filter_transform(rows[i], transformed);
-    for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point_stride, transformed[j]);
+    for (int j = 0; j < 6; ++j) simd::storeu(out + (6 * i + j) * point_stride, transformed[j]);
   }
 }
 
@@ -213,8 +200,8 @@ void transform_weights(const Correlation3x3& p, const float* weight, bool rotate
     });
     return;
   }
-  // By groups of 16 targets, sources innermost: consecutive sources' loads then read the
-  // same 16 cache lines (a source-major order missed L2 on every load).
+  // By groups of kLanes targets, sources innermost: consecutive sources' loads then read the
+  // same kLanes cache lines (a source-major order missed L2 on every load).
   parallel_for(0, groups, grain_for(sources * kPoints * kLanes), [&](int64_t lo, int64_t hi) {
     for (int64_t g = lo; g < hi; ++g)
       for (int64_t c = 0; c < sources; ++c)
@@ -233,9 +220,9 @@ struct Block {
 };
 
 // The six source rows of each of the block's tile rows, NCHW -> NHWC with the zero border:
-// padded[r][i][x][c] (x over padded_w, channels padded to 16). Neighbouring tile rows share two
-// source rows, copied for each. Each group of 16 channels fetches the next group's rows: at batch
-// 16 the source comes from memory, and the layer (harness with activations from memory, 2
+// padded[r][i][x][c] (x over padded_w, channels padded to kLanes). Neighbouring tile rows share two
+// source rows, copied for each. Each group of kLanes channels fetches the next group's rows: at
+// batch 16 the source comes from memory, and the layer (harness with activations from memory, 2
 // threads, Zen 5, forward / backward ms) went 7.3 / 7.4 -> 5.4 / 5.2 over 56 x 56, 5.1 / 5.4 ->
 // 4.2 / 4.2 over 28 x 28, 5.8 / 5.9 -> 5.2 / 5.1 over 14 x 14, 5.3 -> 5.1 over 7 x 7, with
 // unpack_target fetching likewise.
@@ -254,24 +241,24 @@ void pack_source(const Correlation3x3& p, const float* source, const Block& bloc
       const int64_t right = p.pad_w + p.width;
       std::fill(out + right * stride, out + columns * stride, 0.0f);
       for (int64_t c = 0; c < stride; c += kLanes) {
-        // The next group's 16 rows (16 planes apart: too many streams for the hardware
+        // The next group's rows (a plane apart each: too many streams for the hardware
         // prefetchers, and from memory at batch 16).
         for (int64_t i = c + kLanes; i < std::min(c + 2 * kLanes, p.channels); ++i)
           prefetch_run(source + ((n * p.channels + i) * p.height + y) * p.width,
                        p.width * int64_t(sizeof(float)));
         for (int64_t x = 0; x < p.width; x += kLanes) {
-          const __mmask16 in_row = first_lanes(p.width - x);
-          __m512 lanes[16];
+          const Lanes in_row = simd::first_lanes(p.width - x);
+          Vec lanes[kLanes];
           for (int i = 0; i < kLanes; ++i)
             lanes[i] =
                 c + i < p.channels
-                    ? _mm512_maskz_loadu_ps(
+                    ? simd::load_lanes(
                           in_row, source + ((n * p.channels + c + i) * p.height + y) * p.width + x)
-                    : _mm512_setzero_ps();
-          transpose16(lanes);
+                    : simd::zero();
+          simd::transpose(lanes);
           const int64_t count = std::min<int64_t>(kLanes, p.width - x);
           for (int64_t j = 0; j < count; ++j)
-            _mm512_storeu_ps(out + (p.pad_w + x + j) * stride + c, lanes[j]);
+            simd::storeu(out + (p.pad_w + x + j) * stride + c, lanes[j]);
         }
       }
     }
@@ -279,7 +266,7 @@ void pack_source(const Correlation3x3& p, const float* source, const Block& bloc
 }
 
 // fn(t, r, tx, c) for each of the block's tiles t (tile row r = t / tiles_w, column tx) and each
-// group of 16 channels c of a `stride`-channel layout, shared out over the threads.
+// group of kLanes channels c of a `stride`-channel layout, shared out over the threads.
 template <typename Fn>
 void for_each_tile_and_group(const Correlation3x3& p, const Block& block, int64_t stride,
                              const Fn& fn) {
@@ -299,25 +286,25 @@ void transform_input(const Correlation3x3& p, const float* padded, const Block& 
   const int64_t point = tile_point_stride(block.tiles(p), stride);  // V[e + 1] - V[e]
   for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t c) {
     const float* d = padded + (r * 6 * columns + 4 * tx) * stride + c;
-    __m512 rows[6][6];  // B^T d, column by column
+    Vec rows[6][6];  // B^T d, column by column
     for (int x = 0; x < 6; ++x) {
-      __m512 column[6];
-      for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(d + (y * columns + x) * stride);
-      __m512 transformed[6];
+      Vec column[6];
+      for (int y = 0; y < 6; ++y) column[y] = simd::loadu(d + (y * columns + x) * stride);
+      Vec transformed[6];
       input_transform(column, transformed);
       for (int i = 0; i < 6; ++i) rows[i][x] = transformed[i];
     }
     float* out = v + t * stride + c;
     for (int i = 0; i < 6; ++i) {  // (B^T d) B, row by row
-      __m512 transformed[6];
+      Vec transformed[6];
       input_transform(rows[i], transformed);
-      for (int j = 0; j < 6; ++j) _mm512_storeu_ps(out + (6 * i + j) * point, transformed[j]);
+      for (int j = 0; j < 6; ++j) simd::storeu(out + (6 * i + j) * point, transformed[j]);
     }
   });
 }
 
 // One register tile of a product: M[t][k..] (+)= sum over c of V[t][c] U[c][k..] for Rows tiles
-// and Vectors groups of 16 targets (group j's U at u + j * u_stride, 16 floats per c), c in
+// and Vectors groups of kLanes targets (group j's U at u + j * u_stride, kLanes floats per c), c in
 // order, so each value's sum does not depend on the other tiles of its block. With `accumulate`
 // the sums continue from M's values: a product over consecutive runs of c gives the same bits
 // as one over all of them.
@@ -333,36 +320,27 @@ struct TileProduct {
 
 template <int Rows, int Vectors>
 void multiply_tile(const TileProduct& t) {
-  __m512 sum[Rows][Vectors];
+  Vec sum[Rows][Vectors];
   for (int r = 0; r < Rows; ++r)
     for (int j = 0; j < Vectors; ++j)
-      sum[r][j] =
-          t.accumulate ? _mm512_loadu_ps(t.m + r * t.m_stride + j * kLanes) : _mm512_setzero_ps();
+      sum[r][j] = t.accumulate ? simd::loadu(t.m + r * t.m_stride + j * kLanes) : simd::zero();
   for (int64_t c = 0; c < t.depth; ++c) {
-    __m512 b[Vectors];
-    for (int j = 0; j < Vectors; ++j) b[j] = _mm512_loadu_ps(t.u + j * t.u_stride + c * kLanes);
+    Vec b[Vectors];
+    for (int j = 0; j < Vectors; ++j) b[j] = simd::loadu(t.u + j * t.u_stride + c * kLanes);
     for (int r = 0; r < Rows; ++r) {
-      const __m512 a = _mm512_set1_ps(t.v[r * t.v_stride + c]);
-      for (int j = 0; j < Vectors; ++j) sum[r][j] = _mm512_fmadd_ps(a, b[j], sum[r][j]);
+      const Vec a = simd::broadcast(t.v[r * t.v_stride + c]);
+      for (int j = 0; j < Vectors; ++j) sum[r][j] = simd::fmadd(a, b[j], sum[r][j]);
     }
   }
   for (int r = 0; r < Rows; ++r)
-    for (int j = 0; j < Vectors; ++j)
-      _mm512_storeu_ps(t.m + r * t.m_stride + j * kLanes, sum[r][j]);
+    for (int j = 0; j < Vectors; ++j) simd::storeu(t.m + r * t.m_stride + j * kLanes, sum[r][j]);
 }
 
-template <int Rows>
+template <int Rows, int Vectors = kTileVectors>
 void multiply_tile_rows(int vectors, const TileProduct& t) {
-  switch (vectors) {
-    case 1:
-      return multiply_tile<Rows, 1>(t);
-    case 2:
-      return multiply_tile<Rows, 2>(t);
-    case 3:
-      return multiply_tile<Rows, 3>(t);
-    default:
-      return multiply_tile<Rows, 4>(t);
-  }
+  if constexpr (Vectors > 1)
+    if (vectors < Vectors) return multiply_tile_rows<Rows, Vectors - 1>(vectors, t);
+  multiply_tile<Rows, Vectors>(t);
 }
 
 void multiply_any_tile(int rows, int vectors, const TileProduct& t) {
@@ -382,8 +360,8 @@ void multiply_any_tile(int rows, int vectors, const TileProduct& t) {
   }
 }
 
-// M[e][t][k..k + 16 vectors) for every point e and the block's `count` tiles, sources [first,
-// first + depth), from U laid out as u + e * u_point + j * u_stride + c * 16.
+// M[e][t][k..k + kLanes vectors) for every point e and the block's `count` tiles, sources [first,
+// first + depth), from U laid out as u + e * u_point + j * u_stride + c * kLanes.
 void multiply_slab(const float* u, int64_t u_point, int64_t u_stride, int vectors, const float* v,
                    int64_t sources, int64_t first, int64_t depth, int64_t count, int64_t targets,
                    int64_t k, float* m, int64_t e) {
@@ -428,7 +406,7 @@ void multiply_transforming(const Correlation3x3& p, const float* weight, bool ro
   parallel_tasks(slabs, [&](int64_t slab) {
     const int64_t k = slab * width;
     const int live = int(std::min<int64_t>(vectors, (targets - k) / kLanes));
-    // [e][j][c - first][16], points kPointPad further apart than their size (see there)
+    // [e][j][c - first][kLanes], points kPointPad further apart than their size (see there)
     const int64_t u_point = vectors * kSourceRun * kLanes + kPointPad;
     const int64_t u_stride = kSourceRun * kLanes;
     Scratch<float> run(kPoints * u_point);
@@ -461,20 +439,19 @@ void transform_output(const Correlation3x3& p, const float* m, const Block& bloc
   const int64_t point = tile_point_stride(block.tiles(p), stride);  // M[e + 1] - M[e]
   for_each_tile_and_group(p, block, stride, [&](int64_t t, int64_t r, int64_t tx, int64_t k) {
     const float* in = m + t * stride + k;
-    __m512 rows_of_columns[4][6];  // A^T m, column by column
+    Vec rows_of_columns[4][6];  // A^T m, column by column
     for (int x = 0; x < 6; ++x) {
-      __m512 column[6];
-      for (int y = 0; y < 6; ++y) column[y] = _mm512_loadu_ps(in + (6 * y + x) * point);
-      __m512 transformed[4];
+      Vec column[6];
+      for (int y = 0; y < 6; ++y) column[y] = simd::loadu(in + (6 * y + x) * point);
+      Vec transformed[4];
       output_transform(column, transformed);
       for (int i = 0; i < 4; ++i) rows_of_columns[i][x] = transformed[i];
     }
     float* target = out + (r * 4 * columns + 4 * tx) * stride + k;
     for (int i = 0; i < 4; ++i) {  // (A^T m) A, row by row
-      __m512 transformed[4];
+      Vec transformed[4];
       output_transform(rows_of_columns[i], transformed);
-      for (int j = 0; j < 4; ++j)
-        _mm512_storeu_ps(target + (i * columns + j) * stride, transformed[j]);
+      for (int j = 0; j < 4; ++j) simd::storeu(target + (i * columns + j) * stride, transformed[j]);
     }
   });
 }
@@ -493,7 +470,7 @@ void unpack_target(const Correlation3x3& p, const float* out, const Block& block
       const float* in = out + item * columns * stride;
       const int64_t bytes = p.out_w * int64_t(sizeof(float));
       for (int64_t k = 0; k < p.out_channels; k += kLanes) {
-        // The next group's 16 rows of the target (to be written), addend and mask, as in
+        // The next group's rows of the target (to be written), addend and mask, as in
         // pack_source.
         for (int64_t i = k + kLanes; i < std::min(k + 2 * kLanes, p.out_channels); ++i) {
           const int64_t at = (n * p.out_channels + i) * plane + y * p.out_w;
@@ -503,28 +480,24 @@ void unpack_target(const Correlation3x3& p, const float* out, const Block& block
         }
         for (int64_t x = 0; x < p.out_w; x += kLanes) {
           const int64_t count = std::min<int64_t>(kLanes, p.out_w - x);
-          __m512 lanes[16];
+          Vec lanes[kLanes];
           for (int j = 0; j < kLanes; ++j)
-            lanes[j] = j < count ? _mm512_loadu_ps(in + (x + j) * stride + k) : _mm512_setzero_ps();
-          transpose16(lanes);
-          const __mmask16 live = first_lanes(count);
+            lanes[j] = j < count ? simd::loadu(in + (x + j) * stride + k) : simd::zero();
+          simd::transpose(lanes);
+          const Lanes live = simd::first_lanes(count);
           const int64_t channels = std::min<int64_t>(kLanes, p.out_channels - k);
           for (int64_t i = 0; i < channels; ++i) {
             const int64_t at = (n * p.out_channels + k + i) * plane + y * p.out_w + x;
-            __m512 value = lanes[i];
+            Vec value = lanes[i];
             if (epilogue.bias != nullptr)
-              value = _mm512_add_ps(value, _mm512_set1_ps(epilogue.bias[k + i]));
+              value = simd::add(value, simd::broadcast(epilogue.bias[k + i]));
             if (epilogue.addend != nullptr)
-              value = _mm512_add_ps(value, _mm512_maskz_loadu_ps(live, epilogue.addend + at));
-            if (epilogue.relu)
-              value = _mm512_maskz_mov_ps(
-                  _mm512_cmp_ps_mask(value, _mm512_setzero_ps(), _CMP_GT_OQ), value);
+              value = simd::add(value, simd::load_lanes(live, epilogue.addend + at));
+            if (epilogue.relu) value = simd::relu(value);  // NaN and -0 -> 0, as relu_forward
             if (epilogue.relu_mask != nullptr)
-              value = _mm512_maskz_mov_ps(
-                  _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(live, epilogue.relu_mask + at),
-                                     _mm512_setzero_ps(), _CMP_GT_OQ),
-                  value);
-            _mm512_mask_storeu_ps(target + at, live, value);
+              value =
+                  simd::keep_where_positive(simd::load_lanes(live, epilogue.relu_mask + at), value);
+            simd::store_lanes(target + at, live, value);
           }
         }
       }
@@ -614,7 +587,7 @@ void winograd_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 
 }  // namespace saliency::kernels::cpu
 
-#else  // no AVX-512: the direct paths serve every convolution
+#else  // neither AVX-512 nor AVX2: the direct paths serve every convolution
 
 namespace saliency::kernels::cpu {
 
@@ -628,12 +601,12 @@ bool winograd_conv2d_applies(const Conv2dGeometry&) {
 
 void winograd_conv2d_forward(const Conv2dGeometry&, const float*, const float*, float*,
                              const RowEpilogue<float>&) {
-  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512 or AVX2");
 }
 
 void winograd_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
                                     const RowEpilogue<float>&) {
-  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512");
+  SALIENCY_ASSERT(false, "winograd conv2d: built without AVX-512 or AVX2");
 }
 
 }  // namespace saliency::kernels::cpu

@@ -8,11 +8,11 @@
 //   y_kt = A^T M[.][t][k] A            back to a 4x4 output block
 // Channels travel in the vectors (the source is repacked NHWC with its zero border, the result
 // unpacked to NCHW as the epilogue is applied), so each transform is a few dozen vector
-// operations per tile and 16 channels. Tiles run in blocks of about 96 across the batch: U[e]
-// is then read once per block; every sum runs over the channels in order, so a tile's result
-// does not depend on the block (or batch) it came in. Backward-to-input of a stride-1 3x3
-// convolution is the same computation on the output gradient, padded by 2 - pad, with the
-// kernel rotated by 180 degrees and its channels swapped.
+// operations per tile and vector of channels (16 with AVX-512, 8 with AVX2). Tiles run in blocks of
+// about 96 across the batch: U[e] is then read once per block; every sum runs over the channels in
+// order, so a tile's result does not depend on the block (or batch) it came in. Backward-to-input
+// of a stride-1 3x3 convolution is the same computation on the output gradient, padded by 2 - pad,
+// with the kernel rotated by 180 degrees and its channels swapped.
 //
 // The arithmetic differs from the direct sum: each output is a signed combination of 36
 // products of transformed values, so its float32 error is bounded by the same sum taken over
@@ -32,7 +32,8 @@
 
 namespace saliency::kernels::cpu {
 
-// 3x3 kernel, stride 1, no dilation, one group, padding 0-2 per side; builds with AVX-512.
+// 3x3 kernel, stride 1, no dilation, one group, padding 0-2 per side; builds with AVX-512 or AVX2
+// (one source over kernels/cpu/simd.h: channels 16 or 8 to a vector, the same operations per lane).
 bool winograd_conv2d_supports(const Conv2dGeometry& g);
 // Where conv2d_forward / conv2d_backward_input use it: supported, chosen (SALIENCY_CONV=winograd
 // or --conv winograd), no exact convolutions required (LRP), and at least 4 tiles in the batch:

@@ -1,10 +1,11 @@
 #pragma once
 // The float vector of the build's instruction set, for kernels written once for AVX-512 and AVX2
-// (the packed GEMM): 16 lanes in 32 registers, or 8 lanes in 16 registers. The build compiles
-// for its own machine (-march=native), so this is a choice made at compile time, not a dispatch.
-// Lane masks are bit masks in both (bit l: lane l); AVX2 widens them to a vector where it needs
-// one. Loads and stores under a mask touch no memory outside it, as the AVX-512 forms.
-// Included by kernel sources only: it is not part of any public header.
+// (the packed GEMM, the implicit convolution's flat tiles, Winograd): 16 lanes in 32 registers, or
+// 8 lanes in 16 registers. The build compiles for its own machine (-march=native), so this is a
+// choice made at compile time, not a dispatch. Lane masks are bit masks in both (bit l: lane l);
+// AVX2 widens them to a vector where it needs one. Loads and stores under a mask touch no memory
+// outside it, as the AVX-512 forms. Included by kernel sources only: it is not part of any public
+// header.
 #if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
 
 #include <immintrin.h>
@@ -61,6 +62,47 @@ SALIENCY_SIMD_INLINE Vec add(Vec a, Vec b) {
 }
 SALIENCY_SIMD_INLINE Vec mul(Vec a, Vec b) {
   return _mm512_mul_ps(a, b);
+}
+SALIENCY_SIMD_INLINE Vec sub(Vec a, Vec b) {
+  return _mm512_sub_ps(a, b);
+}
+// c - a * b
+SALIENCY_SIMD_INLINE Vec fnmadd(Vec a, Vec b, Vec c) {
+  return _mm512_fnmadd_ps(a, b, c);
+}
+SALIENCY_SIMD_INLINE void storeu(float* p, Vec v) {
+  _mm512_storeu_ps(p, v);
+}
+// rows[i][j] -> rows[j][i] for a 16 x 16 block held in 16 vectors.
+inline void transpose(Vec (&rows)[kLanes]) {
+  // (The masked forms: GCC 12's unmasked ones read an undefined register and warn.)
+  constexpr __mmask16 kAll = 0xFFFF;
+  __m512 a[16], b[16];
+  for (int i = 0; i < 8; ++i) {
+    a[2 * i] = _mm512_maskz_unpacklo_ps(kAll, rows[2 * i], rows[2 * i + 1]);
+    a[2 * i + 1] = _mm512_maskz_unpackhi_ps(kAll, rows[2 * i], rows[2 * i + 1]);
+  }
+  const auto pairs = [](__m512 x, __m512 y, bool high) {
+    const __m512d dx = _mm512_castps_pd(x), dy = _mm512_castps_pd(y);
+    return _mm512_castpd_ps(high ? _mm512_maskz_unpackhi_pd(0xFF, dx, dy)
+                                 : _mm512_maskz_unpacklo_pd(0xFF, dx, dy));
+  };
+  for (int i = 0; i < 4; ++i) {  // b[4i + q], 128-bit lane l: rows 4i..4i+3 at column 4l + q
+    b[4 * i + 0] = pairs(a[4 * i], a[4 * i + 2], false);
+    b[4 * i + 1] = pairs(a[4 * i], a[4 * i + 2], true);
+    b[4 * i + 2] = pairs(a[4 * i + 1], a[4 * i + 3], false);
+    b[4 * i + 3] = pairs(a[4 * i + 1], a[4 * i + 3], true);
+  }
+  for (int q = 0; q < 4; ++q) {
+    const __m512 low01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0x44);
+    const __m512 high01 = _mm512_maskz_shuffle_f32x4(kAll, b[q], b[4 + q], 0xEE);
+    const __m512 low23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0x44);
+    const __m512 high23 = _mm512_maskz_shuffle_f32x4(kAll, b[8 + q], b[12 + q], 0xEE);
+    rows[q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0x88);
+    rows[4 + q] = _mm512_maskz_shuffle_f32x4(kAll, low01, low23, 0xDD);
+    rows[8 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0x88);
+    rows[12 + q] = _mm512_maskz_shuffle_f32x4(kAll, high01, high23, 0xDD);
+  }
 }
 // max(x, 0) gives the second operand for NaN and for -0: 0, as relu_forward's select. (The
 // masked form: GCC 12 warns on the unmasked one's header.)
@@ -158,6 +200,34 @@ SALIENCY_SIMD_INLINE Vec add(Vec a, Vec b) {
 }
 SALIENCY_SIMD_INLINE Vec mul(Vec a, Vec b) {
   return _mm256_mul_ps(a, b);
+}
+SALIENCY_SIMD_INLINE Vec sub(Vec a, Vec b) {
+  return _mm256_sub_ps(a, b);
+}
+SALIENCY_SIMD_INLINE Vec fnmadd(Vec a, Vec b, Vec c) {
+  return _mm256_fnmadd_ps(a, b, c);
+}
+SALIENCY_SIMD_INLINE void storeu(float* p, Vec v) {
+  _mm256_storeu_ps(p, v);
+}
+// rows[i][j] -> rows[j][i] for an 8 x 8 block held in 8 vectors.
+inline void transpose(Vec (&rows)[kLanes]) {
+  __m256 pair[8];
+  for (int i = 0; i < 8; i += 2) {  // interleave rows i and i + 1
+    pair[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);
+    pair[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);
+  }
+  __m256 quad[8];
+  for (int h = 0; h < 8; h += 4) {  // then pairs of pairs: four rows' columns together per lane
+    quad[h] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0x44);
+    quad[h + 1] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0xEE);
+    quad[h + 2] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0x44);
+    quad[h + 3] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {  // the low 128 bits hold columns 0-3, the high ones 4-7
+    rows[j] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x20);
+    rows[j + 4] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x31);
+  }
 }
 // maxps returns its second operand for NaN and for equal zeros: 0, as relu_forward's select.
 SALIENCY_SIMD_INLINE Vec relu(Vec v) {

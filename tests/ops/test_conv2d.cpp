@@ -960,7 +960,7 @@ void expect_within_winograd_bound(const std::vector<float>& got, const std::vect
 }
 
 class Conv2dWinograd : public ::testing::TestWithParam<testing::KernelConvCase> {};
-// Builds without AVX-512 have no Winograd path: no shapes to instantiate, the rest skips
+// Builds without AVX-512 or AVX2 have no Winograd path: no shapes to instantiate, the rest skips
 // (SKIP_UNLESS_WINOGRAD_IS_BUILT, conv_reference.h).
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(Conv2dWinograd);
 
