@@ -289,15 +289,14 @@ class ConvAlgorithmScope {
   if (!kernels::cpu::winograd_conv2d_supports(testing::small_3x3_geometry())) \
   GTEST_SKIP() << "Winograd path not built (needs AVX-512 or AVX2)"
 
-// The positions-as-rows kernel is built with AVX-512 only (AVX2 builds have the flat tiles);
-// its tests skip elsewhere. (A 64-channel 3x3 layer on a 14 x 14 map is one it takes.)
+// The positions-as-rows kernel is built with AVX-512 or AVX2; its tests skip elsewhere. (A 64-channel 3x3 layer on a 14 x 14 map is one it takes.)
 #define SKIP_UNLESS_POSITION_ROWS_ARE_BUILT()                                              \
   if (!kernels::cpu::position_rows_conv2d_applies(                                         \
           testing::changed(                                                                \
               testing::small_3x3_geometry(),                                               \
               [](auto& c) { c.in_channels = c.out_channels = 64, c.in_h = c.in_w = 14; }), \
           kernels::cpu::ConvPass::forward))                                                \
-  GTEST_SKIP() << "positions-as-rows kernel not built (needs AVX-512)"
+  GTEST_SKIP() << "positions-as-rows kernel not built (needs AVX-512 or AVX2)"
 
 // g with change(g) applied.
 template <typename Change>

@@ -3,8 +3,7 @@
 #include "core/error.h"
 #include "kernels/cpu/simd.h"
 
-// The flat-tile kernel runs on AVX-512 and AVX2 (simd.h); the positions-as-rows one (its 16 x 16
-// transposes, 64-channel panels) on AVX-512 only.
+// Both kernels, the flat tiles and positions as rows, run on AVX-512 and AVX2 (simd.h).
 #if defined(SALIENCY_SIMD)
 
 #include <algorithm>
@@ -492,7 +491,6 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
 
 // ---- Positions as rows --------------------------------------------------------------------------
 //
-#if defined(__AVX512F__)
 // The same correlations with the GEMM turned around: C'[position][target channel] = B'^T A'^T.
 // A tile is kPositionRows consecutive positions of one output row (rows of the tile, each value
 // of the planes broadcast) by kPanel target channels (vectors of the weights, packed per layer:
@@ -502,9 +500,15 @@ void execute(int64_t batch, std::span<const Correlation> plans, const float* wei
 // One core, ResNet-50's 3x3 layers at batch 1, operands from L2 (a prototype of this loop):
 // 88-95% of the FMA peak against the flat tiles' 71-81% (stride 1) and 64-69% (stride 2). See
 // conv2d_implicit.h for where it runs.
-constexpr int kPositionRows = 7;
-constexpr int kChannelVectors = 4;
-constexpr int64_t kPanel = 16 * kChannelVectors;
+// With AVX2's 16 registers 4 positions by 3 vectors of 8 channels (12 accumulators, the 3
+// vectors held, one broadcast): bench_conv2d, min of 3 interleaved rounds of medians on a Zen 3
+// (ms, batch 1 with weights from memory / batch 8 forward), against the flat tiles or im2col:
+// layer3's 3x3 1.86 / 14.4 -> 1.54 / 12.2, layer4's 2.38 / 16.1 -> 1.51 / 11.5 (backward alike);
+// 6 x 2 vectors 1.70 / 13.2 and 2.01 / 15.2, 7 x 1 2.62 / 20.3 and 2.53 / 20.9, 7 x 2 (one
+// register short) 2.27 / 17.9 and 2.29 / 18.0.
+constexpr int kPositionRows = kLanes == 16 ? 7 : 4;
+constexpr int kChannelVectors = kLanes == 16 ? 4 : 3;
+constexpr int64_t kPanel = kLanes * kChannelVectors;
 // k steps per slice: a slice of a panel's weights is 288 KB, read from L2 by every tile of the
 // task's band. Slices of 28 channels (the flat tiles' 252 steps) measured 10% slower: the band's
 // partial sums are loaded and stored once per slice.
@@ -571,8 +575,8 @@ void run_position_rows(const Correlation& plan, const float* planes, const float
   const PhasePlanes& p = plan.planes;
   const int64_t taps = static_cast<int64_t>(plan.b_tap.size()), width = plan.at.columns;
   const int64_t slice = slice_of(taps);
-  const int64_t vectors = (lanes + 15) / 16, tail = lanes - 16 * (vectors - 1);
-  const auto last = static_cast<__mmask16>((1u << tail) - 1);
+  const int64_t vectors = (lanes + kLanes - 1) / kLanes, tail = lanes - kLanes * (vectors - 1);
+  const Lanes last = simd::first_lanes(tail);
   std::array<int64_t, 64> packed_tap{};
   SALIENCY_ASSERT(taps <= 64, "implicit conv2d: more than 64 taps per plan");
   for (int64_t t = 0; t < taps; ++t) packed_tap[t] = t * kPanel;
@@ -608,6 +612,7 @@ void run_position_rows(const Correlation& plan, const float* planes, const float
 // i * ldc + (r - r_begin) * columns + q), for scatter_block to place (with the addend and mask).
 void transpose_position_rows(const float* block, int64_t width, int64_t rows, int64_t lanes,
                              int64_t columns, float* out, int64_t ldc) {
+#if defined(__AVX512F__)
   const __m512i lane_stride =
       _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                          _mm512_set1_epi32(static_cast<int>(kPanel)));
@@ -621,61 +626,29 @@ void transpose_position_rows(const float* block, int64_t width, int64_t rows, in
         _mm512_mask_storeu_ps(out + i * ldc + r * columns + q, mask, value);
       }
   }
+#else  // AVX2: an 8-channel panel's lanes are next to each other; plain loads
+  for (int64_t i = 0; i < lanes; ++i)
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t q = 0; q < width; ++q)
+        out[i * ldc + r * columns + q] = block[(r * width + q) * kPanel + i];
+#endif
 }
 
-// rows[i] = column i of the 16 x 16 block rows[0..15], in registers: pairs of lanes, then pairs
-// of pairs, then 128-bit quarters. (The masked forms with every lane set: GCC 12's unmasked
-// unpacks and shuffles start from an undefined vector, which -Wmaybe-uninitialized reports.)
-void transpose_16x16(__m512 rows[16]) {
-  constexpr __mmask16 kAll = 0xFFFF;
-  constexpr __mmask8 kAllPairs = 0xFF;
-  __m512 t[16];
-  for (int i = 0; i < 16; i += 2) {
-    t[i] = _mm512_mask_unpacklo_ps(rows[i], kAll, rows[i], rows[i + 1]);
-    t[i + 1] = _mm512_mask_unpackhi_ps(rows[i], kAll, rows[i], rows[i + 1]);
-  }
-  const auto pairs = [](__m512 a, __m512 b, bool high) {
-    const __m512d x = _mm512_castps_pd(a), y = _mm512_castps_pd(b);
-    return _mm512_castpd_ps(high ? _mm512_mask_unpackhi_pd(x, kAllPairs, x, y)
-                                 : _mm512_mask_unpacklo_pd(x, kAllPairs, x, y));
-  };
-  for (int i = 0; i < 16; i += 4) {
-    rows[i] = pairs(t[i], t[i + 2], false);
-    rows[i + 1] = pairs(t[i], t[i + 2], true);
-    rows[i + 2] = pairs(t[i + 1], t[i + 3], false);
-    rows[i + 3] = pairs(t[i + 1], t[i + 3], true);
-  }
-  const auto quarters = [](__m512 a, __m512 b, bool odd) {
-    return odd ? _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0xdd)
-               : _mm512_mask_shuffle_f32x4(a, kAll, a, b, 0x88);
-  };
-  for (int i = 0; i < 4; ++i) {
-    t[i] = quarters(rows[i], rows[i + 4], false);
-    t[i + 4] = quarters(rows[i], rows[i + 4], true);
-    t[i + 8] = quarters(rows[i + 8], rows[i + 12], false);
-    t[i + 12] = quarters(rows[i + 8], rows[i + 12], true);
-  }
-  for (int i = 0; i < 8; ++i) {
-    rows[i] = quarters(t[i], t[i + 8], false);
-    rows[i + 8] = quarters(t[i], t[i + 8], true);
-  }
-}
-
-// Where 16 consecutive positions of a band land in a target plane of rows `width` apart: a run
-// per band row they touch (four for rows of 7), each a lane mask and the address lane 0 would
-// have.
+// Where kLanes consecutive positions of a band land in a target plane of rows `width` apart: a
+// run per band row they touch (four for rows of 7 and 16 lanes), each a lane mask and the address
+// lane 0 would have.
 struct Runs {
   int count = 0;
-  std::array<__mmask16, 16> mask;
-  std::array<int64_t, 16> origin;
+  std::array<Lanes, kLanes> mask;
+  std::array<int64_t, kLanes> origin;
 };
 Runs runs_of(int64_t first, int64_t positions, int64_t band_width, int64_t row0, int64_t width) {
   Runs runs;
-  const int64_t end = std::min(positions, first + 16);
+  const int64_t end = std::min(positions, first + kLanes);
   for (int64_t p = first; p < end;) {
     const int64_t r = p / band_width, stop = std::min(end, (r + 1) * band_width);
     const auto lanes = static_cast<uint32_t>(((1u << (stop - p)) - 1) << (p - first));
-    runs.mask[runs.count] = static_cast<__mmask16>(lanes);
+    runs.mask[runs.count] = static_cast<Lanes>(lanes);
     runs.origin[runs.count++] = (row0 + r) * width + (first - r * band_width);
     p = stop;
   }
@@ -690,31 +663,28 @@ void store_position_rows(const float* block, int64_t band_width, int64_t rows, i
                          const float* bias, bool relu, const ScatterTo& to, int64_t channel0,
                          int64_t row0) {
   const int64_t width = to.at.width, plane = to.at.height * width, positions = rows * band_width;
-  for (int64_t first = 0; first < positions; first += 16) {
+  for (int64_t first = 0; first < positions; first += kLanes) {
     const Runs runs = runs_of(first, positions, band_width, row0, width);
-    for (int64_t l0 = 0; l0 < lanes; l0 += 16) {
-      __m512 v[16];
-      for (int k = 0; k < 16; ++k)
-        v[k] = first + k < positions ? _mm512_loadu_ps(block + (first + k) * kPanel + l0)
-                                     : _mm512_setzero_ps();
-      transpose_16x16(v);
-      for (int64_t c = 0; c < std::min<int64_t>(16, lanes - l0); ++c) {
+    for (int64_t l0 = 0; l0 < lanes; l0 += kLanes) {
+      Vec v[kLanes];
+      for (int k = 0; k < kLanes; ++k)
+        v[k] =
+            first + k < positions ? simd::loadu(block + (first + k) * kPanel + l0) : simd::zero();
+      simd::transpose(v);
+      for (int64_t c = 0; c < std::min<int64_t>(kLanes, lanes - l0); ++c) {
         const int64_t channel = channel0 + l0 + c;
-        __m512 value = v[c];
-        if (bias != nullptr) value = _mm512_add_ps(value, _mm512_set1_ps(bias[l0 + c]));
-        if (relu) value = _mm512_maskz_max_ps(0xFFFF, value, _mm512_setzero_ps());
+        Vec value = v[c];
+        if (bias != nullptr) value = simd::add(value, simd::broadcast(bias[l0 + c]));
+        if (relu) value = simd::relu(value);  // NaN and -0 -> 0, as relu_forward
         for (int run = 0; run < runs.count; ++run) {
           const int64_t at = channel * plane + runs.origin[run];
-          const __mmask16 mask = runs.mask[run];
-          __m512 stored = value;
+          const Lanes mask = runs.mask[run];
+          Vec stored = value;
           if (to.addend != nullptr)
-            stored = _mm512_add_ps(stored, _mm512_maskz_loadu_ps(mask, to.addend + at));
+            stored = simd::add(stored, simd::load_lanes(mask, to.addend + at));
           if (to.relu_mask != nullptr)
-            stored = _mm512_maskz_mov_ps(
-                _mm512_mask_cmp_ps_mask(mask, _mm512_maskz_loadu_ps(mask, to.relu_mask + at),
-                                        _mm512_setzero_ps(), _CMP_GT_OQ),
-                stored);
-          _mm512_mask_storeu_ps(to.image + at, mask, stored);
+            stored = simd::keep_where_positive(simd::load_lanes(mask, to.relu_mask + at), stored);
+          simd::store_lanes(to.image + at, mask, stored);
         }
       }
     }
@@ -789,8 +759,6 @@ void execute_position_rows(int64_t batch, std::span<const Correlation> plans, co
   });
 }
 
-#endif  // __AVX512F__: positions as rows
-
 }  // namespace
 
 bool implicit_conv2d_supports(const Conv2dGeometry& g) {
@@ -825,14 +793,18 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
   execute(g.batch, plans, weight, nullptr, false, relu_mask, addend, grad_output, grad_input);
 }
 
-#if defined(__AVX512F__)
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
-  // A panel is 64 target channels: fewer (an image stem's backward: 3) would leave it mostly
-  // empty. Rows of the pass's targets (a stride phase's, backward) wider than 16 positions fill
-  // the flat tiles' vectors well: see the header.
+  // A panel is 64 target channels (24 with AVX2): fewer (an image stem's backward: 3) would leave
+  // it mostly empty. Rows of the pass's targets (a stride phase's, backward) wider than 16
+  // positions fill the flat tiles' vectors well: see the header.
   constexpr int64_t kMinTargetChannels = 32;
   constexpr int64_t kMaxRowWidth = 16;
   const bool forward = pass == ConvPass::forward;
+  // With AVX2 a strided layer's backward (its phases stored through a channel-major copy) stays
+  // on im2col: min of 5 interleaved rounds, layer3's and layer4's 3x3/2 backward ran 1-17% slower
+  // this way (their forward 5-22% faster).
+  const bool strided = g.stride_h > 1 || g.stride_w > 1;
+  if (kLanes == 8 && !forward && strided) return false;
   const int64_t targets = forward ? g.out_channels : g.in_channels;
   const int64_t width = forward ? g.out_w() : (g.in_w + g.stride_w - 1) / g.stride_w;
   return implicit_conv2d_supports(g) && targets >= kMinTargetChannels && width <= kMaxRowWidth &&
@@ -881,7 +853,6 @@ void position_rows_conv2d_backward_input(const Conv2dGeometry& g, const float* g
   execute_position_rows(g.batch, plans, packed_weight, nullptr, false, relu_mask, addend,
                         grad_output, grad_input);
 }
-#endif
 }  // namespace saliency::kernels::cpu
 
 #else  // neither AVX-512 nor AVX2: the im2col path serves every convolution
@@ -906,14 +877,6 @@ void implicit_conv2d_backward_input(const Conv2dGeometry&, const float*, const f
   SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
 
-}  // namespace saliency::kernels::cpu
-
-#endif
-
-#if !defined(__AVX512F__)  // positions as rows need AVX-512
-
-namespace saliency::kernels::cpu {
-
 bool position_rows_conv2d_applies(const Conv2dGeometry&, ConvPass) {
   return false;
 }
@@ -923,17 +886,17 @@ int64_t position_rows_weight_size(const Conv2dGeometry&, ConvPass) {
 }
 
 void pack_position_rows_weight(const Conv2dGeometry&, ConvPass, const float*, float*) {
-  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
 
 void position_rows_conv2d_forward(const Conv2dGeometry&, const float*, const float*, const float*,
                                   float*, bool) {
-  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
 
 void position_rows_conv2d_backward_input(const Conv2dGeometry&, const float*, const float*, float*,
                                          const float*, const float*) {
-  SALIENCY_ASSERT(false, "implicit conv2d: positions as rows need AVX-512");
+  SALIENCY_ASSERT(false, "implicit conv2d: built without AVX-512 or AVX2");
 }
 
 }  // namespace saliency::kernels::cpu

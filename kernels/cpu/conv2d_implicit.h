@@ -1,6 +1,6 @@
 #pragma once
-// Float convolution as an implicit GEMM on AVX-512 or AVX2 (the positions-as-rows kernel below:
-// AVX-512 only): no im2col matrix and no col2im.
+// Float convolution as an implicit GEMM on AVX-512 or AVX2 (both kernels: the flat tiles and
+// positions as rows below): no im2col matrix and no col2im.
 //
 // The input is copied once into a zero-padded plane per channel. In that plane's row-major
 // (flat) order, output position (y, x) sits at j = y * padded_width + x, and the input value
@@ -75,8 +75,8 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
                                     const float* addend = nullptr);
 
 // Positions as rows: the same correlations with output positions as the tiles' rows (seven of
-// one output row, each input value broadcast) and 64 target channels along their vectors (the
-// weights, packed once per layer). No thrown-away columns or lanes on 14 x 14 and 7 x 7 maps, and
+// one output row, each input value broadcast; four with AVX2) and 64 target channels along their
+// vectors (24 with AVX2; the weights, packed once per layer). No thrown-away columns or lanes on 14 x 14 and 7 x 7 maps, and
 // a strided layer's phases read in place (no im2col). Where the weight's packed copy is given
 // (conv2d_forward's and conv2d_backward_input's weight copy, ConvWeightLayout::position_rows),
 // conv2d.cpp runs this for the layers the flat tiles support whose pass has at least 32 target
@@ -88,10 +88,13 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 // 0.570 -> 0.521 / 4.11 -> 3.74; layer3's 3x3/2 -1 to -3%; layer4's 3x3/2 forward at batch 8
 // 4.65 -> 4.35, the rest within 1%. Wider rows lose: layer1's 3x3 (56 x 56) 2-9% slower,
 // layer2's (28 x 28) 2-4% slower or even, layer2's 3x3/2 even (its backward's phases are 28 wide).
-// False in AVX2 builds, which have the flat tiles only.
+// In AVX2 builds (4 x 24 tiles) the same, except a strided layer's backward, which stays on
+// im2col there: layer3's and layer4's 3x3 1.2-1.6x faster than the flat tiles or im2col on a
+// Zen 3, their 3x3/2 forward 5-22% faster, backward 1-17% slower (conv2d_implicit.cpp).
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
 // Floats of the packed copy and the copy itself: per correlation (conv2d_plan.h) and per panel of
-// 64 target channels, [source channel][tap][64 targets], zero past the last target.
+// 64 target channels (24 with AVX2), [source channel][tap][64 targets], zero past the last
+// target.
 int64_t position_rows_weight_size(const Conv2dGeometry& g, ConvPass pass);
 void pack_position_rows_weight(const Conv2dGeometry& g, ConvPass pass, const float* weight,
                                float* packed);
