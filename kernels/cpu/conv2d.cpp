@@ -6,10 +6,6 @@
 #include <string_view>
 #include <type_traits>
 
-#if defined(__AVX2__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/cpu/conv2d_implicit.h"
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/gemm.h"
@@ -17,6 +13,7 @@
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/scratch.h"
+#include "kernels/cpu/simd.h"
 
 namespace saliency::kernels::cpu {
 namespace {
@@ -795,27 +792,14 @@ void make_conv2d_weight_copy(const Conv2dGeometry& g, ConvPass pass, const T* we
 
 namespace {
 
-#if defined(__AVX2__)
+#if defined(SALIENCY_SIMD)
 // target[j * target_ld + i] = source[i * source_ld + j] for an 8 x 8 block of floats, in
 // registers: each source row is one load, each target row one store.
 void transpose_8x8(const float* source, int64_t source_ld, float* target, int64_t target_ld) {
-  __m256 row[8], pair[8];
-  for (int i = 0; i < 8; ++i) row[i] = _mm256_loadu_ps(source + i * source_ld);
-  for (int i = 0; i < 8; i += 2) {  // interleave rows i and i + 1
-    pair[i] = _mm256_unpacklo_ps(row[i], row[i + 1]);
-    pair[i + 1] = _mm256_unpackhi_ps(row[i], row[i + 1]);
-  }
-  for (int h = 0; h < 8; h += 4) {  // then pairs of pairs: four rows' columns together per lane
-    row[h] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0x44);
-    row[h + 1] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0xEE);
-    row[h + 2] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0x44);
-    row[h + 3] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {  // the low lanes hold columns 0-3, the high ones 4-7
-    _mm256_storeu_ps(target + j * target_ld, _mm256_permute2f128_ps(row[j], row[j + 4], 0x20));
-    _mm256_storeu_ps(target + (j + 4) * target_ld,
-                     _mm256_permute2f128_ps(row[j], row[j + 4], 0x31));
-  }
+  __m256 rows[8];
+  for (int i = 0; i < 8; ++i) rows[i] = _mm256_loadu_ps(source + i * source_ld);
+  simd::transpose_8x8(rows);
+  for (int j = 0; j < 8; ++j) _mm256_storeu_ps(target + j * target_ld, rows[j]);
 }
 #endif
 
@@ -836,7 +820,7 @@ void transpose_conv_weight(const Conv2dGeometry& g, const T* weight, T* transpos
       const int64_t j_end = std::min(columns, j0 + kBlock);
       for (int64_t i = 0; i < rows; i += kTile) {
         int64_t j = j0;
-#if defined(__AVX2__)
+#if defined(SALIENCY_SIMD)
         if constexpr (std::is_same_v<T, float>)
           if (i + kTile <= rows)
             for (; j + kTile <= j_end; j += kTile)

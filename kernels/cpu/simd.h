@@ -18,6 +18,27 @@ namespace saliency::kernels::cpu::simd {
 
 #define SALIENCY_SIMD_INLINE [[gnu::always_inline]] inline
 
+// rows[i][j] -> rows[j][i] for an 8 x 8 block of floats held in 8 AVX vectors (both instruction
+// sets: AVX2's transpose below, and conv2d.cpp's weight transposes in either build).
+inline void transpose_8x8(__m256 (&rows)[8]) {
+  __m256 pair[8];
+  for (int i = 0; i < 8; i += 2) {  // interleave rows i and i + 1
+    pair[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);
+    pair[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);
+  }
+  __m256 quad[8];
+  for (int h = 0; h < 8; h += 4) {  // then pairs of pairs: four rows' columns together per lane
+    quad[h] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0x44);
+    quad[h + 1] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0xEE);
+    quad[h + 2] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0x44);
+    quad[h + 3] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0xEE);
+  }
+  for (int j = 0; j < 4; ++j) {  // the low 128 bits hold columns 0-3, the high ones 4-7
+    rows[j] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x20);
+    rows[j + 4] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x31);
+  }
+}
+
 #if defined(__AVX512F__)
 
 inline constexpr int kLanes = 16;
@@ -212,22 +233,7 @@ SALIENCY_SIMD_INLINE void storeu(float* p, Vec v) {
 }
 // rows[i][j] -> rows[j][i] for an 8 x 8 block held in 8 vectors.
 inline void transpose(Vec (&rows)[kLanes]) {
-  __m256 pair[8];
-  for (int i = 0; i < 8; i += 2) {  // interleave rows i and i + 1
-    pair[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);
-    pair[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);
-  }
-  __m256 quad[8];
-  for (int h = 0; h < 8; h += 4) {  // then pairs of pairs: four rows' columns together per lane
-    quad[h] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0x44);
-    quad[h + 1] = _mm256_shuffle_ps(pair[h], pair[h + 2], 0xEE);
-    quad[h + 2] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0x44);
-    quad[h + 3] = _mm256_shuffle_ps(pair[h + 1], pair[h + 3], 0xEE);
-  }
-  for (int j = 0; j < 4; ++j) {  // the low 128 bits hold columns 0-3, the high ones 4-7
-    rows[j] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x20);
-    rows[j + 4] = _mm256_permute2f128_ps(quad[j], quad[j + 4], 0x31);
-  }
+  transpose_8x8(rows);
 }
 // maxps returns its second operand for NaN and for equal zeros: 0, as relu_forward's select.
 SALIENCY_SIMD_INLINE Vec relu(Vec v) {
