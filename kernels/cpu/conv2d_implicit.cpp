@@ -626,7 +626,7 @@ void transpose_position_rows(const float* block, int64_t width, int64_t rows, in
         _mm512_mask_storeu_ps(out + i * ldc + r * columns + q, mask, value);
       }
   }
-#else  // AVX2: an 8-channel panel's lanes are next to each other; plain loads
+#else  // AVX2: a plain copy (its dispatcher keeps strided backwards on im2col; tests run this)
   for (int64_t i = 0; i < lanes; ++i)
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t q = 0; q < width; ++q)
