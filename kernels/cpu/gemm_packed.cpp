@@ -350,6 +350,14 @@ struct EpilogueLines {
         _mm_prefetch(reinterpret_cast<const char*>(mask + line + kPanelWidth), _MM_HINT_T1);
     }
   }
+
+  // All of a tile's lines (its Vectors vectors a row).
+  template <int Vectors, EpilogueFetch Fetch>
+  [[gnu::always_inline]] void fetch_all() const {
+    for (int r = 0; r < rows; ++r)
+#pragma GCC unroll 3
+      for (int v = 0; v < Vectors; ++v) fetch<Fetch>(r * ldc, v);
+  }
 };
 
 // kRows * Vectors steps from `from`, step from + r * Vectors + v fetching row r's vector v of the
@@ -372,10 +380,71 @@ template <int Vectors, BSource Source, ALayout Layout, EpilogueFetch Fetch>
   }
 }
 
+// C = alpha * acc + c_scale * C with the epilogue (Store), for a tile's rows. Store's fields are
+// read once, into locals: read through `out`, each had been loaded again after every store to C
+// (a float store may alias them), a few dozen instructions a vector.
+template <int Vectors>
+[[gnu::always_inline]] inline void store_tile(const Store& out, const Vec (&acc)[kRows][Vectors]) {
+  float* const c = out.c;
+  const float *const bias = out.bias, *const addend = out.addend, *const mask = out.mask;
+  const int64_t ldc = out.ldc;
+  const int rows = out.rows;
+  const bool reads_c = out.c_scale != 0.0f, relu = out.relu, stream = out.stream;
+  const Vec alpha = simd::broadcast(out.alpha), c_scale = simd::broadcast(out.c_scale);
+#pragma GCC unroll 3
+  for (int v = 0; v < Vectors; ++v) {
+    const Lanes first = out.segment_mask[v][0], second = out.segment_mask[v][1];
+    const int64_t first_at = out.segment_at[v][0], next_at = out.segment_at[v][1];
+    const bool whole = first == simd::kAllLanes && second == 0;
+    // C, the addend and the mask as laid out at this vector's lanes: one run, or two where a
+    // straddling panel's vector crosses into the next image.
+    auto load = [=](const float* base) {
+      if (whole) return simd::loadu(base + first_at);
+      const Vec value = simd::load_lanes(first, base + first_at);
+      return second == 0 ? value : simd::load_lanes_into(value, second, base + next_at);
+    };
+#pragma GCC unroll 8
+    for (int i = 0; i < kRows; ++i) {
+      if (i >= rows) break;
+      const int64_t row = i * ldc;
+      Vec value = simd::mul(alpha, acc[i][v]);
+      if (reads_c) value = simd::fmadd(c_scale, load(c + row), value);
+      if (bias != nullptr) value = simd::add(value, simd::broadcast(bias[i]));
+      if (addend != nullptr) value = simd::add(value, load(addend + row));
+      if (relu) value = simd::relu(value);
+      if (mask != nullptr) value = simd::keep_where_positive(load(mask + row), value);
+      float* const target = c + row + first_at;
+      if (whole) {
+        if (stream && reinterpret_cast<uintptr_t>(target) % sizeof(Vec) == 0)
+          simd::stream(target, value);
+        else
+          simd::storeu(target, value);
+        continue;
+      }
+      simd::store_lanes(target, first, value);
+      if (second != 0) simd::store_lanes(c + row + next_at, second, value);
+    }
+  }
+}
+
+// Whether a tile fetches its epilogue's lines all at once (when its phase starts) rather than
+// one a step over kRows x Vectors steps (fetching_steps). With AVX2's 16 general registers
+// holding six row addresses, the per-step tests of the spread form spilled, and a fetching step
+// took two to three times a plain one (perf, 64-step slices). Single-threaded harness, Zen 3,
+// batched products of bench_conv2d's 1x1 shapes at batch 8 with caches flushed, min of 90 runs,
+// spread -> at once (together with store_tile's locals), GFLOP/s: 64 x 64 over 56 x 56 45.2 ->
+// 53.2, 256 x 64 with bias, addend and ReLU 47.3 -> 55.7, 512 x 128 over 28 x 28 60.7 -> 73.0,
+// 1024 x 256 over 14 x 14 70.3 -> 77.9, 2048 x 512 over 7 x 7 75.4 -> 79.3; on 2 threads 85.6
+// -> 108.8, 90.5 -> 107.5, 120.4 -> 145.3, 138.3 -> 153.1, 144.4 -> 152.6. AVX-512 builds keep
+// the spread fetches their measurements chose (on Zen 5 fetching at once was no faster for
+// 64-step slices; long ones not measured).
+constexpr bool kFetchAtOnce = kLanes == 8;
+
 // One kRows x (Vectors * 16) tile over `depth` k steps: b is the packed B panel (Vectors * 16
-// per step, 64-byte aligned). 8 x Vectors steps fetch the epilogue's lines: a short slice's
-// first steps into L1 (and the next tile's into L2); a long one's first into L2, then those from
-// kEpilogueLead before its end into L1 again. The steps between fetch nothing for it.
+// per step, 64-byte aligned). The epilogue's lines are fetched as the slice starts: a short
+// slice's into L1 (and the next tile's into L2); a long one's into L2, then again, into L1, from
+// kEpilogueLead steps before its end. Spread (kFetchAtOnce false), 8 x Vectors steps from those
+// points fetch one each.
 template <int Vectors, BSource Source, ALayout Layout>
 void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step,
                   const Store& out) {
@@ -389,16 +458,23 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
   using enum EpilogueFetch;
   const Lanes last_mask = out.segment_mask[Vectors - 1][0];
   const EpilogueLines lines(out);
-  if (depth < kLines) {  // too few steps to spread the fetches over
-    for (int r = 0; r < lines.rows; ++r)
-      for (int v = 0; v < Vectors; ++v) lines.fetch<into_l1>(r * lines.ldc, v);
+  const int64_t again = depth - kEpilogueLead;  // (long slices: > kLines, phases apart)
+  if (depth < kLines) {                         // too few steps to spread the fetches over
+    lines.fetch_all<Vectors, into_l1>();
     k_steps<Vectors, Source, Layout>(0, depth, depth, at, b, b_step, last_mask, acc);
+  } else if (kFetchAtOnce && depth <= kShortSlice) {
+    lines.fetch_all<Vectors, into_l1_next_into_l2>();
+    k_steps<Vectors, Source, Layout>(0, depth, depth, at, b, b_step, last_mask, acc);
+  } else if (kFetchAtOnce) {
+    lines.fetch_all<Vectors, into_l2>();
+    k_steps<Vectors, Source, Layout>(0, again, depth, at, b, b_step, last_mask, acc);
+    lines.fetch_all<Vectors, into_l1>();
+    k_steps<Vectors, Source, Layout>(again, depth, depth, at, b, b_step, last_mask, acc);
   } else if (depth <= kShortSlice) {
     fetching_steps<Vectors, Source, Layout, into_l1_next_into_l2>(0, depth, at, b, b_step,
                                                                   last_mask, lines, acc);
     k_steps<Vectors, Source, Layout>(kLines, depth, depth, at, b, b_step, last_mask, acc);
   } else {
-    const int64_t again = depth - kEpilogueLead;  // > kLines: the phases do not overlap
     fetching_steps<Vectors, Source, Layout, into_l2>(0, depth, at, b, b_step, last_mask, lines,
                                                      acc);
     k_steps<Vectors, Source, Layout>(kLines, again, depth, at, b, b_step, last_mask, acc);
@@ -406,36 +482,7 @@ void micro_kernel(int64_t depth, const ATile& at, const float* b, int64_t b_step
                                                      acc);
     k_steps<Vectors, Source, Layout>(again + kLines, depth, depth, at, b, b_step, last_mask, acc);
   }
-  const Vec alpha = simd::broadcast(out.alpha), c_scale = simd::broadcast(out.c_scale);
-#pragma GCC unroll 8
-  for (int i = 0; i < kRows; ++i) {
-    if (i >= out.rows) break;
-    const int64_t row = i * out.ldc;
-#pragma GCC unroll 3
-    for (int v = 0; v < Vectors; ++v) {
-      const Lanes first = out.segment_mask[v][0], second = out.segment_mask[v][1];
-      const int64_t first_at = row + out.segment_at[v][0], next_at = row + out.segment_at[v][1];
-      // C, the addend and the mask as laid out at this vector's lanes: one run, or two where a
-      // straddling panel's vector crosses into the next image.
-      auto load = [=](const float* base) {
-        const Vec value = simd::load_lanes(first, base + first_at);
-        return second == 0 ? value : simd::load_lanes_into(value, second, base + next_at);
-      };
-      Vec value = simd::mul(alpha, acc[i][v]);
-      if (out.c_scale != 0.0f) value = simd::fmadd(c_scale, load(out.c), value);
-      if (out.bias != nullptr) value = simd::add(value, simd::broadcast(out.bias[i]));
-      if (out.addend != nullptr) value = simd::add(value, load(out.addend));
-      if (out.relu) value = simd::relu(value);
-      if (out.mask != nullptr) value = simd::keep_where_positive(load(out.mask), value);
-      if (out.stream && first == simd::kAllLanes && second == 0 &&
-          reinterpret_cast<uintptr_t>(out.c + first_at) % sizeof(Vec) == 0) {
-        simd::stream(out.c + first_at, value);
-        continue;
-      }
-      simd::store_lanes(out.c + first_at, first, value);
-      if (second != 0) simd::store_lanes(out.c + next_at, second, value);
-    }
-  }
+  store_tile(out, acc);
 }
 
 // sums[r] = the sum of acc[r]'s lanes, r < kRows.
