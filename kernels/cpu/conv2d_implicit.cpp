@@ -795,10 +795,17 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
   // A panel is 64 target channels (24 with AVX2): fewer (an image stem's backward: 3) would leave
-  // it mostly empty. Rows of the pass's targets (a stride phase's, backward) wider than 16
-  // positions fill the flat tiles' vectors well: see the header.
+  // it mostly empty. With AVX-512, rows of the pass's targets (a stride phase's, backward) wider
+  // than 16 positions fill the flat tiles' vectors well: see the header.
   constexpr int64_t kMinTargetChannels = 32;
   constexpr int64_t kMaxRowWidth = 16;
+  // With AVX2 the flat tiles (6 x 16) run further from the FMA peak than 4 x 24 positions, and
+  // stride-1 layers take positions as rows up to ResNet's widest 3x3 rows (56). bench_conv2d on a
+  // Zen 3 (2 threads, min of 4-5 interleaved rounds, ms, forward / backward): layer1's 3x3 at
+  // batch 1 1.76 / 1.77 -> 1.60 / 1.62, at batch 8 14.2 / 14.6 -> 13.0 / 13.5; layer2's at batch
+  // 1 1.80 / 1.71 -> 1.56 / 1.57, at batch 8 13.6 / 13.6 -> 13.1 / 12.7. (layer2's 3x3/2 forward,
+  // 28 wide, 1.86 / 14.6 -> 1.88 / 15.2: left on the flat tiles.)
+  constexpr int64_t kMaxUnitStrideRowWidthAvx2 = 56;
   const bool forward = pass == ConvPass::forward;
   // With AVX2 a strided layer's backward (its phases stored through a channel-major copy) stays
   // on im2col: min of 5 interleaved rounds, layer3's and layer4's 3x3/2 backward ran 1-17% slower
@@ -807,7 +814,8 @@ bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass) {
   if (kLanes == 8 && !forward && strided) return false;
   const int64_t targets = forward ? g.out_channels : g.in_channels;
   const int64_t width = forward ? g.out_w() : (g.in_w + g.stride_w - 1) / g.stride_w;
-  return implicit_conv2d_supports(g) && targets >= kMinTargetChannels && width <= kMaxRowWidth &&
+  const int64_t widest = kLanes == 8 && !strided ? kMaxUnitStrideRowWidthAvx2 : kMaxRowWidth;
+  return implicit_conv2d_supports(g) && targets >= kMinTargetChannels && width <= widest &&
          requested_conv_algorithm() != ConvAlgorithmChoice::im2col;
 }
 

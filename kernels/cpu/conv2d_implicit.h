@@ -89,8 +89,10 @@ void implicit_conv2d_backward_input(const Conv2dGeometry& g, const float* grad_o
 // 4.65 -> 4.35, the rest within 1%. Wider rows lose: layer1's 3x3 (56 x 56) 2-9% slower,
 // layer2's (28 x 28) 2-4% slower or even, layer2's 3x3/2 even (its backward's phases are 28 wide).
 // In AVX2 builds (4 x 24 tiles) the same, except a strided layer's backward, which stays on
-// im2col there: layer3's and layer4's 3x3 1.2-1.6x faster than the flat tiles or im2col on a
-// Zen 3, their 3x3/2 forward 5-22% faster, backward 1-17% slower (conv2d_implicit.cpp).
+// im2col there, and stride-1 layers, which take positions as rows up to rows of 56 (layer1's and
+// layer2's 3x3 4-13% faster than on the flat tiles): layer3's and layer4's 3x3 1.2-1.6x faster
+// than the flat tiles or im2col on a Zen 3, their 3x3/2 forward 5-22% faster, backward 1-17%
+// slower (conv2d_implicit.cpp).
 bool position_rows_conv2d_applies(const Conv2dGeometry& g, ConvPass pass);
 // Floats of the packed copy and the copy itself: per correlation (conv2d_plan.h) and per panel of
 // 64 target channels (24 with AVX2), [source channel][tap][64 targets], zero past the last
