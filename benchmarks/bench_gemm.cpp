@@ -11,9 +11,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <random>
 #include <vector>
 
+#include "core/factory.h"
+#include "core/tensor.h"
 #include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/parallel.h"
 
@@ -23,12 +24,10 @@ using saliency::kernels::cpu::BatchedColumns;
 using saliency::kernels::cpu::GemmArgs;
 using saliency::kernels::cpu::RowEpilogue;
 
-std::vector<float> uniform(int64_t count, uint32_t seed) {
-  std::mt19937 generator(seed);
-  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
-  std::vector<float> values(static_cast<size_t>(count));
-  for (float& v : values) v = value(generator);
-  return values;
+// Normal values from the project's generator, one stream per benchmark.
+float* normal(std::vector<saliency::Tensor>& keep, saliency::Generator& gen, int64_t count) {
+  keep.push_back(saliency::randn({count}, gen));
+  return keep.back().data<float>();
 }
 
 void set_flops(benchmark::State& state, double flops_per_call) {
@@ -45,11 +44,12 @@ void gemm_in_cache(benchmark::State& state) {
     state.SkipWithError("packed GEMM not built (needs AVX-512 or AVX2)");
     return;
   }
-  const std::vector<float> a = uniform(m * k, 1), b = uniform(k * ldb, 2);
+  saliency::Generator gen(1);
+  std::vector<saliency::Tensor> keep;
+  const float *a = normal(keep, gen, m * k), *b = normal(keep, gen, k * ldb);
   std::vector<float> c(static_cast<size_t>(m * n));
   for (auto _ : state) {
-    saliency::kernels::cpu::packed_gemm(args, {}, 1.0f, a.data(), b.data(), 0.0f, c.data(),
-                                        state.range(4) > 1);
+    saliency::kernels::cpu::packed_gemm(args, {}, 1.0f, a, b, 0.0f, c.data(), state.range(4) > 1);
     benchmark::DoNotOptimize(c.data());
   }
   set_flops(state, 2.0 * double(m) * double(n) * double(k));
@@ -67,22 +67,22 @@ void gemm_from_memory(benchmark::State& state) {
     return;
   }
   const BatchedColumns columns{.batch = batch, .b_stride = k * n, .c_stride = m * n};
-  const std::vector<float> a = uniform(m * k, 1), b = uniform(batch * k * n, 2),
-                           bias = uniform(m, 3), addend = uniform(batch * m * n, 4),
-                           mask = uniform(batch * m * n, 5);
+  saliency::Generator gen(1);
+  std::vector<saliency::Tensor> keep;
+  const float *a = normal(keep, gen, m * k), *b = normal(keep, gen, batch * k * n),
+              *bias = normal(keep, gen, m), *addend = normal(keep, gen, batch * m * n),
+              *mask = normal(keep, gen, batch * m * n);
   std::vector<float> c(static_cast<size_t>(batch * m * n));
   RowEpilogue<float> epilogue;
-  if (state.range(3) == forward_residual)
-    epilogue = {.bias = bias.data(), .relu = true, .addend = addend.data()};
-  if (state.range(3) == backward_mask)
-    epilogue = {.relu_mask = mask.data(), .addend = addend.data()};
+  if (state.range(3) == forward_residual) epilogue = {.bias = bias, .relu = true, .addend = addend};
+  if (state.range(3) == backward_mask) epilogue = {.relu_mask = mask, .addend = addend};
   std::vector<float> sweep(16 << 20);
   for (auto _ : state) {
     state.PauseTiming();
     for (size_t i = 0; i < sweep.size(); i += 16) sweep[i] += 1.0f;
     benchmark::DoNotOptimize(sweep.data());
     state.ResumeTiming();
-    saliency::kernels::cpu::packed_gemm(args, columns, 1.0f, a.data(), b.data(), 0.0f, c.data(),
+    saliency::kernels::cpu::packed_gemm(args, columns, 1.0f, a, b, 0.0f, c.data(),
                                         state.range(4) > 1, epilogue);
     benchmark::DoNotOptimize(c.data());
   }
