@@ -313,7 +313,10 @@ void split_phases(const PhasePlanes& p, const float* image, float* planes) {
             const int64_t end = std::max(begin, first_column(p.width));
             std::fill(row, row + begin, 0.0f);
             const float* at = source + (p.stride_w * begin + b - p.left);
-            for (int64_t x = 0; x < end - begin; ++x) row[begin + x] = at[p.stride_w * x];
+            if (p.stride_w == 2)
+              simd::copy_even_elements(at, end - begin, row + begin);
+            else
+              for (int64_t x = 0; x < end - begin; ++x) row[begin + x] = at[p.stride_w * x];
             std::fill(row + end, row + p.columns, 0.0f);
           }
     }
