@@ -5,12 +5,9 @@
 #include <limits>
 #include <type_traits>
 
-#if defined(__AVX512F__) || defined(__AVX2__)
-#include <immintrin.h>
-#endif
-
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/prefetch.h"
+#include "kernels/cpu/simd.h"  // (its intrinsics too, with AVX-512 or AVX2 + FMA)
 
 namespace saliency::kernels::cpu {
 namespace {
@@ -95,10 +92,8 @@ __m512 window_column(const PoolGeometry& g, const float* plane, int64_t r, int64
     const int elements = 2 * cells - 1;                            // first[0 .. 2 (cells - 1)]
     const auto low = static_cast<__mmask16>(elements >= 16 ? 0xFFFF : (1u << elements) - 1);
     const auto high = static_cast<__mmask16>(elements > 16 ? (1u << (elements - 16)) - 1 : 0);
-    const __m512i even =
-        _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-    const __m512 value = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(low, first), even,
-                                                _mm512_maskz_loadu_ps(high, first + 16));
+    const __m512 value = simd::even_lanes(_mm512_maskz_loadu_ps(low, first),
+                                          _mm512_maskz_loadu_ps(high, first + 16));
     return _mm512_mask_blend_ps(mask, fallback, value);
   }
   return _mm512_mask_i32gather_ps(fallback, mask, index, plane, 4);
@@ -139,7 +134,7 @@ void max_pool_interior_run(const PoolGeometry& g, const float* plane, int64_t y,
     _mm512_mask_storeu_epi32(argmax + y * g.out_w() + x, mask, best_index);
   }
 }
-#elif defined(__AVX2__)
+#elif defined(SALIENCY_SIMD)
 // The AVX2 form of the two functions above, 8 cells at a time: lanes at and past `count` keep
 // `fallback`. Stride 2 loads the 15 elements under 8 cells as two vectors and collects the even
 // ones with a shuffle and a permute (the stem's pool; AVX2's gather is slower still on AMD). The
@@ -156,11 +151,7 @@ __m256 window_column(const PoolGeometry& g, const float* plane, int64_t r, int64
     const int elements = 2 * count - 1;  // first[0 .. 2 (count - 1)]
     const __m256 low = _mm256_maskload_ps(first, first_lanes(elements));
     const __m256 high = _mm256_maskload_ps(first + 8, first_lanes(elements - 8));
-    // [low 0 2 high 0 2 | low 4 6 high 4 6] -> [low 0 2 4 6 | high 0 2 4 6]
-    const __m256 evens = _mm256_shuffle_ps(low, high, _MM_SHUFFLE(2, 0, 2, 0));
-    const __m256 value =
-        _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(evens), _MM_SHUFFLE(3, 1, 2, 0)));
-    return _mm256_blendv_ps(fallback, value, keep);
+    return _mm256_blendv_ps(fallback, simd::even_lanes(low, high), keep);
   }
   return _mm256_mask_i32gather_ps(fallback, plane, index, keep, 4);
 }
