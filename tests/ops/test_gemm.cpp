@@ -173,6 +173,9 @@ TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
   for (const Case& t : edge_cases()) {
     if (!t.transpose_a || t.transpose_b || t.n > kPanel + 4) continue;
     const Operands single = make_operands(t, seed += 3);
+    // Fewer rows than a tile (AVX2's 6- and 7-row cases with AVX-512's 8-row tile) go to Eigen,
+    // whose sums depend on the product's width.
+    if (!kernels::cpu::packed_gemm_applies(single.args)) continue;
     const int64_t panel_columns = std::min(t.n, kPanel), tail = t.n - panel_columns;
     Operands wide = single;
     wide.args.n = 2 * kPanel + tail;
@@ -207,7 +210,7 @@ TEST(Gemm, TransposedAReadInPlaceOrPackedGivesTheSameBits) {
   }
   // one tile, partial tiles, tails, several k slices, beta != 0 (AVX2's narrower panel leaves
   // fewer single-panel cases)
-  EXPECT_GE(compared, kPanel == 48 ? 9 : 4);
+  EXPECT_GE(compared, kPanel == 48 ? 7 : 4);
 }
 
 TEST(Gemm, PackedKernelServesFloatProductsOfATileOfRowsOrMore) {
