@@ -1,8 +1,9 @@
 // conv2d forward and backward-to-input kernels on the convolution shapes of ResNet-50 at
 // 224x224 (torchvision layout: stride on the 3x3 conv), batch 1 and 8. The FLOP/s counter is
 // 2 * multiply-adds per second; %peak is that as a share of the FMA peak this binary measures
-// once at start on the kernels' threads (as `saliency bench` does; issue 6 asks >= 70% of it for
-// the direct algorithm at batch >= 8).
+// on the kernels' threads, at start and again whenever a layer outran it (as `saliency bench`
+// measures it before and after its methods; issue 6 asks >= 70% of it for the direct algorithm
+// at batch >= 8).
 //
 // cold_weights:1 (batch 1) rotates through copies of the weights spanning 64 MB, so that every
 // call reads its weights from DRAM, as a layer of a network pass does (ResNet-50's 100 MB of
@@ -21,6 +22,7 @@
 // every call; before 2026-12-08 only backward runs read a copy (a transpose).
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <chrono>
 #include <utility>
 #include <vector>
@@ -94,10 +96,21 @@ class PassWeights {
   size_t next_ = 0;
 };
 
-// FLOP/s this machine's FMA units reach on the kernels' threads, measured on first use.
-double fma_peak_flops() {
-  static const double peak =
-      saliency::kernels::cpu::measure_fma_peak_gflops(saliency::kernels::cpu::num_threads()) * 1e9;
+// FLOP/s this machine's FMA units reach on the kernels' threads, measured on first use, and
+// again whenever a layer ran faster than it: another process on a core lowers a reading, and
+// on a Zen 4 VM one taken while a neighbour held a core had read half the peak, so that layers
+// showed 150-170%. The higher reading is kept.
+double measured_peak_flops() {
+  return saliency::kernels::cpu::measure_fma_peak_gflops(saliency::kernels::cpu::num_threads()) *
+         1e9;
+}
+double& fma_peak_flops() {
+  static double peak = measured_peak_flops();
+  return peak;
+}
+double peak_at_least(double flops) {
+  double& peak = fma_peak_flops();
+  if (flops > peak) peak = std::max(peak, measured_peak_flops());
   return peak;
 }
 
@@ -118,8 +131,8 @@ void set_flops(benchmark::State& state, const Conv2dGeometry& g, const LoopClock
   state.counters["FLOP/s"] =
       benchmark::Counter(g.forward_flops(), benchmark::Counter::kIsIterationInvariantRate,
                          benchmark::Counter::kIs1000);
-  state.counters["%peak"] =
-      100.0 * g.forward_flops() * double(state.iterations()) / seconds / fma_peak_flops();
+  const double flops = g.forward_flops() * double(state.iterations()) / seconds;
+  state.counters["%peak"] = 100.0 * flops / peak_at_least(flops);
 }
 
 void Forward(benchmark::State& state, ConvLayer layer) {
