@@ -1,9 +1,9 @@
 // conv2d forward and backward-to-input kernels on the convolution shapes of ResNet-50 at
 // 224x224 (torchvision layout: stride on the 3x3 conv), batch 1 and 8. The FLOP/s counter is
 // 2 * multiply-adds per second; %peak is that as a share of the FMA peak this binary measures
-// on the kernels' threads, at start and again whenever a layer outran it (as `saliency bench`
-// measures it before and after its methods; issue 6 asks >= 70% of it for the direct algorithm
-// at batch >= 8).
+// on the kernels' threads, at start and again (up to three times) whenever a layer outran it (as
+// `saliency bench` measures it before and after its methods; issue 6 asks >= 70% of it for the
+// direct algorithm at batch >= 8).
 //
 // cold_weights:1 (batch 1) rotates through copies of the weights spanning 64 MB, so that every
 // call reads its weights from DRAM, as a layer of a network pass does (ResNet-50's 100 MB of
