@@ -26,6 +26,12 @@ Tensor positive_part(const Tensor& t) {
 Tensor negative_part(const Tensor& t) {
   return t.defined() ? sub(t, relu(t)) : Tensor();
 }
+Tensor ones_like_weight(const Tensor& w) {
+  return ones(w.shape(), w.dtype()).to(w.device());
+}
+Tensor square_weight(const Tensor& w) {
+  return square(w);
+}
 
 bool has_negative(const Tensor& t) {
   return dispatch_dtype(t.dtype(), [&]<typename T>() {
@@ -98,12 +104,34 @@ class AffineLayer {
     return false;
   }
 
-  Tensor apply(const Tensor& x, const Tensor& w, const Tensor& b) const {
-    return conv_ ? conv2d(x, w, b, conv_->options()) : linear(x, w, b);
+  // A weight the layer's map is applied with, and where its kernels' copies are kept (null: the
+  // kernels read the weight itself).
+  struct Weight {
+    Tensor tensor;
+    std::shared_ptr<WeightCopies> copies;
+  };
+  Weight own_weight() const { return {weight(), conv_ ? conv_->weight_copies() : nullptr}; }
+  // derive(W), e.g. W+, kept by the layer from pass to pass where it keeps its weight's copies (an
+  // nn::Conv2d: WeightCopies::derived), else made for this pass.
+  Weight derived_weight(std::string_view name, Tensor (*derive)(const Tensor&)) const {
+    const std::shared_ptr<WeightCopies> copies = conv_ ? conv_->weight_copies() : nullptr;
+    if (!copies) return {derive(weight()), nullptr};
+    WeightCopies::Derived kept = copies->derived(weight(), name, derive);
+    return {std::move(kept.weight), std::move(kept.copies)};
+  }
+  Tensor apply(const Tensor& x, const Weight& w, const Tensor& b) const {
+    if (!conv_) return linear(x, w.tensor, b);
+    Conv2dOptions options = conv_->options();
+    options.weight_copies = w.copies;
+    return conv2d(x, w.tensor, b, options);
   }
   // W^T s, shaped like the input.
-  Tensor transpose(const Tensor& s, const Tensor& w) const {
-    return conv_ ? conv2d_input_gradient(s, w, conv_->geometry()) : linear_input_gradient(s, w);
+  Tensor transpose(const Tensor& s, const Weight& w) const {
+    if (!conv_) return linear_input_gradient(s, w.tensor);
+    const WeightCopies::Copy copy =
+        w.copies ? w.copies->of(w.tensor, conv_->geometry(), kernels::cpu::ConvPass::backward_input)
+                 : WeightCopies::Copy{};
+    return conv2d_input_gradient(s, w.tensor, conv_->geometry(), {}, {}, copy);
   }
 
  private:
@@ -116,8 +144,9 @@ class AffineLayer {
 
 Tensor epsilon_relevance(const AffineLayer& layer, const Tensor& relevance, double eps) {
   const Tensor& x = layer.input();
-  const Tensor z = layer.apply(x, layer.weight(), layer.bias());
-  return mul(x, layer.transpose(stabilized_ratio(relevance, z, eps), layer.weight()));
+  const AffineLayer::Weight w = layer.own_weight();
+  const Tensor z = layer.apply(x, w, layer.bias());
+  return mul(x, layer.transpose(stabilized_ratio(relevance, z, eps), w));
 }
 
 // The share of the relevance through contributions x+ * w_pos + x- * w_neg (+ b), as in the
@@ -134,15 +163,17 @@ struct SignedInputs {
   }
 };
 
-Tensor signed_output(const AffineLayer& layer, const SignedInputs& x, const Tensor& w_pos,
-                     const Tensor& bias, const Tensor& w_neg) {
+using Weight = AffineLayer::Weight;
+
+Tensor signed_output(const AffineLayer& layer, const SignedInputs& x, const Weight& w_pos,
+                     const Tensor& bias, const Weight& w_neg) {
   Tensor z = layer.apply(x.positive, w_pos, bias);
   if (x.negative.defined()) z = add(z, layer.apply(x.negative, w_neg, {}));
   return z;
 }
 
-Tensor signed_redistribution(const AffineLayer& layer, const SignedInputs& x, const Tensor& w_pos,
-                             const Tensor& w_neg, const Tensor& ratio) {
+Tensor signed_redistribution(const AffineLayer& layer, const SignedInputs& x, const Weight& w_pos,
+                             const Weight& w_neg, const Tensor& ratio) {
   Tensor r = mul(x.positive, layer.transpose(ratio, w_pos));
   if (x.negative.defined()) r = add(r, mul(x.negative, layer.transpose(ratio, w_neg)));
   return r;
@@ -152,12 +183,13 @@ Tensor alpha_beta_relevance(const AffineLayer& layer, const Tensor& relevance, d
                             double beta, double eps) {
   const SignedInputs x(layer);
   // z+ on a ReLU's output (most layers) needs W+ only; W- and b- are built when used.
-  const Tensor w_plus = positive_part(layer.weight());
-  const Tensor w_minus =
-      x.negative.defined() || beta != 0.0 ? sub(layer.weight(), w_plus) : Tensor();
+  const Weight w_plus = layer.derived_weight("positive", positive_part);
+  const Weight w_minus = x.negative.defined() || beta != 0.0
+                             ? layer.derived_weight("negative", negative_part)
+                             : Weight{};
   const Tensor b_plus = positive_part(layer.bias());
   const Tensor b_minus = beta != 0.0 ? negative_part(layer.bias()) : Tensor();
-  auto share = [&](const Tensor& w_pos, const Tensor& bias, const Tensor& w_neg) {
+  auto share = [&](const Weight& w_pos, const Tensor& bias, const Weight& w_neg) {
     const Tensor z = signed_output(layer, x, w_pos, bias, w_neg);
     return signed_redistribution(layer, x, w_pos, w_neg, stabilized_ratio(relevance, z, eps));
   };
@@ -174,11 +206,12 @@ Tensor gamma_relevance(const AffineLayer& layer, const Tensor& relevance, double
   const SignedInputs x(layer);
   const Tensor& w = layer.weight();
   const Tensor& b = layer.bias();
-  const Tensor w_up = add(w, mul_scalar(positive_part(w), gamma));
-  const Tensor w_down = add(w, mul_scalar(negative_part(w), gamma));
+  // Made per pass: gamma is the rule's parameter, not the layer's.
+  const Weight w_up{add(w, mul_scalar(positive_part(w), gamma)), nullptr};
+  const Weight w_down{add(w, mul_scalar(negative_part(w), gamma)), nullptr};
   const Tensor b_up = b.defined() ? add(b, mul_scalar(positive_part(b), gamma)) : Tensor();
   const Tensor b_down = b.defined() ? add(b, mul_scalar(negative_part(b), gamma)) : Tensor();
-  const Tensor z = layer.apply(layer.input(), w, b);
+  const Tensor z = layer.apply(layer.input(), layer.own_weight(), b);
   const Tensor up =
       stabilized_ratio(relevance, signed_output(layer, x, w_up, b_up, w_down), eps, &z, +1);
   const Tensor down =
@@ -188,9 +221,10 @@ Tensor gamma_relevance(const AffineLayer& layer, const Tensor& relevance, double
 }
 
 // Flat and w-square ignore the input's values: z is computed from an all-ones input.
-Tensor input_free_relevance(const AffineLayer& layer, const Tensor& relevance, const Tensor& w,
+Tensor input_free_relevance(const AffineLayer& layer, const Tensor& relevance, const Weight& w,
                             const Tensor& b, double eps) {
-  const Tensor z = layer.apply(ones(layer.input().shape(), w.dtype()).to(w.device()), w, b);
+  const Tensor& like = w.tensor;
+  const Tensor z = layer.apply(ones(layer.input().shape(), like.dtype()).to(like.device()), w, b);
   return layer.transpose(stabilized_ratio(relevance, z, eps), w);
 }
 
@@ -218,8 +252,9 @@ Tensor z_box_relevance(const AffineLayer& layer, const Tensor& relevance, const 
   const Tensor& x = layer.input();
   const Tensor low = channel_bounds(x, rule.low, "low");
   const Tensor high = channel_bounds(x, rule.high, "high");
-  const Tensor& w = layer.weight();
-  const Tensor w_plus = positive_part(w), w_minus = negative_part(w);
+  const Weight w = layer.own_weight();
+  const Weight w_plus = layer.derived_weight("positive", positive_part);
+  const Weight w_minus = layer.derived_weight("negative", negative_part);
   const Tensor z = sub(
       sub(layer.apply(x, w, layer.bias()), layer.apply(low, w_plus, positive_part(layer.bias()))),
       layer.apply(high, w_minus, negative_part(layer.bias())));
@@ -239,13 +274,11 @@ Tensor layer_relevance(const AffineLayer& layer, const Tensor& relevance, const 
     case LrpRule::Kind::Gamma:
       return gamma_relevance(layer, relevance, rule.gamma, rule.epsilon);
     case LrpRule::Kind::Flat:
-      return input_free_relevance(
-          layer, relevance,
-          ones(layer.weight().shape(), layer.weight().dtype()).to(layer.weight().device()), {},
-          rule.epsilon);
+      return input_free_relevance(layer, relevance, layer.derived_weight("ones", ones_like_weight),
+                                  {}, rule.epsilon);
     case LrpRule::Kind::WSquare: {
       const Tensor& b = layer.bias();
-      return input_free_relevance(layer, relevance, square(layer.weight()),
+      return input_free_relevance(layer, relevance, layer.derived_weight("square", square_weight),
                                   b.defined() ? square(b) : Tensor(), rule.epsilon);
     }
     case LrpRule::Kind::ZBox:

@@ -2,6 +2,7 @@
 // every rule, on the tiny ResNet-18 and ResNet-50 layouts) and the conservation property.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -178,6 +179,40 @@ TEST(Lrp, RelevanceSumsToTheLogitWithoutBiases) {
                   logit);
       EXPECT_NEAR(total, logit, 1e-4 * std::abs(logit)) << name << " " << composite.name;
     }
+  }
+}
+
+// The layers keep the weights the rules derive (W+, W-, W^2, ones) from one explanation to the
+// next, and make them again once a weight is written in place (the model randomization test's
+// copy_from): every composite's relevance after such a write equals that of a model loaded with
+// the written weights, and a second explanation equals the first bit for bit.
+TEST(Lrp, KeptDerivedWeightsFollowWeightsWrittenInPlace) {
+  Generator generator(21);
+  const Tensor image = first_input_image();
+  for (const char* composite_name :
+       {"epsilon-plus-flat", "wsquare-alpha2-beta1", "epsilon-gamma-box"}) {
+    auto kept = folded_model("tiny_resnet18"), fresh = folded_model("tiny_resnet18");
+    MethodOptions options;
+    options.lrp.custom = composite_named(composite_name);
+    const auto relevance = [&](models::ResNet& model) {
+      const Classifier classifier = [&](const Tensor& x) { return model.forward(x); };
+      return explain(classifier, image, Method::Lrp, 3, options).attribution.to_vector();
+    };
+    const std::vector<double> first = relevance(*kept);
+    EXPECT_EQ(relevance(*kept), first) << composite_name;
+    auto written = fresh->named_parameters();
+    for (auto& [name, tensor] : kept->named_parameters()) {
+      if (!name.ends_with("weight")) continue;
+      const auto counterpart = std::find_if(written.begin(), written.end(),
+                                            [&](const auto& entry) { return entry.first == name; });
+      ASSERT_NE(counterpart, written.end()) << name;
+      const Tensor redrawn = randn(tensor.shape(), generator, tensor.dtype());
+      tensor.copy_from(redrawn);
+      counterpart->second.copy_from(redrawn);
+    }
+    const std::vector<double> after = relevance(*kept);
+    EXPECT_EQ(after, relevance(*fresh)) << composite_name;
+    EXPECT_NE(after, first) << composite_name;
   }
 }
 

@@ -1,5 +1,6 @@
 #include "autograd/ops/conv2d.h"
 
+#include <algorithm>
 #include <cstring>
 #include <type_traits>
 
@@ -118,6 +119,24 @@ WeightCopies::Copy WeightCopies::of(const Tensor& weight, const cpu::Conv2dGeome
   return wanted;
 }
 
+WeightCopies::Derived WeightCopies::derived(const Tensor& weight, std::string_view name,
+                                            const std::function<Tensor(const Tensor&)>& derive) {
+  std::lock_guard lock(mutex_);
+  const uint64_t version = weight.version();  // read first: a write after it makes another
+  const void* source = weight.raw_device_data();
+  auto kept = std::find_if(derived_.begin(), derived_.end(),
+                           [&](const KeptDerived& k) { return k.name == name; });
+  if (kept != derived_.end() && kept->source == source && kept->source_version == version)
+    return kept->derived;
+  Derived made{derive(weight), std::make_shared<WeightCopies>()};
+  const KeptDerived entry{std::string(name), source, version, made};
+  if (kept == derived_.end())
+    derived_.push_back(entry);
+  else
+    *kept = entry;
+  return made;
+}
+
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
               const Conv2dOptions& options) {
   const cpu::Conv2dGeometry g = conv2d_geometry(input, weight, bias, options);
@@ -133,7 +152,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
       output, std::make_shared<autograd::Conv2dNode>(
                   autograd::edges_to({&input, &weight, &bias}), input.detach(), weight.detach(),
                   bias.defined() ? bias.detach() : Tensor(), g,
-                  weight_copy_for(options, weight, g, cpu::ConvPass::backward_input)));
+                  weight_copy_for(options, weight, g, cpu::ConvPass::backward_input),
+                  options.weight_copies));
 }
 
 namespace {
@@ -166,7 +186,8 @@ Tensor fused_conv2d_relu(const Tensor& input, const Tensor& weight, const Tensor
       output.detach(), std::make_shared<autograd::Conv2dNode>(
                            autograd::edges_to({&input, &weight, &bias}), input.detach(),
                            weight.detach(), bias.defined() ? bias.detach() : Tensor(), g,
-                           weight_copy_for(options, weight, g, cpu::ConvPass::backward_input)));
+                           weight_copy_for(options, weight, g, cpu::ConvPass::backward_input),
+                           options.weight_copies));
   if (residual.defined())
     before_relu = autograd::attach(
         output.detach(), std::make_shared<autograd::BinaryNode>(

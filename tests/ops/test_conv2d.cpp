@@ -445,6 +445,47 @@ TEST(Conv2dBackward, RecordedLayersCarryTheirWeightsCopies) {
     EXPECT_EQ(kernels::cpu::conv2d_weight_layout<float>(grouped, pass), ConvWeightLayout::none);
 }
 
+// A weight derived from the layer's (LRP's W+) is made once per weight and name, again after the
+// weight is written in place or for another tensor, and comes with copies of its own. A recorded
+// conv carries the layer's WeightCopies for the rules that ask for it.
+TEST(Conv2dBackward, DerivedWeightsAreKeptUntilTheWeightChanges) {
+  Generator gen(14);
+  Tensor w = randn({8, 4, 3, 3}, gen);
+  const auto kept = std::make_shared<WeightCopies>();
+  int made = 0;
+  const auto positive = [&](const Tensor& t) {
+    ++made;
+    return relu(t);
+  };
+  const WeightCopies::Derived first = kept->derived(w, "positive", positive);
+  EXPECT_EQ(first.weight.to_vector(), relu(w).to_vector());
+  ASSERT_NE(first.copies, nullptr);
+  const WeightCopies::Derived again = kept->derived(w, "positive", positive);
+  EXPECT_EQ(made, 1);
+  EXPECT_TRUE(again.weight.shares_storage_with(first.weight));
+  EXPECT_EQ(again.copies, first.copies);
+  const WeightCopies::Derived squared =
+      kept->derived(w, "square", [](const Tensor& t) { return square(t); });
+  EXPECT_EQ(squared.weight.to_vector(), square(w).to_vector());
+  EXPECT_TRUE(kept->derived(w, "positive", positive).weight.shares_storage_with(first.weight));
+  EXPECT_EQ(made, 1);
+
+  w.copy_from(randn(w.shape(), gen));  // written in place: made again, from the new values
+  const WeightCopies::Derived rewritten = kept->derived(w, "positive", positive);
+  EXPECT_EQ(made, 2);
+  EXPECT_EQ(rewritten.weight.to_vector(), relu(w).to_vector());
+  EXPECT_NE(rewritten.weight.to_vector(), first.weight.to_vector());
+  const Tensor other = randn(w.shape(), gen);  // another tensor
+  EXPECT_EQ(kept->derived(other, "positive", positive).weight.to_vector(), relu(other).to_vector());
+  EXPECT_EQ(made, 3);
+
+  const Tensor x = randn({1, 4, 6, 6}, gen).set_requires_grad(true);
+  const Tensor y = conv2d(x, w, {}, {.padding = 1, .weight_copies = kept});
+  EXPECT_EQ(autograd::node_as<autograd::Conv2dNode>(*y.grad_fn()).weight_copies(), kept);
+  const Tensor plain = conv2d(x, w, {}, {.padding = 1});
+  EXPECT_EQ(autograd::node_as<autograd::Conv2dNode>(*plain.grad_fn()).weight_copies(), nullptr);
+}
+
 // A folded layer's weights redrawn in place (the model randomization test's copy_from, a fill):
 // the copies are made again, so the output and the input gradient are the new weights' (a stale
 // copy would give the old weights' result). A 1x1 layer (a transposed copy for its backward) and
