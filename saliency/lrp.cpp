@@ -29,9 +29,6 @@ Tensor negative_part(const Tensor& t) {
 Tensor ones_like_weight(const Tensor& w) {
   return ones(w.shape(), w.dtype()).to(w.device());
 }
-Tensor square_weight(const Tensor& w) {
-  return square(w);
-}
 
 bool has_negative(const Tensor& t) {
   return dispatch_dtype(t.dtype(), [&]<typename T>() {
@@ -278,7 +275,7 @@ Tensor layer_relevance(const AffineLayer& layer, const Tensor& relevance, const 
                                   {}, rule.epsilon);
     case LrpRule::Kind::WSquare: {
       const Tensor& b = layer.bias();
-      return input_free_relevance(layer, relevance, layer.derived_weight("square", square_weight),
+      return input_free_relevance(layer, relevance, layer.derived_weight("square", square),
                                   b.defined() ? square(b) : Tensor(), rule.epsilon);
     }
     case LrpRule::Kind::ZBox:
